@@ -1,0 +1,9 @@
+"""Prefect flows of modelwatch: orchestration and branching only.
+
+* :func:`flows.validate.validate_window`  – load a window, run its GX suite, quarantine on critical failure
+* :func:`flows.monitor.monitor_model`     – the scheduled job (validate → metrics → drift → persist → decide → retrain)
+* :func:`flows.retrain.retrain_model`     – train, log and register a challenger, then compare
+* :func:`flows.compare.compare_models`    – A/B comparison and guarded promotion
+* :func:`flows.rollback.rollback_model`   – move ``champion`` back to ``previous``
+* :func:`flows.demo.demo`                 – the whole loop on generated data
+"""

@@ -1,0 +1,52 @@
+"""Helpers shared by the flows: window arithmetic and run names (no computation)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from modelwatch.settings import get_settings
+from modelwatch.spec import find_spec
+
+
+def window_bounds(window_end: datetime | None, window_hours: float) -> tuple[datetime, datetime]:
+    """``[end - hours, end)``; without an end, the last complete window before now (UTC)."""
+    step = timedelta(hours=window_hours)
+    if window_end is None:
+        now = datetime.now(UTC)
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        window_end = epoch + ((now - epoch) // step) * step
+    elif window_end.tzinfo is None:
+        window_end = window_end.replace(tzinfo=UTC)
+    else:
+        window_end = window_end.astimezone(UTC)
+    return window_end - step, window_end
+
+
+def window_label(start: datetime) -> str:
+    return start.strftime("%Y-%m-%dT%H") if start.minute == 0 else start.strftime("%Y-%m-%dT%H%M")
+
+
+def monitor_run_name() -> str:
+    """``monitor-<model>-<window start>``, e.g. ``monitor-credit-2026-11-23T10``."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    model = params.get("model_name", "model")
+    hours = params.get("window_hours")
+    if hours is None:
+        try:
+            hours = find_spec(model, get_settings().resolved_specs_dir).schedule.window_hours
+        except Exception:
+            hours = 1.0
+    end = params.get("window_end")
+    if isinstance(end, str):
+        end = datetime.fromisoformat(end)
+    start, _ = window_bounds(end, float(hours))
+    return f"monitor-{model}-{window_label(start)}"
+
+
+def current_flow_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.id
+    return str(run_id) if run_id else None

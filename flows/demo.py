@@ -1,0 +1,112 @@
+"""``demo``: the whole loop on generated data, in one flow run.
+
+Bootstraps a champion, then for each hourly window: "serves" it with the
+current champion (prediction log + delayed labels written as files) and runs
+``monitor_model`` on it, printing one line per window.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from prefect import flow, task
+from prefect.states import Completed
+from pydantic import Field
+
+from flows.common import window_label
+from flows.monitor import monitor_model
+from modelwatch import demo as demo_lib
+from modelwatch import simulate
+from modelwatch.settings import get_settings
+from modelwatch.summaries import MonitorSummary
+from tasks import TASK_DEFAULTS
+from tasks.data import load_spec
+
+HEADER = (
+    f"{'window (UTC)':<16} {'rows':>5} {'labeled':>7}  {'validation':<22} {'accuracy':>8} "
+    f"{'roc_auc':>7} {'drifted':>7}  {'champion':>8}  decision"
+)
+
+
+@task(name="reset-demo", **TASK_DEFAULTS)
+def reset_demo(model_name: str) -> None:
+    demo_lib.reset(load_spec.fn(model_name), get_settings())
+
+
+@task(name="bootstrap-champion", **TASK_DEFAULTS)
+def bootstrap_champion(model_name: str, seed: int, rows_per_window: int) -> str:
+    settings = get_settings()
+    spec = load_spec.fn(model_name)
+    ref = demo_lib.bootstrap(spec, settings, seed=seed)
+    demo_lib.ensure_suite(spec, settings, rows_per_window=rows_per_window)
+    return ref.version
+
+
+@task(name="serve-window", task_run_name="serve-window-{index}", **TASK_DEFAULTS)
+def serve_window(
+    model_name: str, index: int, start: datetime, end: datetime, rows: int, seed: int, drift_start: int
+) -> demo_lib.ServedWindow:
+    return demo_lib.serve_window(
+        load_spec.fn(model_name),
+        get_settings(),
+        index=index,
+        start=start,
+        end=end,
+        rows=rows,
+        seed=seed,
+        scenario=simulate.Scenario(drift_start=drift_start),
+    )
+
+
+def format_line(summary: MonitorSummary) -> str:
+    acc = summary.metrics.get("accuracy")
+    auc = summary.metrics.get("roc_auc")
+    drifted = f"{len(summary.drifted_features)}/{summary.n_features}"
+    return (
+        f"{window_label(summary.window_start):<16} {summary.n_rows:>5} {summary.n_labeled:>7}  "
+        f"{summary.validation:<22} {'' if acc is None else f'{acc:.3f}':>8} "
+        f"{'' if auc is None else f'{auc:.3f}':>7} {drifted:>7}  "
+        f"{'v' + str(summary.champion_version):>8}  {summary.decision}"
+    )
+
+
+@flow(name="demo", flow_run_name="demo-{model_name}", log_prints=False)
+def demo(
+    model_name: str = "credit",
+    n_windows: Annotated[int, Field(ge=2)] = 14,
+    rows_per_window: Annotated[int, Field(ge=200)] = 2000,
+    drift_start: Annotated[int, Field(ge=0)] = 6,
+    seed: int = 0,
+) -> Any:
+    """Monitor a generated model over several windows: drift, degradation, retraining, A/B, promotion.
+
+    Args:
+        model_name: Demo model (its spec is deployments/specs/<model>.yaml).
+        n_windows: Number of hourly windows to serve and monitor.
+        rows_per_window: Predictions per window.
+        drift_start: Index of the first drifted window (covariate + concept drift).
+        seed: Seed of the generated data and of training.
+    """
+    first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=n_windows)
+    reset_demo(model_name)
+    version = bootstrap_champion(model_name, seed, rows_per_window)
+    print(f"champion v{version} trained and registered; monitoring {n_windows} windows "
+          f"(drift starts at window {drift_start})\n")
+    print(HEADER)
+    summaries: list[MonitorSummary] = []
+    for index in range(n_windows):
+        start = first + timedelta(hours=index)
+        end = start + timedelta(hours=1)
+        serve_window(model_name, index, start, end, rows_per_window, seed, drift_start)
+        state = monitor_model(model_name, window_end=end, window_hours=1.0, return_state=True)
+        summary = state.result(raise_on_failure=False)
+        if isinstance(summary, MonitorSummary):
+            summaries.append(summary)
+            print(format_line(summary), flush=True)
+        else:
+            print(f"{window_label(start):<16} monitor run {state.name}: {state.message}", flush=True)
+    promoted = sum(s.decision == "retrained+promoted" for s in summaries)
+    return Completed(
+        message=f"{len(summaries)} windows monitored, {promoted} promotion(s)", data=summaries
+    )

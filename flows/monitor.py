@@ -1,0 +1,107 @@
+"""``monitor_model``: the scheduled job, one window of one model per run.
+
+validate → realized metrics ∥ feature drift → judge the window → persist →
+artifacts → degradation decision (k of n windows) → events → retrain branch.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from prefect import flow
+from prefect.states import Completed, Failed
+from pydantic import Field
+
+from flows.common import current_flow_run_id, monitor_run_name, window_bounds, window_label
+from flows.retrain import retrain_model
+from flows.validate import validate_window
+from modelwatch.io.store import RunRecord
+from modelwatch.summaries import MonitorSummary, monitor_markdown
+from tasks import data, metrics, publish, registry, store
+
+
+@flow(name="monitor-model", flow_run_name=monitor_run_name, log_prints=True)
+def monitor_model(
+    model_name: str = "credit",
+    window_end: datetime | None = None,
+    window_hours: Annotated[float, Field(gt=0)] | None = None,
+    force_retrain: bool = False,
+    dry_run: bool = False,
+) -> Any:
+    """Monitor one window of a model and retrain it when it has degraded.
+
+    Args:
+        model_name: Monitored model (the name of deployments/specs/<model>.yaml and of the MLflow registered model).
+        window_end: End of the window (UTC, exclusive); default: the last complete window before now.
+        window_hours: Window length in hours; default: the spec's schedule.window_hours.
+        force_retrain: Run the retraining branch even if the model is not degraded.
+        dry_run: Compute and publish artifacts, but write nothing to the store and never retrain.
+    """
+    spec = data.load_spec(model_name)
+    start, end = window_bounds(window_end, window_hours or spec.schedule.window_hours)
+    label = window_label(start)
+    champion = registry.resolve_version(model_name, "champion")
+    validated = validate_window(model_name, end, (end - start).total_seconds() / 3600)
+    window = validated.window
+    if window.n_rows == 0:
+        summary = MonitorSummary.empty(model_name, start, end, champion.version)
+        return Completed(name="NoData", message=f"no predictions in window {label}", data=summary)
+
+    reference = registry.load_reference(champion)
+    baseline = registry.version_metric(champion, f"val_{spec.degradation.metric}")
+    metric_future = metrics.realized_metrics.submit(spec, window.labeled)
+    drift_future = metrics.feature_drift.submit(spec, reference, window.predictions)
+    values, drift = metric_future.result(), drift_future.result()
+    judgement = metrics.judge_window(spec, values, drift, baseline)
+    earlier = store.recent_bad_flags(model_name, start, champion.version, spec.degradation.n)
+    decision = metrics.decide_degradation(spec, [judgement.bad, *earlier])
+
+    rows = store.run_rows(values, drift, validated.report)
+    record = RunRecord(
+        model=model_name,
+        window_start=start,
+        window_end=end,
+        status="degraded" if decision.degraded else "ok",
+        validation_passed=True,
+        n_rows=window.n_rows,
+        n_labeled=window.n_labeled,
+        bad=judgement.bad,
+        reason=f"{judgement.reason}; {decision.reason}",
+        share_drifted=drift.share_drifted,
+        champion_version=champion.version,
+        flow_run_id=current_flow_run_id(),
+        **rows,
+    )
+    store_run_id = None if dry_run else store.save_run(record)
+    summary = MonitorSummary.build(
+        record, values, drift, validated.report, judgement, decision, store_run_id
+    )
+    publish.publish_markdown(
+        f"{model_name}-monitor-summary", monitor_markdown(summary, drift), f"{model_name} {label}"
+    )
+    publish.publish_drift_table(model_name, drift)
+
+    if decision.degraded:
+        publish.emit_model_event("degraded", model_name, {"window": label, "reason": decision.reason})
+    retrain = (decision.degraded and spec.retraining.enabled) or force_retrain
+    if not retrain or dry_run:
+        name = "Degraded" if decision.degraded else "Completed"
+        return Completed(name=name, message=f"{label}: {decision.reason}", data=summary)
+
+    reason = "forced by parameter force_retrain" if force_retrain else decision.reason
+    state = retrain_model(
+        model_name,
+        reason=reason,
+        window_end=end,
+        triggered_by=current_flow_run_id(),
+        return_state=True,
+    )
+    summary = summary.with_retrain(state.name, state.message or "")
+    if state.is_failed():
+        return Failed(
+            message=f"{label}: degraded; retraining failed, champion unchanged: {state.message}",
+            data=summary,
+        )
+    name = "Degraded" if decision.degraded else "Completed"
+    return Completed(name=name, message=f"{label}: retraining {state.name}", data=summary)

@@ -1,0 +1,103 @@
+"""``retrain_model``: train a challenger on reference + recent labeled windows, then compare."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import flow
+from prefect.states import Completed
+
+from flows.common import current_flow_run_id, window_bounds
+from flows.compare import compare_models
+from modelwatch.train import model_card
+from tasks import ab, data, registry, store, train
+
+
+def _code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@flow(name="retrain-model", flow_run_name="retrain-{model_name}", log_prints=True)
+def retrain_model(
+    model_name: str,
+    reason: str = "manual",
+    window_end: datetime | None = None,
+    triggered_by: str | None = None,
+    promote: bool = True,
+) -> Any:
+    """Train a challenger with the champion's pipeline, register it and A/B-compare it.
+
+    Args:
+        model_name: Registered model (and monitor spec) name.
+        reason: Why retraining was asked for (recorded as lineage).
+        window_end: Newest data to use (UTC, exclusive); default: the last complete window.
+        triggered_by: Flow run id of the monitor run that asked for retraining.
+        promote: Let the comparison move the 'champion' alias.
+    """
+    spec = data.load_spec(model_name)
+    policy = spec.retraining
+    _, end = window_bounds(window_end, spec.schedule.window_hours)
+    last = store.last_decision_time(model_name, "retrain")
+    if last and datetime.now(UTC) - last < timedelta(hours=policy.cooldown_hours):
+        return Completed(name="Cooldown", message=f"last retraining at {last:%Y-%m-%d %H:%M} UTC")
+
+    champion = registry.resolve_version(model_name, "champion")
+    windows = store.recent_validated_windows(model_name, end, policy.recent_windows)
+    recent = [data.load_labeled_rows(spec, s, e) for s, e in windows]
+    reference = registry.load_reference(champion)
+    training = train.assemble_training_set(spec, reference, recent, windows)
+    if training.holdout_start is None or training.n_recent + training.n_holdout < policy.min_labeled_rows:
+        message = (
+            f"{training.n_recent + training.n_holdout} recent labeled rows, "
+            f"the policy needs {policy.min_labeled_rows}"
+        )
+        store.save_decision(model_name, "retrain", "not-enough-data", {"message": message}, current_flow_run_id())
+        return Completed(name="NotEnoughData", message=message)
+
+    candidate = train.fit_candidate(spec, training.frame, registry.load_model(champion), policy.seed)
+    holdout = data.load_labeled_rows(spec, training.holdout_start, end)
+    predictions, scores = train.score_rows(spec, candidate, holdout)
+    val = ab.holdout_metrics(spec, holdout, predictions, scores)
+    lineage = {
+        "modelwatch.trigger.reason": reason,
+        "modelwatch.trigger.flow_run_id": triggered_by or "",
+        "modelwatch.retrain.flow_run_id": current_flow_run_id() or "",
+        "modelwatch.parent_version": champion.version,
+        "modelwatch.data.from": min(s for s, _ in training.windows).isoformat(),
+        "modelwatch.data.to": training.holdout_start.isoformat(),
+        "modelwatch.code_version": _code_version(),
+    }
+    params = {
+        "n_reference": training.n_reference,
+        "n_recent": training.n_recent,
+        "n_holdout": training.n_holdout,
+        "seed": policy.seed,
+    }
+    card = model_card(spec, val, {**params, "reason": reason})
+    ref = registry.log_candidate(
+        spec, candidate, training.frame, params, val, lineage, f"retrain-{model_name}", card
+    )
+    store.save_decision(
+        model_name, "retrain", "challenger-registered",
+        {"version": ref.version, "run_id": ref.run_id, **params, **val, "reason": reason},
+        current_flow_run_id(),
+    )
+    state = compare_models(
+        model_name,
+        window_start=training.holdout_start,
+        window_end=end,
+        champion=champion.version,
+        challenger=ref.version,
+        promote=promote,
+        triggered_by=current_flow_run_id(),
+        return_state=True,
+    )
+    return state

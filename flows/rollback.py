@@ -1,0 +1,34 @@
+"""``rollback_model``: one-step rollback of the ``champion`` alias to ``previous``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import flow
+from prefect.states import Completed
+
+from flows.common import current_flow_run_id
+from tasks import publish, registry, store
+
+
+@flow(name="rollback-model", flow_run_name="rollback-{model_name}", log_prints=True)
+def rollback_model(model_name: str, reason: str = "manual rollback", requested_by: str = "unknown") -> Any:
+    """Move the 'champion' alias back to the 'previous' version.
+
+    Args:
+        model_name: Registered model name.
+        reason: Why the rollback is done (recorded on the model versions and in the store).
+        requested_by: Who asked for the rollback.
+    """
+    result = registry.rollback(model_name, f"{reason} (by {requested_by})")
+    details = {**asdict(result), "reason": reason, "requested_by": requested_by}
+    store.save_decision(model_name, "rollback", "rolled-back", details, current_flow_run_id())
+    publish.publish_markdown(
+        f"{model_name}-rollback",
+        f"# Rollback — {model_name}\n\nchampion is now **v{result.champion}**\n\n"
+        f"reason: {reason}\n\nrequested by: {requested_by}\n",
+        f"Rollback of {model_name}",
+    )
+    publish.emit_model_event("rolled_back", model_name, details)
+    return Completed(name="RolledBack", message=f"champion is v{result.champion}", data=result)

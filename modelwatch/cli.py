@@ -1,0 +1,268 @@
+"""``modelwatch`` command line.
+
+Heavy libraries (prefect, mlflow, great_expectations) are imported lazily inside
+the commands, after :func:`prepare_environment` has pointed Prefect and MLflow
+at the local home (unless the user configured servers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+
+from modelwatch.settings import Settings, get_settings
+
+
+def prepare_environment(settings: Settings) -> None:
+    """Embedded defaults: Prefect's local mode under the home, quiet telemetry, no network."""
+    home = settings.ensure_home()
+    os.environ.setdefault("MODELWATCH_HOME", str(home))
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(home / "prefect" / "results"))
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO time like 2026-11-23T10:00+00:00, got {value!r}"
+        ) from exc
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    prepare_environment(settings)
+    if not args.verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    print(f"modelwatch home: {settings.home_dir}")
+    print("starting Prefect in local mode (first start takes ~15 s)...", flush=True)
+    from flows.demo import demo
+
+    state = demo(
+        model_name=args.model,
+        n_windows=args.windows,
+        rows_per_window=args.rows,
+        drift_start=args.drift_start,
+        seed=args.seed,
+        return_state=True,
+    )
+    print()
+    print(f"demo {state.name}: {state.message}")
+    print("Where to look:")
+    print(f"  MLflow UI:   mlflow ui --backend-store-uri {settings.resolved_tracking_uri} "
+          f"--host 127.0.0.1 --port 5000")
+    print(f"  store:       {settings.resolved_store_url}  (modelwatch runs {args.model})")
+    print(f"  reports:     {settings.reports_dir}")
+    print(f"  data docs:   {settings.data_docs_dir}")
+    print(f"  Prefect UI:  PREFECT_HOME={os.environ.get('PREFECT_HOME')} prefect server start")
+    return 0 if state.is_completed() else 1
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    prepare_environment(get_settings())
+    from flows.monitor import monitor_model
+
+    state = monitor_model(
+        model_name=args.model,
+        window_end=args.window_end,
+        force_retrain=args.force_retrain,
+        dry_run=args.dry_run,
+        return_state=True,
+    )
+    print(f"{state.name}: {state.message}")
+    return 0 if state.is_completed() else 1
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    prepare_environment(get_settings())
+    from flows.retrain import retrain_model
+
+    state = retrain_model(model_name=args.model, reason=args.reason, return_state=True)
+    print(f"{state.name}: {state.message}")
+    return 0 if state.is_completed() else 1
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    prepare_environment(get_settings())
+    from flows.rollback import rollback_model
+
+    state = rollback_model(
+        model_name=args.model, reason=args.reason, requested_by=args.by, return_state=True
+    )
+    print(f"{state.name}: {state.message}")
+    return 0 if state.is_completed() else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    prepare_environment(get_settings())
+    from flows.compare import compare_models
+
+    state = compare_models(
+        model_name=args.model,
+        window_start=args.start,
+        window_end=args.end,
+        champion=args.a,
+        challenger=args.b,
+        promote=args.promote,
+        return_state=True,
+    )
+    print(f"{state.name}: {state.message}")
+    return 0 if state.is_completed() else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    prepare_environment(get_settings())
+    from flows.serve import serve_all
+
+    serve_all(models=args.models)
+    return 0
+
+
+def cmd_suite_build(args: argparse.Namespace) -> int:
+    import json
+
+    from modelwatch.io import quality, sources
+    from modelwatch.spec import find_spec
+
+    settings = get_settings()
+    spec = find_spec(args.model, settings.resolved_specs_dir)
+    reference = sources.read_source(spec.sources.reference, settings.home_dir)
+    generated = quality.build_suite(reference, spec, typical_rows=args.typical_rows)
+    path = settings.resolved_expectations_dir / f"{spec.name}.json"
+    if path.exists():
+        existing = quality.load_suite(path)
+        merged = quality.merge_suites(existing, generated)
+        before = {json.dumps(e, sort_keys=True) for e in existing.get("expectations", [])}
+        after = {json.dumps(e, sort_keys=True) for e in merged.get("expectations", [])}
+        print(f"{path}: +{len(after - before)} / -{len(before - after)} expectation(s)")
+    else:
+        merged = generated
+        print(f"{path}: {len(merged.get('expectations', []))} expectation(s) written")
+    quality.write_suite(merged, path)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from modelwatch.io.store import Store
+
+    store = Store(get_settings().resolved_store_url)
+    store.create_schema()
+    rows = store.runs(args.model, limit=args.limit)
+    print(f"{'window start (UTC)':<20} {'rows':>6} {'labeled':>7} {'bad':>4} {'status':<10} "
+          f"{'champion':>8}  reason")
+    for row in reversed(rows):
+        print(f"{row['window_start']:%Y-%m-%d %H:%M}     {row['n_rows']:>6} {row['n_labeled']:>7} "
+              f"{'yes' if row['bad'] else 'no':>4} {row['status']:<10} "
+              f"{'v' + str(row['champion_version']):>8}  {row['reason']}")
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from modelwatch.io.store import Store
+
+    store = Store(get_settings().resolved_store_url)
+    store.create_schema()
+    if args.action == "list":
+        for row in store.quarantined(args.model):
+            print(f"{row['window_start']:%Y-%m-%d %H:%M}  {row['path']}  sha256={row['sha256'][:12]}"
+                  f"  {row['reason'].splitlines()[0]}")
+        return 0
+    if args.window_start is None:
+        print("quarantine release needs --window-start", file=sys.stderr)
+        return 2
+    count = store.release_quarantine(args.model, args.window_start)
+    print(f"released {count} file(s); re-run the window with: modelwatch monitor {args.model} "
+          f"--window-end <end of window>")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelwatch", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run the whole loop on generated data (embedded defaults)")
+    p.add_argument("--model", default="credit")
+    p.add_argument("--windows", type=int, default=14)
+    p.add_argument("--rows", type=int, default=2000)
+    p.add_argument("--drift-start", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("monitor", help="monitor one window of a model")
+    p.add_argument("model")
+    p.add_argument("--window-end", type=_parse_time, default=None)
+    p.add_argument("--force-retrain", action="store_true")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("retrain", help="train a challenger and A/B-compare it")
+    p.add_argument("model")
+    p.add_argument("--reason", default="manual (CLI)")
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("rollback", help="move 'champion' back to 'previous'")
+    p.add_argument("model")
+    p.add_argument("--reason", default="manual rollback (CLI)")
+    p.add_argument("--by", default=os.environ.get("USER", "unknown"))
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("compare", help="A/B-compare two versions on a window of labeled rows")
+    p.add_argument("model")
+    p.add_argument("--a", default="champion", help="version or alias (default champion)")
+    p.add_argument("--b", default="challenger", help="version or alias (default challenger)")
+    p.add_argument("--start", type=_parse_time, required=True)
+    p.add_argument("--end", type=_parse_time, required=True)
+    p.add_argument("--promote", action="store_true", help="move 'champion' if B wins")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("serve", help="serve the deployments locally (no work pool)")
+    p.add_argument("models", nargs="*", help="models to schedule (default: every spec)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("suite", help="Great Expectations suites")
+    suite_sub = p.add_subparsers(dest="suite_command", required=True)
+    b = suite_sub.add_parser("build", help="build or refresh expectations/<model>.json")
+    b.add_argument("model")
+    b.add_argument("--typical-rows", type=int, default=None)
+    b.set_defaults(func=cmd_suite_build)
+
+    p = sub.add_parser("runs", help="list a model's monitored windows from the store")
+    p.add_argument("model")
+    p.add_argument("--limit", type=int, default=48)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("quarantine", help="list or release quarantined windows")
+    p.add_argument("action", choices=["list", "release"])
+    p.add_argument("model")
+    p.add_argument("--window-start", type=_parse_time, default=None)
+    p.set_defaults(func=cmd_quarantine)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from modelwatch.errors import ModelwatchError
+
+    try:
+        return int(args.func(args))
+    except ModelwatchError as exc:
+        print(f"modelwatch: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+

@@ -1,0 +1,136 @@
+"""Library side of the demo: bootstrap a champion and "serve" generated windows.
+
+The demo plays the serving system: each window's ground truth comes from
+:mod:`modelwatch.simulate`, the current ``champion`` (loaded from MLflow) scores
+it, and the prediction log and the label feed are appended as Parquet files
+under the modelwatch home — exactly what a real serving system would leave for
+the monitor to read.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from modelwatch import simulate
+from modelwatch.io.quality import build_suite, write_suite
+from modelwatch.io.registry import ModelVersionRef, Registry
+from modelwatch.io.store import Store
+from modelwatch.settings import Settings
+from modelwatch.spec import MonitorSpec, resolve_path
+from modelwatch.stats.performance import classification_metrics
+from modelwatch.train import build_pipeline, model_card, score_frame
+
+
+@dataclass(frozen=True)
+class ServedWindow:
+    index: int
+    start: datetime
+    end: datetime
+    rows: int
+    labeled: int
+    champion_version: str
+
+
+def open_registry(settings: Settings) -> Registry:
+    return Registry(settings.resolved_tracking_uri, artifact_root=settings.artifacts_dir)
+
+
+def data_root(spec: MonitorSpec, settings: Settings) -> Path:
+    return Path(resolve_path(spec.sources.reference.path, settings.home_dir)).parent
+
+
+def reset(spec: MonitorSpec, settings: Settings) -> None:
+    """Forget an earlier demo of this model: its generated data, store rows, registered versions."""
+    root = data_root(spec, settings)
+    if root.exists():
+        shutil.rmtree(root)
+    store = Store(settings.resolved_store_url)
+    store.create_schema()
+    store.delete_model(spec.name)
+    store.dispose()
+    open_registry(settings).delete_registered_model(spec.name)
+
+
+def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelVersionRef:
+    """Generate the reference, train the first model, register it as ``champion``."""
+    cols = spec.columns
+    reference = simulate.generate_reference(6000, seed=seed)
+    validation = simulate.sample_world(
+        3000, drift=0.0, concept=0.0, rng=np.random.default_rng([seed, 9])
+    )
+    ref_path = Path(resolve_path(spec.sources.reference.path, settings.home_dir))
+    ref_path.parent.mkdir(parents=True, exist_ok=True)
+    reference.to_parquet(ref_path, index=False)
+
+    model = build_pipeline(spec, seed=seed)
+    model.fit(reference[list(cols.features)], reference[cols.target])
+    predictions, scores = score_frame(model, validation, spec)
+    values = classification_metrics(
+        validation[cols.target].to_numpy(), predictions, scores, n_bootstrap=0
+    )
+    metrics = {f"val_{name}": m.value for name, m in values.items()}
+    return open_registry(settings).log_model_version(
+        spec.name,
+        model,
+        training_data=reference,
+        input_example=reference[list(cols.features)].head(5),
+        params={"n_reference": len(reference), "seed": seed},
+        metrics=metrics,
+        tags={"modelwatch.trigger.reason": "demo bootstrap"},
+        run_name=f"bootstrap-{spec.name}",
+        pii=cols.pii,
+        alias="champion",
+        model_card=model_card(spec, metrics, {"n_reference": len(reference), "seed": seed}),
+    )
+
+
+def ensure_suite(spec: MonitorSpec, settings: Settings, *, rows_per_window: int) -> Path:
+    """Build ``expectations/<model>.json`` from the reference when it does not exist yet."""
+    path = settings.resolved_expectations_dir / f"{spec.name}.json"
+    if not path.exists():
+        reference = pd.read_parquet(resolve_path(spec.sources.reference.path, settings.home_dir))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_suite(build_suite(reference, spec, typical_rows=rows_per_window), path)
+    return path
+
+
+def serve_window(
+    spec: MonitorSpec,
+    settings: Settings,
+    *,
+    index: int,
+    start: datetime,
+    end: datetime,
+    rows: int,
+    seed: int,
+    scenario: simulate.Scenario,
+    label_fraction: float = 0.8,
+) -> ServedWindow:
+    """Score window ``index`` with the current champion and append log + labels files."""
+    registry = open_registry(settings)
+    champion = registry.get_version(spec.name, "champion")
+    model = registry.load_model(spec.name, champion.version)
+    hours = (end - start).total_seconds() / 3600
+    truth = simulate.generate_window(
+        index, start=start, hours=hours, rows=rows, seed=seed, scenario=scenario
+    )
+    predictions, scores = score_frame(model, truth, spec)
+    served = truth.assign(**{spec.columns.prediction: predictions})
+    if spec.columns.score:
+        served[spec.columns.score] = scores
+    served["model_version"] = champion.version
+    log, labels = simulate.split_log_and_labels(served, label_fraction=label_fraction, seed=seed)
+    name = f"{start:%Y-%m-%dT%H%M}.parquet"
+    for source, frame in ((spec.sources.predictions, log), (spec.sources.labels, labels)):
+        if source is None:
+            continue
+        folder = Path(resolve_path(source.path, settings.home_dir))
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(folder / name, index=False)
+    return ServedWindow(index, start, end, len(log), len(labels), champion.version)

@@ -1,0 +1,69 @@
+"""Exception hierarchy of modelwatch.
+
+::
+
+    ModelwatchError
+    ├── SpecError                 a monitor spec is invalid (file, field path, value)
+    ├── DataError                 input data is unusable (file, column, value)
+    │   ├── SourceError           a window cannot be read (missing/corrupt file, bad format)
+    │   └── SchemaError           a column is missing or has the wrong type
+    ├── ValidationFailed          a critical Great Expectations expectation failed
+    ├── StatisticsError           a statistic cannot be computed from its inputs
+    ├── StoreError                the monitoring store failed
+    ├── RegistryError             MLflow (tracking server / model registry) failed
+    │   └── AliasNotFound         a registered model has no such alias
+    └── RetrainError              retraining could not produce a candidate
+
+Every message names the thing (file, column, field) and the bad value. Wrap
+third-party exceptions with ``raise ... from exc`` so the cause is kept.
+"""
+
+from __future__ import annotations
+
+
+class ModelwatchError(Exception):
+    """Base class of every error raised by modelwatch."""
+
+
+class SpecError(ModelwatchError):
+    """A monitor spec is invalid."""
+
+
+class DataError(ModelwatchError):
+    """Input data is unusable."""
+
+
+class SourceError(DataError):
+    """A window of data cannot be read."""
+
+
+class SchemaError(DataError):
+    """A column is missing or has the wrong type."""
+
+
+class ValidationFailed(ModelwatchError):
+    """A critical expectation failed; the window is quarantined, never modified."""
+
+    def __init__(self, message: str, *, summary: str = "") -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class StatisticsError(ModelwatchError):
+    """A statistic cannot be computed from its inputs."""
+
+
+class StoreError(ModelwatchError):
+    """The monitoring store failed."""
+
+
+class RegistryError(ModelwatchError):
+    """MLflow tracking or the model registry failed."""
+
+
+class AliasNotFound(RegistryError):
+    """A registered model has no version under the requested alias."""
+
+
+class RetrainError(ModelwatchError):
+    """Retraining could not produce a candidate."""

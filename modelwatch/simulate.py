@@ -1,0 +1,140 @@
+"""Demo data with known drift scenarios, generated here (nothing is downloaded).
+
+The demo model ``credit`` predicts whether a loan applicant defaults. The
+"world" has a pre-drift regime and a drifted regime, entered at a known window:
+
+* covariate shift: ``income`` drops and ``utilization`` rises, the sales
+  ``channel`` mix moves towards ``app``;
+* concept drift: the relationship between features and default changes
+  (utilization matters much more, income less, ``app`` customers are riskier).
+
+Everything is reproducible from a seed. :func:`generate_window` returns the
+ground truth of one window (features, PII column, target, ids, timestamps,
+latency); the demo "serves" it with the current champion (adding ``score`` and
+``prediction``) and writes the prediction log and the label feed separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+NUMERIC = ("age", "income", "debt_ratio", "credit_lines", "utilization", "months_employed")
+CATEGORICAL = ("region", "product", "channel")
+TARGET = "defaulted"
+ID = "prediction_id"
+TIMESTAMP = "timestamp"
+PII = ("email",)
+
+_REGIONS = np.array(["north", "south", "east", "west"])
+_PRODUCTS = np.array(["card", "loan", "mortgage"])
+_CHANNELS = np.array(["web", "app", "branch"])
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How strongly the drifted regime differs; 0 = no drift."""
+
+    drift_start: int = 6
+    covariate_shift: float = 1.0
+    concept_shift: float = 1.0
+
+
+def sample_world(n: int, *, drift: float, concept: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Draw ``n`` applicants (features + target) from the world at a drift level in [0, 1]."""
+    age = np.clip(rng.normal(40, 10, n), 18, 90).round(0)
+    income = rng.lognormal(10.8 - 0.35 * drift, 0.5, n).round(2)
+    debt_ratio = rng.beta(2, 5, n)
+    credit_lines = rng.poisson(4, n).astype("float64")
+    utilization = np.clip(rng.beta(2 + 2.0 * drift, 3, n), 0, 1)
+    months_employed = rng.gamma(2, 24, n).round(0)
+    region = rng.choice(_REGIONS, n, p=[0.3, 0.3, 0.2, 0.2])
+    product = rng.choice(_PRODUCTS, n, p=[0.5, 0.3, 0.2])
+    p_app = 0.3 + 0.35 * drift
+    channel = rng.choice(_CHANNELS, n, p=[0.7 - p_app, p_app, 0.3])
+
+    logit = (
+        -1.2
+        + 4.0 * (debt_ratio - 0.3)
+        + (2.5 - 6.0 * concept) * (utilization - 0.45)
+        - 0.03 * (age - 40)
+        - (1.0 - 1.6 * concept) * (np.log(income) - 10.8)
+        + np.where(product == "card", 0.4, 0.0)
+        + np.where(region == "south", 0.3, 0.0)
+        + 1.6 * concept * np.where(channel == "app", 1.0, -0.6)
+        - 0.005 * (months_employed - 48)
+    )
+    target = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype("int64")
+    return pd.DataFrame(
+        {
+            "age": age,
+            "income": income,
+            "debt_ratio": debt_ratio,
+            "credit_lines": credit_lines,
+            "utilization": utilization,
+            "months_employed": months_employed,
+            "region": pd.array(region, dtype="str"),
+            "product": pd.array(product, dtype="str"),
+            "channel": pd.array(channel, dtype="str"),
+            TARGET: target,
+        }
+    )
+
+
+def generate_reference(n: int = 6000, *, seed: int = 0) -> pd.DataFrame:
+    """The champion's training data: pre-drift world, features and target."""
+    return sample_world(n, drift=0.0, concept=0.0, rng=np.random.default_rng([seed, 0]))
+
+
+def generate_window(
+    index: int,
+    *,
+    start: datetime,
+    hours: float = 1.0,
+    rows: int = 2000,
+    seed: int = 0,
+    scenario: Scenario | None = None,
+) -> pd.DataFrame:
+    """Ground truth of window ``index`` (0-based) starting at ``start`` (UTC)."""
+    scenario = scenario or Scenario()
+    rng = np.random.default_rng([seed, 1, index])
+    drifted = index >= scenario.drift_start
+    frame = sample_world(
+        rows,
+        drift=scenario.covariate_shift if drifted else 0.0,
+        concept=scenario.concept_shift if drifted else 0.0,
+        rng=rng,
+    )
+    offsets = np.sort(rng.uniform(0, hours * 3600.0, rows))
+    ts = pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo else pd.Timestamp(
+        start, tz="UTC"
+    )
+    frame.insert(0, TIMESTAMP, ts + pd.to_timedelta(offsets, unit="s"))
+    frame.insert(0, ID, [f"{ts:%Y%m%dT%H%M}-{i:06d}" for i in range(rows)])
+    frame["email"] = pd.array([f"applicant{index}_{i}@example.com" for i in range(rows)], dtype="str")
+    frame["latency_ms"] = rng.lognormal(np.log(35.0), 0.35, rows).round(2)
+    return frame
+
+
+def window_starts(first: datetime, n_windows: int, hours: float = 1.0) -> list[datetime]:
+    return [first + timedelta(hours=hours * i) for i in range(n_windows)]
+
+
+def split_log_and_labels(
+    served: pd.DataFrame, *, label_fraction: float = 0.8, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a served window into the prediction log (no target) and the label feed.
+
+    Only ``label_fraction`` of the predictions get a label (delayed feedback);
+    the label feed has ``prediction_id``, the target and ``label_timestamp``.
+    """
+    rng = np.random.default_rng([seed, 2, len(served)])
+    log = served.drop(columns=[TARGET])
+    mask = rng.random(len(served)) < label_fraction
+    labels = served.loc[mask, [ID, TARGET]].reset_index(drop=True)
+    delay = pd.to_timedelta(rng.uniform(600, 3000, int(mask.sum())), unit="s")
+    labels["label_timestamp"] = served.loc[mask, TIMESTAMP].to_numpy() + delay
+    return log.reset_index(drop=True), labels

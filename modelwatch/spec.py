@@ -1,0 +1,238 @@
+"""The monitor spec: one YAML file per monitored model (``deployments/specs/<model>.yaml``).
+
+Pydantic v2 models, frozen, ``extra="forbid"``. :func:`load_spec` turns any
+validation problem into a :class:`~modelwatch.errors.SpecError` that names the
+file, the field path and the bad value.
+
+Relative paths in ``sources`` are resolved against the modelwatch home
+(``MODELWATCH_HOME``), where the demo writes its data; absolute paths and
+fsspec URLs (``s3://...``) are used as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from modelwatch.errors import SpecError
+
+TaskType = Literal["binary", "multiclass", "regression"]
+FileFormat = Literal["parquet", "csv"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileSource(_Frozen):
+    """A folder (or glob) of Parquet/CSV files, local path or fsspec URL."""
+
+    path: str = Field(description="Folder, file or glob; relative paths are under MODELWATCH_HOME.")
+    format: FileFormat = Field(default="parquet", description="File format of the source.")
+
+
+class Sources(_Frozen):
+    reference: FileSource = Field(description="Reference data (the champion's training data).")
+    predictions: FileSource = Field(description="Prediction log, one row per prediction.")
+    labels: FileSource | None = Field(
+        default=None, description="Label feed joined on the prediction id (delayed feedback)."
+    )
+
+
+class Columns(_Frozen):
+    id: str = Field(description="Prediction id (unique per prediction; join key of the labels).")
+    timestamp: str = Field(description="Prediction time (UTC).")
+    numeric: tuple[str, ...] = Field(default=(), description="Numeric feature columns.")
+    categorical: tuple[str, ...] = Field(default=(), description="Categorical feature columns.")
+    prediction: str = Field(description="Predicted label (classification) or value (regression).")
+    score: str | None = Field(
+        default=None, description="Positive-class probability (binary classification)."
+    )
+    target: str = Field(description="True label column, in the label feed and the reference.")
+    segments: tuple[str, ...] = Field(default=(), description="Segment columns for fairness.")
+    variant: str | None = Field(default=None, description="Online A/B variant column.")
+    latency_ms: str | None = Field(default=None, description="Serving latency in milliseconds.")
+    pii: tuple[str, ...] = Field(
+        default=(), description="PII columns: never logged, reported or sent to MLflow."
+    )
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Columns:
+        seen: dict[str, str] = {}
+        for kind in ("numeric", "categorical"):
+            for col in getattr(self, kind):
+                if col in seen:
+                    raise ValueError(f"column {col!r} is listed in both {seen[col]} and {kind}")
+                seen[col] = kind
+        if not self.numeric and not self.categorical:
+            raise ValueError("at least one numeric or categorical feature column is required")
+        return self
+
+
+DriftMethod = Literal["auto", "ks", "chi2", "psi"]
+
+
+class DriftPolicy(_Frozen):
+    method: DriftMethod = Field(default="auto", description="Default drift method per column.")
+    methods: dict[str, DriftMethod] = Field(
+        default_factory=dict, description="Per-column override of the drift method."
+    )
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance level of tests.")
+    psi_threshold: float = Field(default=0.2, gt=0, description="PSI above this is drift.")
+    dataset_drift_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of drifted features that is dataset drift."
+    )
+
+
+MetricName = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+
+
+class DegradationPolicy(_Frozen):
+    metric: MetricName = Field(default="roc_auc", description="Metric watched for degradation.")
+    min_value: float | None = Field(
+        default=None, ge=0, le=1, description="Absolute floor of the metric."
+    )
+    max_drop: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Largest allowed drop below the champion's validation value.",
+    )
+    k: int = Field(default=2, ge=1, description="Windows out of the last n that must be bad.")
+    n: int = Field(default=3, ge=1, description="Number of recent windows looked at.")
+    drift_counts: bool = Field(
+        default=True,
+        description="A window without labels counts as bad when it has dataset drift.",
+    )
+
+    @model_validator(mode="after")
+    def _k_le_n(self) -> DegradationPolicy:
+        if self.k > self.n:
+            raise ValueError(f"k must be <= n; got k={self.k}, n={self.n}")
+        return self
+
+
+class RetrainingPolicy(_Frozen):
+    enabled: bool = Field(default=True, description="Run the retraining branch when degraded.")
+    recent_windows: int = Field(
+        default=6, ge=1, description="Most recent labeled windows added to the reference."
+    )
+    holdout_fraction: float = Field(
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="Most recent share of labeled rows kept out of training for the A/B test.",
+    )
+    min_labeled_rows: int = Field(default=500, ge=1, description="Fewer recent labels: no retrain.")
+    cooldown_hours: float = Field(default=0, ge=0, description="No retrain within N hours.")
+    seed: int = Field(default=0, description="Seed of the candidate's training.")
+
+
+class ABPolicy(_Frozen):
+    metric: MetricName = Field(default="roc_auc", description="Primary metric of the comparison.")
+    rule: Literal["superiority", "non_inferiority"] = Field(
+        default="superiority", description="What the challenger must show."
+    )
+    margin: float = Field(
+        default=0.0,
+        ge=0,
+        description="Superiority: CI lower bound of the difference must exceed +margin; "
+        "non-inferiority: it must exceed -margin.",
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Confidence level.")
+    n_bootstrap: int = Field(default=2000, ge=200, description="Paired bootstrap resamples.")
+    seed: int = Field(default=0, description="Seed of the bootstrap.")
+
+
+class Schedule(_Frozen):
+    cron: str = Field(default="0 * * * *", description="Cron of the monitor deployment (UTC).")
+    window_hours: float = Field(default=1.0, gt=0, description="Length of one window.")
+
+
+class MonitorSpec(_Frozen):
+    """Everything modelwatch needs to monitor one model."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Model name = MLflow model.")
+    task: TaskType = Field(description="binary, multiclass or regression.")
+    description: str = ""
+    sources: Sources
+    columns: Columns
+    drift: DriftPolicy = Field(default_factory=DriftPolicy)
+    degradation: DegradationPolicy = Field(default_factory=DegradationPolicy)
+    retraining: RetrainingPolicy = Field(default_factory=RetrainingPolicy)
+    ab: ABPolicy = Field(default_factory=ABPolicy)
+    schedule: Schedule = Field(default_factory=Schedule)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MonitorSpec:
+        if self.task == "binary" and self.columns.score is None:
+            raise ValueError("columns.score is required for task 'binary'")
+        unknown = set(self.drift.methods) - set(self.columns.features)
+        if unknown:
+            raise ValueError(f"drift.methods names unknown feature columns {sorted(unknown)}")
+        return self
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def parse_spec(data: Any, *, source: str = "<spec>") -> MonitorSpec:
+    """Validate a parsed spec mapping; errors name ``source``, field path and value."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: a monitor spec must be a mapping, got {type(data).__name__}")
+    try:
+        return MonitorSpec.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            value = err.get("input")
+            shown = repr(value) if not isinstance(value, dict) else "{...}"
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            lines.append(f"  {_loc(err['loc'])}: {err['msg']} (got {shown})")
+        raise SpecError(f"{source}: invalid monitor spec\n" + "\n".join(lines)) from exc
+
+
+def load_spec(path: str | Path) -> MonitorSpec:
+    """Read and validate a spec file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SpecError(f"{path}: monitor spec file not found") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_spec(data, source=str(path))
+
+
+def find_spec(model_name: str, specs_dir: str | Path) -> MonitorSpec:
+    """Load ``<specs_dir>/<model_name>.yaml``; the error lists the available models."""
+    specs_dir = Path(specs_dir)
+    path = specs_dir / f"{model_name}.yaml"
+    if not path.exists():
+        available = sorted(p.stem for p in specs_dir.glob("*.yaml"))
+        raise SpecError(
+            f"no monitor spec for model {model_name!r} in {specs_dir.resolve()}; "
+            f"available: {available}"
+        )
+    spec = load_spec(path)
+    if spec.name != model_name:
+        raise SpecError(f"{path}: name is {spec.name!r} but the file is named {model_name!r}")
+    return spec
+
+
+def resolve_path(path: str, home: Path) -> str:
+    """Resolve a source path: URLs and absolute paths as they are, others under ``home``."""
+    if "://" in path or Path(path).is_absolute():
+        return path
+    return str(home / path)

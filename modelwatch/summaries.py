@@ -1,0 +1,156 @@
+"""Small frozen summaries of runs, and their markdown (for Prefect artifacts and the CLI).
+
+Pure: no Prefect, no I/O. PII never reaches these objects (they hold names and
+numbers only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelwatch.io.quality import ValidationReport
+    from modelwatch.io.store import RunRecord
+    from modelwatch.stats.abtest import ABDecision
+    from modelwatch.stats.degradation import DegradationDecision, WindowJudgement
+    from modelwatch.stats.drift import DriftReport
+    from modelwatch.stats.performance import MetricValue
+
+
+@dataclass(frozen=True)
+class MonitorSummary:
+    """What one monitor run found and decided."""
+
+    model: str
+    window_start: datetime
+    window_end: datetime
+    champion_version: str | None
+    n_rows: int = 0
+    n_labeled: int = 0
+    validation: str = "n/a"
+    metrics: dict[str, float] = field(default_factory=dict)
+    drifted_features: tuple[str, ...] = ()
+    n_features: int = 0
+    share_drifted: float = 0.0
+    bad: bool = False
+    reason: str = ""
+    degraded: bool = False
+    store_run_id: str | None = None
+    retrain_outcome: str | None = None
+    retrain_message: str = ""
+
+    @classmethod
+    def empty(
+        cls, model: str, start: datetime, end: datetime, champion: str | None
+    ) -> MonitorSummary:
+        return cls(model, start, end, champion, reason="no predictions in the window")
+
+    @classmethod
+    def build(
+        cls,
+        record: RunRecord,
+        metrics: Sequence[MetricValue],
+        drift: DriftReport,
+        report: ValidationReport | None,
+        judgement: WindowJudgement,
+        decision: DegradationDecision,
+        store_run_id: str | None,
+    ) -> MonitorSummary:
+        if report is None:
+            validation = "n/a"
+        elif report.warnings:
+            validation = f"passed, {len(report.warnings)} warning(s)"
+        else:
+            validation = "passed"
+        return cls(
+            model=record.model,
+            window_start=record.window_start,
+            window_end=record.window_end,
+            champion_version=record.champion_version,
+            n_rows=record.n_rows,
+            n_labeled=record.n_labeled,
+            validation=validation,
+            metrics={m.name: m.value for m in metrics if m.segment is None},
+            drifted_features=tuple(drift.drifted_columns),
+            n_features=len(drift.columns),
+            share_drifted=drift.share_drifted,
+            bad=judgement.bad,
+            reason=judgement.reason,
+            degraded=decision.degraded,
+            store_run_id=store_run_id,
+        )
+
+    def with_retrain(self, outcome: str, message: str) -> MonitorSummary:
+        return replace(self, retrain_outcome=outcome, retrain_message=message)
+
+    @property
+    def decision(self) -> str:
+        """ok | degraded | retrained+promoted | retrained+rejected | retrained+<outcome> | nodata"""
+        if self.n_rows == 0:
+            return "nodata"
+        if self.retrain_outcome:
+            return f"retrained+{self.retrain_outcome.lower()}"
+        return "degraded" if self.degraded else "ok"
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def monitor_markdown(summary: MonitorSummary, drift: DriftReport | None = None) -> str:
+    """The monitor run's summary artifact."""
+    lines = [
+        f"# {summary.model} — window {summary.window_start:%Y-%m-%d %H:%M} → "
+        f"{summary.window_end:%H:%M} UTC",
+        "",
+        f"**Decision: {summary.decision}** — {summary.reason}",
+        "",
+        "| rows | labeled | validation | champion | drifted features |",
+        "|---:|---:|---|---|---|",
+        f"| {summary.n_rows} | {summary.n_labeled} | {summary.validation} | "
+        f"v{summary.champion_version} | {len(summary.drifted_features)}/{summary.n_features} "
+        f"({summary.share_drifted:.0%}) |",
+        "",
+    ]
+    if summary.metrics:
+        lines += ["| metric | value |", "|---|---:|"]
+        lines += [f"| {name} | {_fmt(value)} |" for name, value in summary.metrics.items()]
+        lines.append("")
+    if drift is not None and drift.drifted_columns:
+        lines.append("Drifted: " + ", ".join(f"`{c}`" for c in drift.drifted_columns))
+        lines.append("")
+    if summary.retrain_outcome:
+        lines.append(f"Retraining: **{summary.retrain_outcome}** {summary.retrain_message}")
+    return "\n".join(lines) + "\n"
+
+
+def ab_markdown(model: str, champion: str, challenger: str, decision: ABDecision) -> str:
+    """The A/B comparison's evidence, readable by a person."""
+    verdict = "PROMOTE" if decision.should_promote else "REJECT"
+    return "\n".join(
+        [
+            f"# A/B comparison — {model}: v{champion} (champion) vs v{challenger} (challenger)",
+            "",
+            f"**{verdict}** — {decision.reason}",
+            "",
+            "| | value |",
+            "|---|---:|",
+            f"| metric | {decision.metric} |",
+            f"| champion | {_fmt(decision.champion_value, 4)} |",
+            f"| challenger | {_fmt(decision.challenger_value, 4)} |",
+            f"| difference (challenger − champion) | {_fmt(decision.difference, 4)} |",
+            f"| {decision.confidence:.0%} CI (paired bootstrap, {decision.n_bootstrap} resamples) "
+            f"| [{_fmt(decision.ci_low, 4)}, {_fmt(decision.ci_high, 4)}] |",
+            f"| paired test | {decision.test or '—'} p = {_fmt(decision.p_value, 4)} |",
+            f"| held-out rows | {decision.n} |",
+            f"| rule | {decision.rule}, margin {decision.margin} |",
+            "",
+        ]
+    )

@@ -1,0 +1,35 @@
+"""Tasks that read the spec and the window's data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from prefect import task
+
+from modelwatch.io import sources
+from modelwatch.settings import get_settings
+from modelwatch.spec import MonitorSpec, find_spec
+from tasks import IO_TASK, TASK_DEFAULTS
+
+
+@task(name="load-spec", **TASK_DEFAULTS)
+def load_spec(model_name: str) -> MonitorSpec:
+    return find_spec(model_name, get_settings().resolved_specs_dir)
+
+
+@task(name="load-window", task_run_name="load-window-{spec.name}", **IO_TASK)
+def load_window(spec: MonitorSpec, start: datetime, end: datetime) -> sources.WindowData:
+    return sources.load_window(spec, start, end, get_settings().home_dir)
+
+
+@task(name="load-labeled-rows", **IO_TASK)
+def load_labeled_rows(spec: MonitorSpec, start: datetime, end: datetime) -> pd.DataFrame:
+    """Labeled rows with ``start <= timestamp < end`` (any number of windows)."""
+    window = sources.load_window(spec, start, end, get_settings().home_dir)
+    return window.labeled.sort_values(spec.columns.timestamp, kind="stable").reset_index(drop=True)
+
+
+@task(name="file-checksums", **TASK_DEFAULTS)
+def file_checksums(files: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(path, sources.file_checksum(path)) for path in files]

@@ -1,0 +1,61 @@
+"""Publishing tasks: Prefect artifacts a person can click, and Prefect events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.events import emit_event
+
+from modelwatch.stats.drift import DriftReport
+from tasks import TASK_DEFAULTS
+
+
+def artifact_key(*parts: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    raw = "-".join(parts).lower()
+    return "".join(ch if ch.isalnum() else "-" for ch in raw).strip("-")
+
+
+@task(name="publish-markdown", **TASK_DEFAULTS)
+def publish_markdown(key: str, markdown: str, description: str) -> None:
+    create_markdown_artifact(markdown=markdown, key=artifact_key(key), description=description)
+
+
+@task(name="publish-drift-table", **TASK_DEFAULTS)
+def publish_drift_table(model_name: str, drift: DriftReport) -> None:
+    rows = [
+        {
+            "column": d.column,
+            "method": d.method,
+            "statistic": round(d.statistic, 4),
+            "p_value": None if d.p_value is None else round(d.p_value, 4),
+            "threshold": round(d.threshold, 4),
+            "drifted": d.drifted,
+            "missing_current": round(d.missing_share_current, 4),
+            "unseen": ", ".join(d.unseen_categories),
+        }
+        for d in drift.columns
+    ]
+    create_table_artifact(
+        table=rows,
+        key=artifact_key(model_name, "drift"),
+        description=f"Feature drift of {model_name}: {len(drift.drifted_columns)}/{len(rows)} drifted",
+    )
+
+
+@task(name="publish-link", **TASK_DEFAULTS)
+def publish_link(key: str, link: str, text: str, description: str) -> None:
+    create_link_artifact(link=link, link_text=text, key=artifact_key(key), description=description)
+
+
+@task(name="emit-model-event", **TASK_DEFAULTS)
+def emit_model_event(event: str, model_name: str, payload: Mapping[str, Any]) -> None:
+    """Emit ``modelwatch.model.<event>`` about resource ``modelwatch.model.<name>``."""
+    emit_event(
+        event=f"modelwatch.model.{event}",
+        resource={"prefect.resource.id": f"modelwatch.model.{model_name}", "model": model_name},
+        payload=dict(payload),
+    )

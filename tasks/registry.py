@@ -1,0 +1,115 @@
+"""MLflow registry tasks. Each builds its own client from the settings (thread-safe)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from prefect import task
+
+from modelwatch.io.registry import ModelVersionRef, PromotionResult, Registry
+from modelwatch.settings import get_settings
+from modelwatch.spec import MonitorSpec
+from tasks import IO_TASK
+
+
+def open_registry() -> Registry:
+    settings = get_settings()
+    return Registry(settings.resolved_tracking_uri, artifact_root=settings.artifacts_dir)
+
+
+@task(name="resolve-version", task_run_name="resolve-{model_name}@{version_or_alias}", **IO_TASK)
+def resolve_version(model_name: str, version_or_alias: str) -> ModelVersionRef:
+    return open_registry().resolve(model_name, version_or_alias)
+
+
+@task(name="find-alias", **IO_TASK)
+def find_alias(model_name: str, alias: str) -> ModelVersionRef | None:
+    return open_registry().find_version(model_name, alias)
+
+
+@task(name="version-metric", **IO_TASK)
+def version_metric(ref: ModelVersionRef, metric: str) -> float | None:
+    """A metric logged in the run of a model version (e.g. its validation ROC AUC)."""
+    return open_registry().run_metrics(ref.run_id).get(metric)
+
+
+@task(name="load-reference", task_run_name="load-reference-{ref.name}-v{ref.version}", **IO_TASK)
+def load_reference(ref: ModelVersionRef) -> pd.DataFrame:
+    return open_registry().load_reference(
+        ref.name, ref.version, cache_dir=get_settings().cache_dir
+    )
+
+
+@task(name="load-model", task_run_name="load-model-{ref.name}-v{ref.version}", **IO_TASK)
+def load_model(ref: ModelVersionRef) -> Any:
+    return open_registry().load_model(ref.name, ref.version)
+
+
+@task(name="log-candidate", **IO_TASK)
+def log_candidate(
+    spec: MonitorSpec,
+    model: Any,
+    training_data: pd.DataFrame,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    run_name: str,
+    model_card: str | None = None,
+) -> ModelVersionRef:
+    features = list(spec.columns.features)
+    return open_registry().log_model_version(
+        spec.name,
+        model,
+        training_data=training_data.drop(columns=list(spec.columns.pii), errors="ignore"),
+        input_example=training_data[features].head(5),
+        params=params,
+        metrics=metrics,
+        tags=tags,
+        run_name=run_name,
+        pii=spec.columns.pii,
+        alias="challenger",
+        model_card=model_card,
+    )
+
+
+@task(name="tag-versions", **IO_TASK)
+def tag_versions(model_name: str, versions: list[str], tags: Mapping[str, str]) -> None:
+    registry = open_registry()
+    for version in versions:
+        registry.set_version_tags(model_name, version, tags)
+
+
+@task(name="log-evidence-run", **IO_TASK)
+def log_evidence_run(
+    model_name: str,
+    run_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    text_artifacts: Mapping[str, str],
+) -> str:
+    return open_registry().log_run(
+        model_name,
+        run_name=run_name,
+        params=params,
+        metrics=metrics,
+        tags=tags,
+        text_artifacts=text_artifacts,
+    )
+
+
+@task(name="promote", task_run_name="promote-{model_name}-v{version}", **IO_TASK)
+def promote(model_name: str, version: str, reason: str) -> PromotionResult:
+    return open_registry().promote(model_name, version, reason=reason)
+
+
+@task(name="rollback", task_run_name="rollback-{model_name}", **IO_TASK)
+def rollback(model_name: str, reason: str) -> PromotionResult:
+    return open_registry().rollback(model_name, reason=reason)
+
+
+@task(name="run-url", **IO_TASK)
+def run_url(run_id: str) -> str | None:
+    return open_registry().run_url(run_id)

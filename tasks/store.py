@@ -1,0 +1,142 @@
+"""Monitoring-store tasks (each opens the store from the settings' URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from prefect import task
+
+from modelwatch.io.quality import ValidationReport
+from modelwatch.io.store import RunRecord, Store
+from modelwatch.settings import get_settings
+from modelwatch.stats.drift import DriftReport
+from modelwatch.stats.performance import MetricValue
+from tasks import IO_TASK
+
+
+def open_store() -> Store:
+    store = Store(get_settings().resolved_store_url)
+    store.create_schema()
+    return store
+
+
+def run_rows(
+    metrics: list[MetricValue], drift: DriftReport | None, report: ValidationReport | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Store rows of a window's results (plain dicts, PII-free by construction)."""
+    metric_rows = [
+        {k: v for k, v in asdict(m).items() if k in {"name", "kind", "segment", "value", "ci_low", "ci_high", "n"}}
+        for m in metrics
+    ]
+    drift_rows = [
+        {
+            "column_name": d.column,
+            "method": d.method,
+            "statistic": d.statistic,
+            "p_value": d.p_value,
+            "threshold": d.threshold,
+            "drifted": d.drifted,
+            "missing_share_current": d.missing_share_current,
+            "unseen_categories": ",".join(d.unseen_categories),
+        }
+        for d in (drift.columns if drift else ())
+    ]
+    validation_rows = [
+        {
+            "expectation": o.expectation_type,
+            "column_name": o.column,
+            "severity": o.severity,
+            "success": o.success,
+            "observed": o.observed,
+        }
+        for o in (report.outcomes if report else ())
+    ]
+    return {"metrics": metric_rows, "drift": drift_rows, "validation": validation_rows}
+
+
+@task(name="save-run", **IO_TASK)
+def save_run(record: RunRecord) -> str:
+    store = open_store()
+    try:
+        return store.save_run(record)
+    finally:
+        store.dispose()
+
+
+@task(name="recent-window-flags", **IO_TASK)
+def recent_bad_flags(
+    model: str, before: datetime, champion_version: str | None, n: int
+) -> list[bool]:
+    """Bad-window flags of the last ``n - 1`` earlier windows served by the same champion."""
+    store = open_store()
+    try:
+        rows = store.runs(model, before=before, limit=max(n - 1, 0))
+    finally:
+        store.dispose()
+    flags = []
+    for row in rows:
+        if row["champion_version"] != champion_version:
+            break
+        flags.append(bool(row["bad"]))
+    return flags
+
+
+@task(name="recent-validated-windows", **IO_TASK)
+def recent_validated_windows(model: str, before: datetime, limit: int) -> list[tuple[datetime, datetime]]:
+    """Windows that passed validation and have labels, newest first."""
+    store = open_store()
+    try:
+        rows = store.runs(model, before=before)
+    finally:
+        store.dispose()
+    good = [r for r in rows if r["validation_passed"] and r["n_labeled"] > 0]
+    return [(r["window_start"], r["window_end"]) for r in good[:limit]]
+
+
+@task(name="save-decision", **IO_TASK)
+def save_decision(
+    model: str, kind: str, outcome: str, details: Mapping[str, Any], flow_run_id: str | None
+) -> str:
+    store = open_store()
+    try:
+        return store.save_decision(
+            model, kind=kind, outcome=outcome, details=details, flow_run_id=flow_run_id
+        )
+    finally:
+        store.dispose()
+
+
+@task(name="last-decision-time", **IO_TASK)
+def last_decision_time(model: str, kind: str) -> datetime | None:
+    store = open_store()
+    try:
+        rows = store.decisions(model, kind=kind)
+    finally:
+        store.dispose()
+    return rows[-1]["created_at"] if rows else None
+
+
+@task(name="quarantine-window", **IO_TASK)
+def quarantine_window(
+    model: str,
+    window_start: datetime,
+    window_end: datetime,
+    files: list[tuple[str, str]],
+    reason: str,
+    flow_run_id: str | None,
+) -> int:
+    store = open_store()
+    try:
+        return store.quarantine_files(
+            model,
+            window_start=window_start,
+            window_end=window_end,
+            files=files,
+            reason=reason,
+            flow_run_id=flow_run_id,
+        )
+    finally:
+        store.dispose()

@@ -1,0 +1,76 @@
+"""Monitoring store: idempotent windows, one transaction per run, decisions, quarantine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from modelwatch.errors import StoreError
+from modelwatch.io.store import RunRecord, Store
+
+T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    s.create_schema()
+    return s
+
+
+def _record(start: datetime, *, bad: bool = False, metric: float = 0.8) -> RunRecord:
+    return RunRecord(
+        model="m", window_start=start, window_end=start + timedelta(hours=1), status="ok",
+        validation_passed=True, n_rows=100, n_labeled=80, bad=bad, champion_version="1",
+        metrics=[{"name": "roc_auc", "kind": "realized", "segment": None, "value": metric,
+                  "ci_low": metric - 0.1, "ci_high": metric + 0.1, "n": 80}],
+        drift=[{"column_name": "x", "method": "ks", "statistic": 0.1, "p_value": 0.5,
+                "threshold": 0.05, "drifted": False, "missing_share_current": 0.0,
+                "unseen_categories": ""}],
+    )
+
+
+def test_rerunning_a_window_replaces_its_results(store: Store) -> None:
+    first = store.save_run(_record(T0, metric=0.8))
+    second = store.save_run(_record(T0, metric=0.7))
+    runs = store.runs("m")
+    assert [r["id"] for r in runs] == [second]
+    assert store.metrics(first) == [] and store.drift(first) == []
+    assert [m["value"] for m in store.metrics(second)] == [0.7]
+
+
+def test_runs_are_newest_first_and_filtered_by_before(store: Store) -> None:
+    for i in range(4):
+        store.save_run(_record(T0 + timedelta(hours=i), bad=i % 2 == 0))
+    runs = store.runs("m", before=T0 + timedelta(hours=3), limit=2)
+    assert [r["window_start"] for r in runs] == [T0 + timedelta(hours=2), T0 + timedelta(hours=1)]
+    assert runs[0]["window_start"].tzinfo is not None
+
+
+def test_a_failed_write_leaves_the_earlier_results_intact(store: Store) -> None:
+    good = store.save_run(_record(T0))
+    broken = _record(T0)
+    broken = RunRecord(**{**broken.__dict__, "metrics": [{"name": None, "kind": "realized"}]})
+    with pytest.raises(StoreError, match="cannot save the run of model 'm' window 2026-11-23T10:00"):
+        store.save_run(broken)
+    assert [r["id"] for r in store.runs("m")] == [good]
+    assert len(store.metrics(good)) == 1
+
+
+def test_decisions_and_quarantine(store: Store) -> None:
+    store.save_decision("m", kind="ab", outcome="promoted", details={"ci_low": 0.01})
+    assert store.decisions("m", kind="ab")[0]["details"] == {"ci_low": 0.01}
+    n = store.quarantine_files("m", window_start=T0, window_end=T0 + timedelta(hours=1),
+                               files=[("/data/a.parquet", "ab" * 32)], reason="bad")
+    assert n == 1
+    assert store.quarantined("m")[0]["path"] == "/data/a.parquet"
+    assert store.release_quarantine("m", T0) == 1
+    assert store.quarantined("m") == []
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    store = Store("postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    with pytest.raises(StoreError, match="cannot create the store schema"):
+        store.create_schema()
