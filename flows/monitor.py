@@ -16,7 +16,6 @@ from pydantic import Field
 from flows.common import current_flow_run_id, monitor_run_name, window_bounds, window_label
 from flows.retrain import retrain_model
 from flows.validate import validate_window
-from modelwatch.io.store import RunRecord
 from modelwatch.summaries import MonitorSummary, monitor_markdown
 from tasks import data, metrics, publish, registry, store
 
@@ -57,21 +56,9 @@ def monitor_model(
     earlier = store.recent_bad_flags(model_name, start, champion.version, spec.degradation.n)
     decision = metrics.decide_degradation(spec, [judgement.bad, *earlier])
 
-    rows = store.run_rows(values, drift, validated.report)
-    record = RunRecord(
-        model=model_name,
-        window_start=start,
-        window_end=end,
-        status="degraded" if decision.degraded else "ok",
-        validation_passed=True,
-        n_rows=window.n_rows,
-        n_labeled=window.n_labeled,
-        bad=judgement.bad,
-        reason=f"{judgement.reason}; {decision.reason}",
-        share_drifted=drift.share_drifted,
-        champion_version=champion.version,
-        flow_run_id=current_flow_run_id(),
-        **rows,
+    record = store.window_record(
+        model_name, window, champion.version, values, drift, validated.report, judgement, decision,
+        current_flow_run_id(),
     )
     store_run_id = None if dry_run else store.save_run(record)
     summary = MonitorSummary.build(

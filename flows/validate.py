@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from prefect import flow
 from pydantic import Field
 
 from flows.common import current_flow_run_id, window_bounds, window_label
 from modelwatch.errors import ValidationFailed
-from modelwatch.io.quality import ValidationReport
-from modelwatch.io.sources import WindowData
 from tasks import data, publish, quality, store
+
+if TYPE_CHECKING:
+    from modelwatch.io.quality import ValidationReport
+    from modelwatch.io.sources import WindowData
 
 
 @dataclass(frozen=True)

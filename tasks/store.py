@@ -10,8 +10,10 @@ from typing import Any
 from prefect import task
 
 from modelwatch.io.quality import ValidationReport
+from modelwatch.io.sources import WindowData
 from modelwatch.io.store import RunRecord, Store
 from modelwatch.settings import get_settings
+from modelwatch.stats.degradation import DegradationDecision, WindowJudgement
 from modelwatch.stats.drift import DriftReport
 from modelwatch.stats.performance import MetricValue
 from tasks import IO_TASK
@@ -140,3 +142,32 @@ def quarantine_window(
         )
     finally:
         store.dispose()
+
+
+def window_record(
+    model: str,
+    window: WindowData,
+    champion_version: str,
+    metrics: list[MetricValue],
+    drift: DriftReport,
+    report: ValidationReport | None,
+    judgement: WindowJudgement,
+    decision: DegradationDecision,
+    flow_run_id: str | None,
+) -> RunRecord:
+    """The store record of a validated window (not a task: pure assembly)."""
+    return RunRecord(
+        model=model,
+        window_start=window.start,
+        window_end=window.end,
+        status="degraded" if decision.degraded else "ok",
+        validation_passed=True,
+        n_rows=window.n_rows,
+        n_labeled=window.n_labeled,
+        bad=judgement.bad,
+        reason=f"{judgement.reason}; {decision.reason}",
+        share_drifted=drift.share_drifted,
+        champion_version=champion_version,
+        flow_run_id=flow_run_id,
+        **run_rows(metrics, drift, report),
+    )
