@@ -11,6 +11,7 @@ from prefect.states import Completed
 
 from flows.common import current_flow_run_id, window_bounds
 from flows.compare import compare_models
+from modelwatch.errors import RetrainError
 from modelwatch.train import model_card
 from tasks import ab, data, registry, store, train
 
@@ -100,4 +101,9 @@ def retrain_model(
         triggered_by=current_flow_run_id(),
         return_state=True,
     )
-    return state
+    if state.is_failed():
+        raise RetrainError(
+            f"challenger v{ref.version} registered, but the comparison failed; champion "
+            f"v{champion.version} unchanged: {state.message}"
+        )
+    return Completed(name=state.name, message=state.message, data=state.result())

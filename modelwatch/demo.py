@@ -86,6 +86,7 @@ def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelV
         run_name=f"bootstrap-{spec.name}",
         pii=cols.pii,
         alias="champion",
+        target=cols.target,
         model_card=model_card(spec, metrics, {"n_reference": len(reference), "seed": seed}),
     )
 

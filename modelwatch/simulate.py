@@ -136,5 +136,5 @@ def split_log_and_labels(
     mask = rng.random(len(served)) < label_fraction
     labels = served.loc[mask, [ID, TARGET]].reset_index(drop=True)
     delay = pd.to_timedelta(rng.uniform(600, 3000, int(mask.sum())), unit="s")
-    labels["label_timestamp"] = served.loc[mask, TIMESTAMP].to_numpy() + delay
+    labels["label_timestamp"] = served.loc[mask, TIMESTAMP].reset_index(drop=True) + delay
     return log.reset_index(drop=True), labels

@@ -70,6 +70,7 @@ def log_candidate(
         run_name=run_name,
         pii=spec.columns.pii,
         alias="challenger",
+        target=spec.columns.target,
         model_card=model_card,
     )
 

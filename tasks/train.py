@@ -44,7 +44,9 @@ def assemble_training_set(
     )
     n_holdout = int(np.ceil(len(labeled) * spec.retraining.holdout_fraction))
     cut = len(labeled) - n_holdout
-    holdout_start = labeled[cols.timestamp].iloc[cut].to_pydatetime() if n_holdout else None
+    holdout_start = (
+        labeled[cols.timestamp].iloc[cut].floor("us").to_pydatetime() if n_holdout else None
+    )
     train_recent = labeled.iloc[:cut] if holdout_start is None else labeled[labeled[cols.timestamp] < holdout_start]
     frame = pd.concat([reference[keep], train_recent[keep]], ignore_index=True)
     return TrainingSet(

@@ -116,7 +116,7 @@ def test_degradation_retrains_and_promotes_exactly_when_the_ab_rule_says_so(
     # on this scenario the retrained model is clearly better
     assert promoted
     assert registry.get_version("credit", "previous").version == "1"
-    assert registry.get_version("credit", "challenger").version == "2"
+    assert registry.find_version("credit", "challenger") is None  # promoted: no longer a challenger
 
 
 def test_rollback_restores_the_previous_champion(fresh_world: World) -> None:

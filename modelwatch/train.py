@@ -1,0 +1,332 @@
+"""Training of candidate models (scikit-learn only: no prefect, no mlflow).
+
+A candidate is trained either by the champion's own pipeline, cloned with its
+parameters and refit (:func:`fit_candidate` with ``base=``), by the default
+pipeline of the spec (:func:`build_pipeline`), or by a trainer configured as
+``"package.module:function"`` (:func:`load_trainer`).
+
+A configured trainer is called as ``trainer(frame, spec, seed=seed)`` and must
+return a fitted scikit-learn compatible estimator (``predict``, and
+``predict_proba`` for classification) that takes :func:`feature_frame` as input.
+
+Everything is seeded: the same frame, spec and seed give the same model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from modelwatch.errors import RetrainError, SchemaError
+from modelwatch.spec import MonitorSpec
+
+__all__ = [
+    "Trainer",
+    "build_pipeline",
+    "feature_frame",
+    "fit_candidate",
+    "load_trainer",
+    "model_card",
+    "score_frame",
+    "set_seed",
+    "training_summary",
+]
+
+Trainer = Callable[..., Any]
+"""``trainer(frame, spec, *, seed) -> fitted estimator``."""
+
+
+def _check_columns(
+    frame: pd.DataFrame, columns: tuple[str, ...], *, what: str, spec: MonitorSpec, source: str
+) -> None:
+    missing = [col for col in columns if col not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{source} has no {what} column(s) {missing} declared in the spec of model "
+            f"{spec.name!r}; available columns: {sorted(map(str, frame.columns))}"
+        )
+
+
+def feature_frame(
+    frame: pd.DataFrame, spec: MonitorSpec, *, source: str = "the training frame"
+) -> pd.DataFrame:
+    """The feature columns of ``frame`` in the spec's order (numeric, then categorical).
+
+    Raises :class:`~modelwatch.errors.SchemaError` naming the missing columns.
+    PII and every other column are left out.
+    """
+    features = spec.columns.features
+    _check_columns(frame, features, what="feature", spec=spec, source=source)
+    return frame.loc[:, list(features)]
+
+
+def _target(frame: pd.DataFrame, spec: MonitorSpec, *, source: str) -> pd.Series:
+    target = spec.columns.target
+    _check_columns(frame, (target,), what="target", spec=spec, source=source)
+    y = frame[target]
+    n_missing = int(y.isna().sum())
+    if n_missing:
+        raise SchemaError(
+            f"column {target!r} in {source} has {n_missing} missing target value(s); "
+            "drop unlabeled rows before training"
+        )
+    return y
+
+
+def build_pipeline(spec: MonitorSpec, *, seed: int = 0) -> Pipeline:
+    """The default pipeline of a spec (unfitted).
+
+    Numeric features: median imputation + standard scaling; categorical features:
+    most-frequent imputation + one-hot encoding that ignores unseen categories.
+    Estimator: ``LogisticRegression(max_iter=1000)`` for binary / multiclass,
+    ``Ridge`` for regression, both with ``random_state=seed``.
+    """
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if spec.columns.numeric:
+        numeric = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
+        transformers.append(("numeric", numeric, list(spec.columns.numeric)))
+    if spec.columns.categorical:
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore")),
+            ]
+        )
+        transformers.append(("categorical", categorical, list(spec.columns.categorical)))
+    preprocess = ColumnTransformer(transformers, remainder="drop")
+    estimator: BaseEstimator
+    if spec.task == "regression":
+        estimator = Ridge(random_state=seed)
+    else:
+        estimator = LogisticRegression(max_iter=1000, random_state=seed)
+    return Pipeline([("preprocess", preprocess), ("model", estimator)])
+
+
+def set_seed(estimator: BaseEstimator, seed: int) -> BaseEstimator:
+    """Set every ``random_state`` parameter (nested ones too) of ``estimator`` to ``seed``."""
+    keys = [
+        key
+        for key in estimator.get_params(deep=True)
+        if key == "random_state" or key.endswith("__random_state")
+    ]
+    if keys:
+        estimator.set_params(**dict.fromkeys(keys, seed))
+    return estimator
+
+
+def fit_candidate(
+    frame: pd.DataFrame,
+    spec: MonitorSpec,
+    *,
+    base: BaseEstimator | None = None,
+    trainer: Trainer | None = None,
+    seed: int = 0,
+    source: str = "the training frame",
+) -> BaseEstimator:
+    """Fit a candidate on ``frame`` (features + target of ``spec``).
+
+    * ``trainer`` given: ``trainer(frame, spec, seed=seed)`` must return a fitted estimator;
+    * ``base`` given: :func:`sklearn.base.clone` of it (the champion's pipeline and
+      parameters, unfitted), refit;
+    * otherwise :func:`build_pipeline`.
+
+    ``random_state`` parameters are set to ``seed`` where present. Failures raise
+    :class:`~modelwatch.errors.RetrainError` (or :class:`~modelwatch.errors.SchemaError`
+    for missing columns / targets).
+    """
+    if base is not None and trainer is not None:
+        raise ValueError("fit_candidate takes either 'base' or 'trainer', not both")
+    if len(frame) == 0:
+        raise RetrainError(f"{source} is empty: cannot train a candidate for model {spec.name!r}")
+    if trainer is not None:
+        try:
+            model = trainer(frame, spec, seed=seed)
+        except (SchemaError, RetrainError):
+            raise
+        except Exception as exc:
+            name = getattr(trainer, "__qualname__", repr(trainer))
+            raise RetrainError(
+                f"trainer {name} failed for model {spec.name!r} on {len(frame)} rows: {exc}"
+            ) from exc
+        if not hasattr(model, "predict"):
+            raise RetrainError(
+                f"trainer {getattr(trainer, '__qualname__', trainer)!r} for model {spec.name!r} "
+                f"returned {type(model).__name__}, not a fitted estimator with predict()"
+            )
+        return model
+
+    X = feature_frame(frame, spec, source=source)
+    y = _target(frame, spec, source=source)
+    if spec.task != "regression" and y.nunique() < 2:
+        raise RetrainError(
+            f"column {spec.columns.target!r} in {source} has a single class "
+            f"{y.unique().tolist()[0]!r}: cannot train a {spec.task} candidate for model {spec.name!r}"
+        )
+    model = clone(base) if base is not None else build_pipeline(spec, seed=seed)
+    set_seed(model, seed)
+    try:
+        model.fit(X, y)
+    except Exception as exc:
+        raise RetrainError(
+            f"fitting {type(model).__name__} for model {spec.name!r} on {len(X)} rows of "
+            f"{source} failed: {exc}"
+        ) from exc
+    return model
+
+
+def score_frame(
+    model: Any, frame: pd.DataFrame, spec: MonitorSpec, *, source: str = "the frame"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(predictions, scores)`` of ``model`` on the features of ``frame``.
+
+    ``scores``: the positive-class probability (``predict_proba[:, 1]``, class
+    ``model.classes_[1]``) for binary, the full ``(n, n_classes)`` probability
+    matrix for multiclass, ``None`` for regression (or a classifier without
+    ``predict_proba``).
+    """
+    X = feature_frame(frame, spec, source=source)
+    predictions = np.asarray(model.predict(X))
+    if spec.task == "regression" or not hasattr(model, "predict_proba"):
+        return predictions, None
+    proba = np.asarray(model.predict_proba(X), dtype="float64")
+    if spec.task == "binary":
+        return predictions, proba[:, 1]
+    return predictions, proba
+
+
+def load_trainer(path: str) -> Trainer:
+    """Import a configured trainer ``"package.module:function"``."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise RetrainError(
+            f"trainer {path!r} must have the form 'package.module:function' "
+            "(e.g. 'mytrainers.credit:train')"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RetrainError(
+            f"trainer {path!r}: cannot import module {module_name!r}: {exc}"
+        ) from exc
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise RetrainError(
+                f"trainer {path!r}: module {module_name!r} has no attribute {attr!r}"
+            ) from exc
+    if not callable(obj):
+        raise RetrainError(f"trainer {path!r} is a {type(obj).__name__}, not a callable")
+    return obj
+
+
+# --------------------------------------------------------------------------- model card
+
+
+def training_summary(
+    frame: pd.DataFrame, spec: MonitorSpec, *, window: tuple[Any, Any] | None = None
+) -> dict[str, Any]:
+    """A small, PII-free summary of the training data, for the model card and tags."""
+    summary: dict[str, Any] = {"rows": len(frame), "features": list(spec.columns.features)}
+    target = spec.columns.target
+    if target in frame.columns:
+        if spec.task == "regression":
+            y = pd.to_numeric(frame[target], errors="coerce")
+            summary["target_mean"] = float(y.mean())
+            summary["target_std"] = float(y.std())
+        else:
+            counts = frame[target].value_counts(normalize=True).sort_index()
+            summary["class_balance"] = {str(k): round(float(v), 4) for k, v in counts.items()}
+    if window is not None:
+        summary["window"] = [str(window[0]), str(window[1])]
+    elif spec.columns.timestamp in frame.columns and len(frame):
+        ts = frame[spec.columns.timestamp]
+        summary["window"] = [str(ts.min()), str(ts.max())]
+    missing = frame.loc[:, [c for c in spec.columns.features if c in frame.columns]].isna().mean()
+    summary["missing_share"] = {str(k): round(float(v), 4) for k, v in missing.items() if v > 0}
+    return summary
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4f}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) or "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt(v) for v in value) or "—"
+    return str(value)
+
+
+def _md_cell(value: Any) -> str:
+    return _fmt(value).replace("|", "\\|").replace("\n", " ")
+
+
+def model_card(
+    spec: MonitorSpec,
+    metrics: Mapping[str, float],
+    training_summary: Mapping[str, Any],
+    *,
+    version: str | None = None,
+    segment_metrics: Mapping[str, Mapping[str, float]] | None = None,
+    limitations: tuple[str, ...] = (),
+) -> str:
+    """A markdown model card: intended use, training data, metrics, limitations.
+
+    ``metrics`` maps metric names to values (overall); ``segment_metrics`` maps
+    ``"<column>=<value>"`` to a metrics mapping. PII columns are only named (never
+    shown with values), so the card can be logged as an artifact.
+    """
+    title = f"# Model card — {spec.name}" + (f" v{version}" if version else "")
+    lines = [title, ""]
+    lines += [
+        "## Intended use",
+        "",
+        spec.description or f"{spec.task} model {spec.name!r} monitored by modelwatch.",
+        "",
+        f"- Task: {spec.task}; target column `{spec.columns.target}`.",
+        f"- Numeric features: {', '.join(spec.columns.numeric) or '—'}.",
+        f"- Categorical features: {', '.join(spec.columns.categorical) or '—'}.",
+    ]
+    if spec.columns.pii:
+        lines.append(
+            f"- PII columns ({', '.join(spec.columns.pii)}) are never used as features and "
+            "never logged."
+        )
+    lines += ["", "## Training data", "", "| item | value |", "| --- | --- |"]
+    for key, value in training_summary.items():
+        lines.append(f"| {_md_cell(key)} | {_md_cell(value)} |")
+    lines += ["", "## Metrics", ""]
+    if metrics:
+        lines += ["| metric | value |", "| --- | --- |"]
+        lines += [f"| {_md_cell(k)} | {_md_cell(float(v))} |" for k, v in metrics.items()]
+    else:
+        lines.append("No metrics were computed.")
+    if segment_metrics:
+        names = sorted({m for values in segment_metrics.values() for m in values})
+        lines += ["", "### Per segment", "", "| segment | " + " | ".join(names) + " |"]
+        lines.append("| --- |" + " --- |" * len(names))
+        for segment, values in segment_metrics.items():
+            cells = [_md_cell(float(values[m])) if m in values else "—" for m in names]
+            lines.append(f"| {_md_cell(segment)} | " + " | ".join(cells) + " |")
+    lines += ["", "## Known limitations", ""]
+    defaults = (
+        "Trained on historical data: performance degrades when the input distribution or the "
+        "relationship between features and target changes (monitored by modelwatch).",
+        "Metrics are measured on held-out recent data and carry sampling error.",
+    )
+    lines += [f"- {item}" for item in (*limitations, *defaults)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,462 @@
+"""MLflow registry adapter against a real SQLite tracking store in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from modelwatch.errors import AliasNotFound, RegistryError
+from modelwatch.io.registry import (
+    ModelVersionRef,
+    PromotionResult,
+    Registry,
+    is_transient_error,
+)
+from modelwatch.simulate import generate_reference, generate_window
+from modelwatch.spec import MonitorSpec, load_spec
+from modelwatch.train import feature_frame, fit_candidate
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _mlflow_env() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        yield
+
+
+@pytest.fixture(scope="module")
+def spec() -> MonitorSpec:
+    return load_spec(SPEC_PATH)
+
+
+@pytest.fixture(scope="module")
+def training(spec: MonitorSpec) -> pd.DataFrame:
+    """Training data with a PII column, as the retrain flow assembles it."""
+    frame = generate_reference(2000, seed=0)
+    frame["email"] = [f"person{i}@example.com" for i in range(len(frame))]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def model(spec: MonitorSpec, training: pd.DataFrame) -> Any:
+    return fit_candidate(training, spec, seed=0)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    root = tmp_path_factory.mktemp("mlflow")
+    return Registry(f"sqlite:///{root}/mlflow.db", artifact_root=root / "artifacts")
+
+
+def _log(
+    registry: Registry,
+    name: str,
+    model: Any,
+    training: pd.DataFrame,
+    spec: MonitorSpec,
+    *,
+    alias: str | None = None,
+    **kwargs: Any,
+) -> ModelVersionRef:
+    return registry.log_model_version(
+        name,
+        model,
+        training_data=training,
+        input_example=training,
+        params={"C": 1.0, "seed": 0},
+        metrics={"roc_auc": 0.8},
+        tags={"modelwatch.trigger": "test"},
+        run_name=f"train-{name}",
+        pii=spec.columns.pii,
+        alias=alias,
+        target=spec.columns.target,
+        **kwargs,
+    )
+
+
+def test_log_model_version_registers_v1_with_alias_and_loads_the_same_model(
+    registry: Registry,
+    model: Any,
+    training: pd.DataFrame,
+    spec: MonitorSpec,
+    record_property: Any,
+) -> None:
+    timings = []
+    for alias in ("champion", None):
+        started = time.perf_counter()
+        ref = _log(registry, "credit", model, training, spec, alias=alias)
+        timings.append(time.perf_counter() - started)
+    record_property("log_model_version_seconds", timings)
+    print(f"log_model_version: first {timings[0]:.2f} s, second {timings[1]:.2f} s")
+
+    champion = registry.get_version("credit", "champion")
+    assert champion == ModelVersionRef("credit", "1", champion.run_id)
+    assert isinstance(champion.version, str) and champion.run_id
+    assert ref.version == "2"
+    assert registry.aliases("credit") == {"champion": "1"}
+    loaded = registry.load_model("credit", "champion")
+    window = feature_frame(generate_window(0, start=pd.Timestamp("2026-11-23", tz="UTC")), spec)
+    np.testing.assert_array_equal(loaded.predict_proba(window), model.predict_proba(window))
+    assert timings[1] < 3.0
+
+
+def test_model_is_saved_with_skops_signature_and_a_pii_free_input_example(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec, tmp_path: Path
+) -> None:
+    ref = _log(registry, "credit-format", model, training, spec)
+    import mlflow.artifacts
+    import yaml
+
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=registry.client.get_model_version_download_uri(ref.name, ref.version),
+            dst_path=str(tmp_path),
+            tracking_uri=registry.tracking_uri,
+        )
+    )
+    mlmodel = yaml.safe_load((local / "MLmodel").read_text())
+    flavor = mlmodel["flavors"]["sklearn"]
+    assert flavor["serialization_format"] == "skops"
+    assert flavor["skops_trusted_types"] == ["numpy.dtype"]
+    assert mlmodel["flavors"]["python_function"]["predict_fn"] == "predict_proba"
+    inputs = [col["name"] for col in json.loads(mlmodel["signature"]["inputs"])]
+    assert inputs == list(spec.columns.features)
+    example = (local / "input_example.json").read_text()
+    assert "email" not in example and "@example.com" not in example
+    requirements = (local / "requirements.txt").read_text()
+    assert "scikit-learn==" in requirements and "skops==" in requirements
+    tags = registry.version_tags("credit-format", ref.version)
+    assert tags["modelwatch.serialization"] == "skops"
+    assert tags["modelwatch.trigger"] == "test"
+
+
+def test_load_reference_returns_the_training_data_without_pii(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec, tmp_path: Path
+) -> None:
+    ref = _log(registry, "credit-ref", model, training, spec, alias="champion")
+    cache = tmp_path / "cache"
+
+    first = registry.load_reference("credit-ref", "champion", cache_dir=cache)
+    cached = registry.load_reference("credit-ref", "1", cache_dir=cache)
+
+    expected = training.drop(columns=["email"])
+    pd.testing.assert_frame_equal(first, expected, check_dtype=False)
+    pd.testing.assert_frame_equal(cached, first)
+    assert (cache / ref.run_id / "reference.parquet").exists()
+    run = registry.client.get_run(ref.run_id)
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == "training"
+    assert "email" not in dataset_input.dataset.schema
+    assert json.loads(dataset_input.dataset.profile)["num_rows"] == len(training)
+    assert run.info.status == "FINISHED"
+
+
+def test_promote_moves_champion_and_keeps_the_old_one_as_previous(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    _log(registry, "credit-promo", model, training, spec, alias="champion")
+    _log(registry, "credit-promo", model, training, spec, alias="challenger")
+
+    result = registry.promote("credit-promo", "2", reason="challenger wins: +0.03 AUC")
+
+    assert result == PromotionResult("credit-promo", champion="2", previous="1")
+    assert registry.aliases("credit-promo") == {"champion": "2", "previous": "1"}
+    new_tags = registry.version_tags("credit-promo", "2")
+    assert new_tags["modelwatch.promotion_reason"] == "challenger wins: +0.03 AUC"
+    assert new_tags["modelwatch.replaced_version"] == "1"
+    assert "modelwatch.promoted_at" in new_tags
+    assert registry.version_tags("credit-promo", "1")["modelwatch.replaced_by"] == "2"
+
+    again = registry.promote("credit-promo", "2", reason="again")
+    assert again == result
+    assert registry.aliases("credit-promo") == {"champion": "2", "previous": "1"}
+
+
+def test_rollback_restores_previous_and_deletes_it(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    _log(registry, "credit-rb", model, training, spec, alias="champion")
+    _log(registry, "credit-rb", model, training, spec)
+    registry.promote("credit-rb", "2", reason="better")
+
+    result = registry.rollback("credit-rb", reason="latency regression")
+
+    assert result == PromotionResult("credit-rb", champion="1", previous="2")
+    assert registry.aliases("credit-rb") == {"champion": "1"}
+    assert registry.find_version("credit-rb", "previous") is None
+    assert registry.version_tags("credit-rb", "1")["modelwatch.rollback_reason"] == (
+        "latency regression"
+    )
+    assert registry.version_tags("credit-rb", "2")["modelwatch.rolled_back_to"] == "1"
+    with pytest.raises(AliasNotFound, match=r"model 'credit-rb' has no alias 'previous'"):
+        registry.rollback("credit-rb", reason="twice")
+    assert registry.aliases("credit-rb") == {"champion": "1"}
+
+
+def test_get_version_on_a_missing_alias_raises_alias_not_found(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    with pytest.raises(AliasNotFound, match=r"^model 'never-registered' has no alias 'champion'$"):
+        registry.get_version("never-registered", "champion")
+    _log(registry, "credit-noalias", model, training, spec)
+    with pytest.raises(AliasNotFound, match=r"^model 'credit-noalias' has no alias 'champion'$"):
+        registry.get_version("credit-noalias", "champion")
+    assert registry.find_version("credit-noalias", "champion") is None
+    with pytest.raises(AliasNotFound):
+        registry.load_model("credit-noalias", "champion")
+
+
+def test_resolve_accepts_versions_and_aliases(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    ref = _log(registry, "credit-resolve", model, training, spec, alias="challenger")
+
+    assert registry.resolve("credit-resolve", "1") == ref
+    assert registry.resolve("credit-resolve", "challenger") == ref
+    with pytest.raises(RegistryError, match=r"model 'credit-resolve' has no version '9'"):
+        registry.resolve("credit-resolve", "9")
+    with pytest.raises(RegistryError, match=r"model 'credit-resolve' has no version '9'"):
+        registry.promote("credit-resolve", "9", reason="typo")
+    assert registry.aliases("credit-resolve") == {"challenger": "1"}
+    registry.set_alias("credit-resolve", "champion", "1")
+    registry.delete_alias("credit-resolve", "challenger")
+    registry.delete_alias("credit-resolve", "challenger")  # idempotent
+    assert registry.aliases("credit-resolve") == {"champion": "1"}
+
+
+def test_failed_logging_marks_the_run_failed_and_registers_nothing(
+    registry: Registry, spec: MonitorSpec, training: pd.DataFrame
+) -> None:
+    from modelwatch.train import build_pipeline
+
+    unfitted = build_pipeline(spec)
+
+    with pytest.raises(Exception, match=r"not fitted"):
+        _log(registry, "credit-fail", unfitted, training, spec, alias="champion")
+
+    assert registry.aliases("credit-fail") == {}
+    runs = registry.client.search_runs([registry.experiment_id("credit-fail")])
+    assert [run.info.status for run in runs] == ["FAILED"]
+
+
+def test_a_model_with_non_sklearn_types_falls_back_to_cloudpickle(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    wrapped = _Wrapper(model)
+
+    ref = _log(registry, "credit-custom", wrapped, training, spec)
+
+    assert registry.version_tags("credit-custom", ref.version)["modelwatch.serialization"] == (
+        "cloudpickle"
+    )
+    loaded = registry.load_model("credit-custom", ref.version)
+    x = feature_frame(training.head(20), spec)
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+
+
+class _Wrapper:
+    """A custom estimator type skops does not know (a configured trainer's output)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def predict(self, x: pd.DataFrame) -> Any:
+        return self.inner.predict(x)
+
+    def predict_proba(self, x: pd.DataFrame) -> Any:
+        return self.inner.predict_proba(x)
+
+
+def test_log_run_records_evidence_and_run_url_depends_on_the_uri(registry: Registry) -> None:
+    run_id = registry.log_run(
+        "credit-ab",
+        run_name="compare-1-vs-2",
+        params={"rule": "superiority"},
+        metrics={"delta_auc": 0.02},
+        tags={"modelwatch.decision": "promote"},
+        text_artifacts={"ab/decision.md": "# promote\n"},
+    )
+
+    run = registry.client.get_run(run_id)
+    assert run.data.params == {"rule": "superiority"}
+    assert run.data.metrics == {"delta_auc": 0.02}
+    assert run.data.tags["modelwatch.decision"] == "promote"
+    assert run.data.tags["modelwatch.model"] == "credit-ab"
+    assert run.info.status == "FINISHED"
+    assert [a.path for a in registry.client.list_artifacts(run_id, "ab")] == ["ab/decision.md"]
+    assert registry.run_url(run_id) is None
+    remote = Registry("http://127.0.0.1:5999/")
+    assert remote.run_url(run_id, experiment_id="7") == (
+        f"http://127.0.0.1:5999/#/experiments/7/runs/{run_id}"
+    )
+    assert (
+        remote.model_version_url("credit", "3")
+        == "http://127.0.0.1:5999/#/models/credit/versions/3"
+    )
+
+
+def test_model_card_is_logged_as_an_artifact(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    ref = _log(registry, "credit-card", model, training, spec, model_card="# Model card\n")
+
+    assert registry.model_card("credit-card", ref.version) == "# Model card\n"
+    other = _log(registry, "credit-card", model, training, spec)
+    assert registry.model_card("credit-card", other.version) is None
+
+
+def test_nothing_is_written_to_the_working_directory(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    model: Any,
+    training: pd.DataFrame,
+    spec: MonitorSpec,
+) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    store = tmp_path / "store"
+    registry = Registry(f"sqlite:///{store}/mlflow.db", artifact_root=store / "artifacts")
+
+    _log(registry, "credit", model, training, spec, alias="champion")
+    registry.load_model("credit", "champion")
+    registry.load_reference("credit", "champion")
+    registry.log_run("credit", run_name="evidence", params={}, metrics={}, tags={})
+
+    assert sorted(os.listdir(cwd)) == []
+    assert (store / "artifacts" / "credit").is_dir()
+
+
+def test_relative_sqlite_uris_are_made_absolute_with_artifacts_next_to_the_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    registry = Registry("sqlite:///home/mlflow.db")
+
+    assert registry.tracking_uri == f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    assert registry.artifact_root == tmp_path / "home" / "mlartifacts"
+    assert Registry("http://127.0.0.1:5000").artifact_root is None
+    assert os.listdir(tmp_path) == []  # constructing a registry touches nothing
+
+
+def _raise_without_from() -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        raise requests.exceptions.ConnectionError("Connection refused")
+    except requests.exceptions.ConnectionError as exc:
+        raise MlflowException(f"API request failed with exception {exc}")  # noqa: B904
+
+
+def test_is_transient_error_tells_retryable_failures_apart() -> None:
+    from mlflow.exceptions import MlflowException, RestException
+    from mlflow.protos.databricks_pb2 import (
+        RESOURCE_DOES_NOT_EXIST,
+        TEMPORARILY_UNAVAILABLE,
+    )
+
+    with pytest.raises(MlflowException) as info:
+        _raise_without_from()
+    wrapped = RegistryError("promoting failed")
+    wrapped.__cause__ = info.value
+
+    assert is_transient_error(wrapped)
+    assert is_transient_error(ConnectionRefusedError(111, "Connection refused"))
+    assert is_transient_error(MlflowException("boom", error_code=TEMPORARILY_UNAVAILABLE))
+    assert is_transient_error(RestException({"error_code": "INTERNAL_ERROR", "message": "x"}))
+    assert is_transient_error(OSError("database is locked"))
+    response = requests.Response()
+    response.status_code = 503
+    assert is_transient_error(requests.exceptions.HTTPError(response=response))
+    assert not is_transient_error(AliasNotFound("model 'credit' has no alias 'champion'"))
+    assert not is_transient_error(
+        MlflowException("Model Version not found", error_code=RESOURCE_DOES_NOT_EXIST)
+    )
+    assert not is_transient_error(MlflowException("client-side failure"))  # INTERNAL_ERROR
+    assert not is_transient_error(
+        RestException({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no such run"})
+    )
+    assert not is_transient_error(ValueError("bad"))
+
+
+def test_concurrent_logging_and_promotions_from_threads_stay_consistent(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    import mlflow
+
+    with ThreadPoolExecutor(3) as pool:
+        refs = list(
+            pool.map(lambda _: _log(registry, "credit-threads", model, training, spec), range(3))
+        )
+    assert sorted(ref.version for ref in refs) == ["1", "2", "3"]
+    assert len({ref.run_id for ref in refs}) == 3
+    assert mlflow.active_run() is None  # no fluent run leaked into any thread
+    registry.set_alias("credit-threads", "champion", "1")
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda v: registry.promote("credit-threads", v, reason="race"), ["2", "3"])
+        )
+
+    aliases = registry.aliases("credit-threads")
+    assert aliases["champion"] in {"2", "3"}
+    assert aliases["previous"] == ({"2", "3"} - {aliases["champion"]}).pop()
+    assert results[0].previous == "1" or results[1].previous == "1"
+
+
+def test_a_promotion_failing_at_the_champion_move_keeps_the_alias_state(
+    registry: Registry,
+    model: Any,
+    training: pd.DataFrame,
+    spec: MonitorSpec,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for alias in ("champion", None, "challenger"):
+        _log(registry, "credit-halfway", model, training, spec, alias=alias)
+    registry.promote("credit-halfway", "2", reason="first")  # champion 2, previous 1
+    before = registry.aliases("credit-halfway")
+    set_alias = registry.set_alias
+
+    def failing_set_alias(model_name: str, alias: str, version: str) -> None:
+        if alias == "champion":
+            raise RegistryError(f"setting alias 'champion' of model {model_name!r} failed: boom")
+        set_alias(model_name, alias, version)
+
+    monkeypatch.setattr(registry, "set_alias", failing_set_alias)
+    with pytest.raises(RegistryError, match="boom"):
+        registry.promote("credit-halfway", "3", reason="second")
+
+    assert (
+        registry.aliases("credit-halfway")
+        == before
+        == {
+            "champion": "2",
+            "previous": "1",
+            "challenger": "3",
+        }
+    )
+
+
+def test_rollback_refuses_when_previous_is_the_champion(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    _log(registry, "credit-same", model, training, spec, alias="champion")
+    registry.set_alias("credit-same", "previous", "1")  # left by a half-done promotion
+
+    with pytest.raises(AliasNotFound, match=r"both are version 1\): nothing to roll back to"):
+        registry.rollback("credit-same", reason="no-op")
+    assert registry.aliases("credit-same") == {"champion": "1", "previous": "1"}
