@@ -42,7 +42,9 @@ def validate_window(
     window = data.load_window(spec, start, end)
     if window.n_rows == 0:
         return ValidatedWindow(window=window, report=None)
-    report = quality.run_suite(spec, window.predictions, f"{model_name}-{window_label(start)}")
+    report = quality.run_suite(
+        spec, window.predictions, (start, end), f"{model_name}-{window_label(start)}"
+    )
     if report.data_docs_path:
         publish.publish_link(
             f"{model_name}-data-docs",

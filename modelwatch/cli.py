@@ -32,6 +32,10 @@ def prepare_environment(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+    import warnings
+
+    # MLflow hints about int columns in inferred dataset schemas on every logged model
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
 
 
 def _parse_time(value: str) -> datetime:
@@ -47,7 +51,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
     prepare_environment(settings)
     if not args.verbose:
+        import logging
+
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # the local Prefect server's shutdown cancels pooled connections noisily
+        logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     print(f"modelwatch home: {settings.home_dir}")
     print("starting Prefect in local mode (first start takes ~15 s)...", flush=True)
     from flows.demo import demo

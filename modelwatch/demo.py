@@ -125,8 +125,9 @@ def serve_window(
     served = truth.assign(**{spec.columns.prediction: predictions})
     if spec.columns.score:
         served[spec.columns.score] = scores
-    served["model_version"] = champion.version
-    log, labels = simulate.split_log_and_labels(served, label_fraction=label_fraction, seed=seed)
+    log, labels = simulate.split_log_and_labels(
+        served, label_fraction=label_fraction, seed=seed, index=index
+    )
     name = f"{start:%Y-%m-%dT%H%M}.parquet"
     for source, frame in ((spec.sources.predictions, log), (spec.sources.labels, labels)):
         if source is None:

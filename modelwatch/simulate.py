@@ -124,14 +124,14 @@ def window_starts(first: datetime, n_windows: int, hours: float = 1.0) -> list[d
 
 
 def split_log_and_labels(
-    served: pd.DataFrame, *, label_fraction: float = 0.8, seed: int = 0
+    served: pd.DataFrame, *, label_fraction: float = 0.8, seed: int = 0, index: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a served window into the prediction log (no target) and the label feed.
 
     Only ``label_fraction`` of the predictions get a label (delayed feedback);
     the label feed has ``prediction_id``, the target and ``label_timestamp``.
     """
-    rng = np.random.default_rng([seed, 2, len(served)])
+    rng = np.random.default_rng([seed, 2, index])
     log = served.drop(columns=[TARGET])
     mask = rng.random(len(served)) < label_fraction
     labels = served.loc[mask, [ID, TARGET]].reset_index(drop=True)

@@ -85,6 +85,10 @@ class DriftPolicy(_Frozen):
         default_factory=dict, description="Per-column override of the drift method."
     )
     alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance level of tests.")
+    correction: Literal["none", "bonferroni", "benjamini-hochberg"] = Field(
+        default="benjamini-hochberg",
+        description="Multiple-testing correction of p-values across the features of a window.",
+    )
     psi_threshold: float = Field(default=0.2, gt=0, description="PSI above this is drift.")
     dataset_drift_share: float = Field(
         default=0.5, gt=0, le=1, description="Share of drifted features that is dataset drift."
@@ -129,6 +133,11 @@ class RetrainingPolicy(_Frozen):
         gt=0,
         lt=1,
         description="Most recent share of labeled rows kept out of training for the A/B test.",
+    )
+    include_reference: bool = Field(
+        default=True,
+        description="Train on the champion's reference plus the recent windows; false: recent "
+        "windows only (after concept drift the old regime can dominate the fit).",
     )
     min_labeled_rows: int = Field(default=500, ge=1, description="Fewer recent labels: no retrain.")
     cooldown_hours: float = Field(default=0, ge=0, description="No retrain within N hours.")

@@ -39,6 +39,7 @@ def feature_drift(spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFr
         method=policy.method,
         methods=dict(policy.methods),
         alpha=policy.alpha,
+        correction=policy.correction,
         psi_threshold=policy.psi_threshold,
         dataset_drift_share=policy.dataset_drift_share,
     )

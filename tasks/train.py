@@ -48,10 +48,11 @@ def assemble_training_set(
         labeled[cols.timestamp].iloc[cut].floor("us").to_pydatetime() if n_holdout else None
     )
     train_recent = labeled.iloc[:cut] if holdout_start is None else labeled[labeled[cols.timestamp] < holdout_start]
-    frame = pd.concat([reference[keep], train_recent[keep]], ignore_index=True)
+    base = reference[keep] if spec.retraining.include_reference else reference[keep].iloc[0:0]
+    frame = pd.concat([base, train_recent[keep]], ignore_index=True)
     return TrainingSet(
         frame=frame,
-        n_reference=len(reference),
+        n_reference=len(base),
         n_recent=len(train_recent),
         n_holdout=len(labeled) - len(train_recent),
         holdout_start=holdout_start,

@@ -1,0 +1,1 @@
+"""Adapters: data sources, monitoring store, MLflow registry, Great Expectations, alerts, reports."""
