@@ -14,7 +14,11 @@ from modelwatch.summaries import ab_markdown
 from tasks import ab, data, publish, registry, store
 
 
-@flow(name="compare-models", flow_run_name="compare-{model_name}-{champion}-vs-{challenger}", log_prints=True)
+@flow(
+    name="compare-models",
+    flow_run_name="compare-{model_name}-{champion}-vs-{challenger}",
+    log_prints=True,
+)
 def compare_models(
     model_name: str,
     window_start: datetime,
@@ -38,7 +42,7 @@ def compare_models(
     spec = data.load_spec(model_name)
     ref_a = registry.resolve_version(model_name, champion)
     ref_b = registry.resolve_version(model_name, challenger)
-    holdout = data.load_labeled_rows(spec, window_start, window_end)
+    holdout: Any = data.load_labeled_rows(spec, window_start, window_end)
     if holdout.empty:
         return Completed(name="NoData", message="no labeled rows in the comparison window")
     scores_a = ab.score_rows(spec, registry.load_model(ref_a), holdout)
@@ -58,29 +62,49 @@ def compare_models(
     run_id = registry.log_evidence_run(
         model_name,
         f"ab-v{ref_a.version}-vs-v{ref_b.version}",
-        {"metric": decision.metric, "rule": decision.rule, "margin": decision.margin,
-         "n_bootstrap": decision.n_bootstrap, "champion_version": ref_a.version,
-         "challenger_version": ref_b.version},
-        {"champion_value": decision.champion_value, "challenger_value": decision.challenger_value,
-         "difference": decision.difference, "ci_low": decision.ci_low, "ci_high": decision.ci_high,
-         "n_holdout": float(decision.n)},
+        {
+            "metric": decision.metric,
+            "rule": decision.rule,
+            "margin": decision.margin,
+            "n_bootstrap": decision.n_bootstrap,
+            "champion_version": ref_a.version,
+            "challenger_version": ref_b.version,
+        },
+        {
+            "champion_value": decision.champion_value,
+            "challenger_value": decision.challenger_value,
+            "difference": decision.difference,
+            "ci_low": decision.ci_low,
+            "ci_high": decision.ci_high,
+            "n_holdout": float(decision.n),
+        },
         {"modelwatch.kind": "ab", "modelwatch.outcome": outcome},
         {"ab_decision.md": markdown},
     )
     registry.tag_versions(
         model_name,
         [ref_a.version, ref_b.version],
-        {f"modelwatch.ab.v{ref_a.version}_vs_v{ref_b.version}": f"{outcome}: {decision.reason}",
-         "modelwatch.ab.last_run_id": run_id},
+        {
+            f"modelwatch.ab.v{ref_a.version}_vs_v{ref_b.version}": f"{outcome}: {decision.reason}",
+            "modelwatch.ab.last_run_id": run_id,
+        },
     )
     store.save_decision(model_name, "ab", outcome, evidence, current_flow_run_id())
     publish.publish_markdown(f"{model_name}-ab", markdown, f"A/B {model_name}")
     if outcome == "promoted":
         result = registry.promote(model_name, ref_b.version, decision.reason)
-        store.save_decision(model_name, "promotion", "promoted", asdict(result), current_flow_run_id())
+        store.save_decision(
+            model_name, "promotion", "promoted", asdict(result), current_flow_run_id()
+        )
         publish.emit_model_event("promoted", model_name, asdict(result))
-        return Completed(name="Promoted", message=f"v{ref_b.version} is champion: {decision.reason}",
-                         data=decision)
+        return Completed(
+            name="Promoted",
+            message=f"v{ref_b.version} is champion: {decision.reason}",
+            data=decision,
+        )
     publish.emit_model_event("rejected", model_name, evidence)
-    return Completed(name="Rejected", message=f"v{ref_a.version} stays champion: {decision.reason}",
-                     data=decision)
+    return Completed(
+        name="Rejected",
+        message=f"v{ref_a.version} stays champion: {decision.reason}",
+        data=decision,
+    )

@@ -45,7 +45,13 @@ def bootstrap_champion(model_name: str, seed: int, rows_per_window: int) -> str:
 
 @task(name="serve-window", task_run_name="serve-window-{index}", **TASK_DEFAULTS)
 def serve_window(
-    model_name: str, index: int, start: datetime, end: datetime, rows: int, seed: int, drift_start: int
+    model_name: str,
+    index: int,
+    start: datetime,
+    end: datetime,
+    rows: int,
+    seed: int,
+    drift_start: int,
 ) -> demo_lib.ServedWindow:
     return demo_lib.serve_window(
         load_spec.fn(model_name),
@@ -88,24 +94,30 @@ def demo(
         drift_start: Index of the first drifted window (covariate + concept drift).
         seed: Seed of the generated data and of training.
     """
-    first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=n_windows)
+    first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
+        hours=n_windows
+    )
     reset_demo(model_name)
     version = bootstrap_champion(model_name, seed, rows_per_window)
-    print(f"champion v{version} trained and registered; monitoring {n_windows} windows "
-          f"(drift starts at window {drift_start})\n")
+    print(
+        f"champion v{version} trained and registered; monitoring {n_windows} windows "
+        f"(drift starts at window {drift_start})\n"
+    )
     print(HEADER)
     summaries: list[MonitorSummary] = []
     for index in range(n_windows):
         start = first + timedelta(hours=index)
         end = start + timedelta(hours=1)
         serve_window(model_name, index, start, end, rows_per_window, seed, drift_start)
-        state = monitor_model(model_name, window_end=end, window_hours=1.0, return_state=True)
+        state: Any = monitor_model(model_name, window_end=end, window_hours=1.0, return_state=True)
         summary = state.result(raise_on_failure=False)
         if isinstance(summary, MonitorSummary):
             summaries.append(summary)
             print(format_line(summary), flush=True)
         else:
-            print(f"{window_label(start):<16} monitor run {state.name}: {state.message}", flush=True)
+            print(
+                f"{window_label(start):<16} monitor run {state.name}: {state.message}", flush=True
+            )
     promoted = sum(s.decision == "retrained+promoted" for s in summaries)
     return Completed(
         message=f"{len(summaries)} windows monitored, {promoted} promotion(s)", data=summaries

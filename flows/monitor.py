@@ -57,7 +57,14 @@ def monitor_model(
     decision = metrics.decide_degradation(spec, [judgement.bad, *earlier])
 
     record = store.window_record(
-        model_name, window, champion.version, values, drift, validated.report, judgement, decision,
+        model_name,
+        window,
+        champion.version,
+        values,
+        drift,
+        validated.report,
+        judgement,
+        decision,
         current_flow_run_id(),
     )
     store_run_id = None if dry_run else store.save_run(record)
@@ -70,14 +77,16 @@ def monitor_model(
     publish.publish_drift_table(model_name, drift)
 
     if decision.degraded:
-        publish.emit_model_event("degraded", model_name, {"window": label, "reason": decision.reason})
+        publish.emit_model_event(
+            "degraded", model_name, {"window": label, "reason": decision.reason}
+        )
     retrain = (decision.degraded and spec.retraining.enabled) or force_retrain
     if not retrain or dry_run:
         name = "Degraded" if decision.degraded else "Completed"
         return Completed(name=name, message=f"{label}: {decision.reason}", data=summary)
 
     reason = "forced by parameter force_retrain" if force_retrain else decision.reason
-    state = retrain_model(
+    state: Any = retrain_model(
         model_name,
         reason=reason,
         window_end=end,

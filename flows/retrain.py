@@ -55,15 +55,22 @@ def retrain_model(
     recent = [data.load_labeled_rows(spec, s, e) for s, e in windows]
     reference = registry.load_reference(champion)
     training = train.assemble_training_set(spec, reference, recent, windows)
-    if training.holdout_start is None or training.n_recent + training.n_holdout < policy.min_labeled_rows:
+    if (
+        training.holdout_start is None
+        or training.n_recent + training.n_holdout < policy.min_labeled_rows
+    ):
         message = (
             f"{training.n_recent + training.n_holdout} recent labeled rows, "
             f"the policy needs {policy.min_labeled_rows}"
         )
-        store.save_decision(model_name, "retrain", "not-enough-data", {"message": message}, current_flow_run_id())
+        store.save_decision(
+            model_name, "retrain", "not-enough-data", {"message": message}, current_flow_run_id()
+        )
         return Completed(name="NotEnoughData", message=message)
 
-    candidate = train.fit_candidate(spec, training.frame, registry.load_model(champion), policy.seed)
+    candidate = train.fit_candidate(
+        spec, training.frame, registry.load_model(champion), policy.seed
+    )
     holdout = data.load_labeled_rows(spec, training.holdout_start, end)
     predictions, scores = train.score_rows(spec, candidate, holdout)
     val = ab.holdout_metrics(spec, holdout, predictions, scores)
@@ -87,11 +94,13 @@ def retrain_model(
         spec, candidate, training.frame, params, val, lineage, f"retrain-{model_name}", card
     )
     store.save_decision(
-        model_name, "retrain", "challenger-registered",
+        model_name,
+        "retrain",
+        "challenger-registered",
         {"version": ref.version, "run_id": ref.run_id, **params, **val, "reason": reason},
         current_flow_run_id(),
     )
-    state = compare_models(
+    state: Any = compare_models(
         model_name,
         window_start=training.holdout_start,
         window_end=end,

@@ -13,7 +13,9 @@ from tasks import publish, registry, store
 
 
 @flow(name="rollback-model", flow_run_name="rollback-{model_name}", log_prints=True)
-def rollback_model(model_name: str, reason: str = "manual rollback", requested_by: str = "unknown") -> Any:
+def rollback_model(
+    model_name: str, reason: str = "manual rollback", requested_by: str = "unknown"
+) -> Any:
     """Move the 'champion' alias back to the 'previous' version.
 
     Args:

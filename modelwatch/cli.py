@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from modelwatch.settings import Settings, get_settings
 
@@ -60,7 +61,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("starting Prefect in local mode (first start takes ~15 s)...", flush=True)
     from flows.demo import demo
 
-    state = demo(
+    state: Any = demo(
         model_name=args.model,
         n_windows=args.windows,
         rows_per_window=args.rows,
@@ -71,8 +72,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print(f"demo {state.name}: {state.message}")
     print("Where to look:")
-    print(f"  MLflow UI:   mlflow ui --backend-store-uri {settings.resolved_tracking_uri} "
-          f"--host 127.0.0.1 --port 5000")
+    print(
+        f"  MLflow UI:   mlflow ui --backend-store-uri {settings.resolved_tracking_uri} "
+        f"--host 127.0.0.1 --port 5000"
+    )
     print(f"  store:       {settings.resolved_store_url}  (modelwatch runs {args.model})")
     print(f"  reports:     {settings.reports_dir}")
     print(f"  data docs:   {settings.data_docs_dir}")
@@ -84,7 +87,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     prepare_environment(get_settings())
     from flows.monitor import monitor_model
 
-    state = monitor_model(
+    state: Any = monitor_model(
         model_name=args.model,
         window_end=args.window_end,
         force_retrain=args.force_retrain,
@@ -99,7 +102,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     prepare_environment(get_settings())
     from flows.retrain import retrain_model
 
-    state = retrain_model(model_name=args.model, reason=args.reason, return_state=True)
+    state: Any = retrain_model(model_name=args.model, reason=args.reason, return_state=True)
     print(f"{state.name}: {state.message}")
     return 0 if state.is_completed() else 1
 
@@ -108,7 +111,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     prepare_environment(get_settings())
     from flows.rollback import rollback_model
 
-    state = rollback_model(
+    state: Any = rollback_model(
         model_name=args.model, reason=args.reason, requested_by=args.by, return_state=True
     )
     print(f"{state.name}: {state.message}")
@@ -119,7 +122,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     prepare_environment(get_settings())
     from flows.compare import compare_models
 
-    state = compare_models(
+    state: Any = compare_models(
         model_name=args.model,
         window_start=args.start,
         window_end=args.end,
@@ -170,12 +173,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = Store(get_settings().resolved_store_url)
     store.create_schema()
     rows = store.runs(args.model, limit=args.limit)
-    print(f"{'window start (UTC)':<20} {'rows':>6} {'labeled':>7} {'bad':>4} {'status':<10} "
-          f"{'champion':>8}  reason")
+    print(
+        f"{'window start (UTC)':<20} {'rows':>6} {'labeled':>7} {'bad':>4} {'status':<10} "
+        f"{'champion':>8}  reason"
+    )
     for row in reversed(rows):
-        print(f"{row['window_start']:%Y-%m-%d %H:%M}     {row['n_rows']:>6} {row['n_labeled']:>7} "
-              f"{'yes' if row['bad'] else 'no':>4} {row['status']:<10} "
-              f"{'v' + str(row['champion_version']):>8}  {row['reason']}")
+        print(
+            f"{row['window_start']:%Y-%m-%d %H:%M}     {row['n_rows']:>6} {row['n_labeled']:>7} "
+            f"{'yes' if row['bad'] else 'no':>4} {row['status']:<10} "
+            f"{'v' + str(row['champion_version']):>8}  {row['reason']}"
+        )
     return 0
 
 
@@ -186,15 +193,19 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     store.create_schema()
     if args.action == "list":
         for row in store.quarantined(args.model):
-            print(f"{row['window_start']:%Y-%m-%d %H:%M}  {row['path']}  sha256={row['sha256'][:12]}"
-                  f"  {row['reason'].splitlines()[0]}")
+            print(
+                f"{row['window_start']:%Y-%m-%d %H:%M}  {row['path']}  sha256={row['sha256'][:12]}"
+                f"  {row['reason'].splitlines()[0]}"
+            )
         return 0
     if args.window_start is None:
         print("quarantine release needs --window-start", file=sys.stderr)
         return 2
     count = store.release_quarantine(args.model, args.window_start)
-    print(f"released {count} file(s); re-run the window with: modelwatch monitor {args.model} "
-          f"--window-end <end of window>")
+    print(
+        f"released {count} file(s); re-run the window with: modelwatch monitor {args.model} "
+        f"--window-end <end of window>"
+    )
     return 0
 
 
@@ -276,5 +287,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-

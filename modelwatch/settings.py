@@ -23,7 +23,8 @@ class Settings(BaseSettings):
         description="Local home: SQLite files, MLflow artifacts, reports, demo data.",
     )
     store_url: str | None = Field(
-        default=None, description="SQLAlchemy URL of the monitoring store (default: SQLite in home)."
+        default=None,
+        description="SQLAlchemy URL of the monitoring store (default: SQLite in home).",
     )
     tracking_uri: str | None = Field(
         default=None,

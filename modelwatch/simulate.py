@@ -109,12 +109,16 @@ def generate_window(
         rng=rng,
     )
     offsets = np.sort(rng.uniform(0, hours * 3600.0, rows))
-    ts = pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo else pd.Timestamp(
-        start, tz="UTC"
+    ts = (
+        pd.Timestamp(start).tz_convert("UTC")
+        if pd.Timestamp(start).tzinfo
+        else pd.Timestamp(start, tz="UTC")
     )
     frame.insert(0, TIMESTAMP, ts + pd.to_timedelta(offsets, unit="s"))
     frame.insert(0, ID, [f"{ts:%Y%m%dT%H%M}-{i:06d}" for i in range(rows)])
-    frame["email"] = pd.array([f"applicant{index}_{i}@example.com" for i in range(rows)], dtype="str")
+    frame["email"] = pd.array(
+        [f"applicant{index}_{i}@example.com" for i in range(rows)], dtype="str"
+    )
     frame["latency_ms"] = rng.lognormal(np.log(35.0), 0.35, rows).round(2)
     return frame
 

@@ -7,10 +7,10 @@ import pandas as pd
 from prefect import task
 
 from modelwatch.spec import MonitorSpec
-from tasks.train import score_rows
 from modelwatch.stats.abtest import ABDecision, compare_models
 from modelwatch.stats.performance import classification_metrics
 from tasks import TASK_DEFAULTS
+from tasks.train import score_rows
 
 __all__ = ["ab_compare", "holdout_metrics", "score_rows"]
 
@@ -30,8 +30,8 @@ def holdout_metrics(
 def ab_compare(
     spec: MonitorSpec,
     holdout: pd.DataFrame,
-    champion: tuple[np.ndarray, np.ndarray],
-    challenger: tuple[np.ndarray, np.ndarray],
+    champion: tuple[np.ndarray, np.ndarray | None],
+    challenger: tuple[np.ndarray, np.ndarray | None],
 ) -> ABDecision:
     """Paired comparison of the two models on the same held-out rows."""
     policy = spec.ab

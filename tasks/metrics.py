@@ -22,9 +22,7 @@ def realized_metrics(spec: MonitorSpec, labeled: pd.DataFrame) -> list[MetricVal
     y_score = labeled[cols.score].to_numpy() if cols.score else None
     overall = classification_metrics(y_true, y_pred, y_score, n_bootstrap=200, seed=0)
     segments = list(cols.segments)
-    per_segment = (
-        segment_metrics(y_true, y_pred, y_score, labeled[segments]) if segments else []
-    )
+    per_segment = segment_metrics(y_true, y_pred, y_score, labeled[segments]) if segments else []
     return [*overall.values(), *per_segment]
 
 

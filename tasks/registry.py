@@ -37,9 +37,7 @@ def version_metric(ref: ModelVersionRef, metric: str) -> float | None:
 
 @task(name="load-reference", task_run_name="load-reference-{ref.name}-v{ref.version}", **IO_TASK)
 def load_reference(ref: ModelVersionRef) -> pd.DataFrame:
-    return open_registry().load_reference(
-        ref.name, ref.version, cache_dir=get_settings().cache_dir
-    )
+    return open_registry().load_reference(ref.name, ref.version, cache_dir=get_settings().cache_dir)
 
 
 @task(name="load-model", task_run_name="load-model-{ref.name}-v{ref.version}", **IO_TASK)

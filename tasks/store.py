@@ -30,7 +30,11 @@ def run_rows(
 ) -> dict[str, list[dict[str, Any]]]:
     """Store rows of a window's results (plain dicts, PII-free by construction)."""
     metric_rows = [
-        {k: v for k, v in asdict(m).items() if k in {"name", "kind", "segment", "value", "ci_low", "ci_high", "n"}}
+        {
+            k: v
+            for k, v in asdict(m).items()
+            if k in {"name", "kind", "segment", "value", "ci_low", "ci_high", "n"}
+        }
         for m in metrics
     ]
     drift_rows = [
@@ -87,7 +91,9 @@ def recent_bad_flags(
 
 
 @task(name="recent-validated-windows", **IO_TASK)
-def recent_validated_windows(model: str, before: datetime, limit: int) -> list[tuple[datetime, datetime]]:
+def recent_validated_windows(
+    model: str, before: datetime, limit: int
+) -> list[tuple[datetime, datetime]]:
     """Windows that passed validation and have labels, newest first."""
     store = open_store()
     try:

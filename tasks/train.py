@@ -47,7 +47,11 @@ def assemble_training_set(
     holdout_start = (
         labeled[cols.timestamp].iloc[cut].floor("us").to_pydatetime() if n_holdout else None
     )
-    train_recent = labeled.iloc[:cut] if holdout_start is None else labeled[labeled[cols.timestamp] < holdout_start]
+    train_recent = (
+        labeled.iloc[:cut]
+        if holdout_start is None
+        else labeled[labeled[cols.timestamp] < holdout_start]
+    )
     base = reference[keep] if spec.retraining.include_reference else reference[keep].iloc[0:0]
     frame = pd.concat([base, train_recent[keep]], ignore_index=True)
     return TrainingSet(
@@ -66,5 +70,7 @@ def fit_candidate(spec: MonitorSpec, frame: pd.DataFrame, base: Any, seed: int) 
 
 
 @task(name="score-rows", **TASK_DEFAULTS)
-def score_rows(spec: MonitorSpec, model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def score_rows(
+    spec: MonitorSpec, model: Any, frame: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray | None]:
     return train.score_frame(model, frame, spec)

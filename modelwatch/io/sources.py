@@ -76,7 +76,9 @@ def _read_file(path: str, fmt: str) -> pd.DataFrame:
             return pd.read_parquet(path)
         return pd.read_csv(path, encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not UTF-8 encoded CSV ({exc.reason} at byte {exc.start})") from exc
+        raise SourceError(
+            f"{path}: not UTF-8 encoded CSV ({exc.reason} at byte {exc.start})"
+        ) from exc
     except Exception as exc:
         raise SourceError(f"{path}: cannot read as {fmt}: {exc}") from exc
 
@@ -88,7 +90,9 @@ def _to_utc(frame: pd.DataFrame, column: str, path: str) -> pd.Series:
     try:
         converted = pd.to_datetime(values, utc=True)
     except (ValueError, TypeError) as exc:
-        raise SchemaError(f"{path}: column {column!r} cannot be parsed as timestamps: {exc}") from exc
+        raise SchemaError(
+            f"{path}: column {column!r} cannot be parsed as timestamps: {exc}"
+        ) from exc
     return converted
 
 
@@ -96,7 +100,9 @@ def read_source(source: FileSource, home: Path) -> pd.DataFrame:
     """Every row of a source (used for the reference, which is small)."""
     files = _list_files(source, home)
     if not files:
-        raise SourceError(f"source {resolve_path(source.path, home)!r} holds no {source.format} files")
+        raise SourceError(
+            f"source {resolve_path(source.path, home)!r} holds no {source.format} files"
+        )
     frames = [_read_file(p, source.format) for p in files]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
@@ -105,7 +111,9 @@ def load_window(spec: MonitorSpec, start: datetime, end: datetime, home: Path) -
     """Predictions with ``start <= timestamp < end`` and their labels (joined on the id)."""
     cols = spec.columns
     ts_start, ts_end = pd.Timestamp(start), pd.Timestamp(end)
-    ts_start = ts_start.tz_localize("UTC") if ts_start.tzinfo is None else ts_start.tz_convert("UTC")
+    ts_start = (
+        ts_start.tz_localize("UTC") if ts_start.tzinfo is None else ts_start.tz_convert("UTC")
+    )
     ts_end = ts_end.tz_localize("UTC") if ts_end.tzinfo is None else ts_end.tz_convert("UTC")
     parts: list[pd.DataFrame] = []
     used: list[str] = []
@@ -122,10 +130,7 @@ def load_window(spec: MonitorSpec, start: datetime, end: datetime, home: Path) -
             part[cols.timestamp] = ts[mask]
             parts.append(part)
             used.append(path)
-    if parts:
-        predictions = pd.concat(parts, ignore_index=True)
-    else:
-        predictions = pd.DataFrame()
+    predictions = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     labeled = _join_labels(spec, predictions, home)
     return WindowData(
         start=ts_start.to_pydatetime(),

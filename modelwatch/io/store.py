@@ -203,11 +203,16 @@ class Store:
         start = _utc(record.window_start)
         try:
             with self.engine.begin() as conn:
-                old = conn.execute(
-                    sa.select(monitor_runs.c.id).where(
-                        monitor_runs.c.model == record.model, monitor_runs.c.window_start == start
+                old = (
+                    conn.execute(
+                        sa.select(monitor_runs.c.id).where(
+                            monitor_runs.c.model == record.model,
+                            monitor_runs.c.window_start == start,
+                        )
                     )
-                ).scalars().all()
+                    .scalars()
+                    .all()
+                )
                 for table in (metric_values, drift_results, validation_results):
                     if old:
                         conn.execute(table.delete().where(table.c.run_id.in_(old)))
@@ -371,9 +376,11 @@ class Store:
     def delete_model(self, model: str) -> None:
         """Remove every row of a model (used by the demo's reset, never by the monitor)."""
         with self.engine.begin() as conn:
-            ids = conn.execute(
-                sa.select(monitor_runs.c.id).where(monitor_runs.c.model == model)
-            ).scalars().all()
+            ids = (
+                conn.execute(sa.select(monitor_runs.c.id).where(monitor_runs.c.model == model))
+                .scalars()
+                .all()
+            )
             if ids:
                 for table in (metric_values, drift_results, validation_results):
                     conn.execute(table.delete().where(table.c.run_id.in_(ids)))

@@ -43,7 +43,13 @@ class World:
         spec = find_spec("credit", self.settings.resolved_specs_dir)
         start, end = self.window(index)
         return demo_lib.serve_window(
-            spec, self.settings, index=index, start=start, end=end, rows=self.rows, seed=0,
+            spec,
+            self.settings,
+            index=index,
+            start=start,
+            end=end,
+            rows=self.rows,
+            seed=0,
             scenario=simulate.Scenario(drift_start=drift_start),
         )
 

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
+
 from flows.monitor import monitor_model
 from flows.rollback import rollback_model
 from modelwatch.summaries import MonitorSummary
@@ -14,7 +15,9 @@ from tests.flows.conftest import World
 
 def _run(world: World, index: int, **kwargs):  # type: ignore[no-untyped-def]
     _, end = world.window(index)
-    return monitor_model(model_name="credit", window_end=end, window_hours=1.0, return_state=True, **kwargs)
+    return monitor_model(
+        model_name="credit", window_end=end, window_hours=1.0, return_state=True, **kwargs
+    )
 
 
 def _digest(paths: list[Path]) -> dict[str, str]:
@@ -66,7 +69,9 @@ def test_dry_run_writes_nothing_to_the_store(world: World) -> None:
     assert [r for r in world.store().runs("credit") if r["window_start"] == start] == []
 
 
-def test_a_critical_failure_fails_the_run_and_leaves_files_and_results_untouched(world: World) -> None:
+def test_a_critical_failure_fails_the_run_and_leaves_files_and_results_untouched(
+    world: World,
+) -> None:
     world.serve(3)
     healthy = _run(world, 3).result()
     start, _ = world.window(3)
@@ -128,8 +133,13 @@ def test_rollback_restores_the_previous_champion(fresh_world: World) -> None:
     if registry.get_version("credit", "champion").version == "1":
         registry.promote("credit", "2", reason="test setup: make v2 champion")
     assert registry.get_version("credit", "previous").version == "1"
-    state = rollback_model(model_name="credit", reason="test", requested_by="pytest", return_state=True)
+    state = rollback_model(
+        model_name="credit", reason="test", requested_by="pytest", return_state=True
+    )
     assert state.is_completed() and state.name == "RolledBack"
     assert registry.get_version("credit", "champion").version == "1"
     assert registry.find_version("credit", "previous") is None
-    assert world.store().decisions("credit", kind="rollback")[-1]["details"]["requested_by"] == "pytest"
+    assert (
+        world.store().decisions("credit", kind="rollback")[-1]["details"]["requested_by"]
+        == "pytest"
+    )

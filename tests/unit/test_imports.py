@@ -13,7 +13,10 @@ REPO = Path(__file__).resolve().parents[2]
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):  # imports for type checking only do not count
-        if isinstance(node, ast.If) and ast.unparse(node.test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}:
+        if isinstance(node, ast.If) and ast.unparse(node.test) in {
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        }:
             node.body = []
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -34,7 +37,16 @@ def test_the_library_never_imports_prefect(path: Path) -> None:
     assert not bad, f"{path} imports {sorted(bad)}"
 
 
-IO_LIBS = ("sqlalchemy", "mlflow", "great_expectations", "fsspec", "pyarrow", "requests", "sklearn", "httpx")
+IO_LIBS = (
+    "sqlalchemy",
+    "mlflow",
+    "great_expectations",
+    "fsspec",
+    "pyarrow",
+    "requests",
+    "sklearn",
+    "httpx",
+)
 
 
 @pytest.mark.parametrize("path", _files("modelwatch/stats"), ids=lambda p: str(p.relative_to(REPO)))

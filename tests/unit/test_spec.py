@@ -62,19 +62,21 @@ def test_a_column_in_two_kinds_is_rejected() -> None:
 def test_binary_needs_a_score_column() -> None:
     data = _demo()
     del data["columns"]["score"]
-    with pytest.raises(SpecError, match="columns.score is required for task 'binary'"):
+    with pytest.raises(SpecError, match=r"columns\.score is required for task 'binary'"):
         parse_spec(data, source="x.yaml")
 
 
 def test_missing_file_and_unknown_model_are_clear(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="monitor spec file not found"):
         load_spec(tmp_path / "nope.yaml")
-    with pytest.raises(SpecError, match=r"no monitor spec for model 'nope'.*available: \['credit'\]"):
+    with pytest.raises(
+        SpecError, match=r"no monitor spec for model 'nope'.*available: \['credit'\]"
+    ):
         find_spec("nope", SPECS)
 
 
 def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("name: [unclosed\n")
-    with pytest.raises(SpecError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(SpecError, match=r"bad\.yaml: not valid YAML"):
         load_spec(path)

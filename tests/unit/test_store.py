@@ -22,13 +22,38 @@ def store(tmp_path: Path) -> Store:
 
 def _record(start: datetime, *, bad: bool = False, metric: float = 0.8) -> RunRecord:
     return RunRecord(
-        model="m", window_start=start, window_end=start + timedelta(hours=1), status="ok",
-        validation_passed=True, n_rows=100, n_labeled=80, bad=bad, champion_version="1",
-        metrics=[{"name": "roc_auc", "kind": "realized", "segment": None, "value": metric,
-                  "ci_low": metric - 0.1, "ci_high": metric + 0.1, "n": 80}],
-        drift=[{"column_name": "x", "method": "ks", "statistic": 0.1, "p_value": 0.5,
-                "threshold": 0.05, "drifted": False, "missing_share_current": 0.0,
-                "unseen_categories": ""}],
+        model="m",
+        window_start=start,
+        window_end=start + timedelta(hours=1),
+        status="ok",
+        validation_passed=True,
+        n_rows=100,
+        n_labeled=80,
+        bad=bad,
+        champion_version="1",
+        metrics=[
+            {
+                "name": "roc_auc",
+                "kind": "realized",
+                "segment": None,
+                "value": metric,
+                "ci_low": metric - 0.1,
+                "ci_high": metric + 0.1,
+                "n": 80,
+            }
+        ],
+        drift=[
+            {
+                "column_name": "x",
+                "method": "ks",
+                "statistic": 0.1,
+                "p_value": 0.5,
+                "threshold": 0.05,
+                "drifted": False,
+                "missing_share_current": 0.0,
+                "unseen_categories": "",
+            }
+        ],
     )
 
 
@@ -53,7 +78,9 @@ def test_a_failed_write_leaves_the_earlier_results_intact(store: Store) -> None:
     good = store.save_run(_record(T0))
     broken = _record(T0)
     broken = RunRecord(**{**broken.__dict__, "metrics": [{"name": None, "kind": "realized"}]})
-    with pytest.raises(StoreError, match="cannot save the run of model 'm' window 2026-11-23T10:00"):
+    with pytest.raises(
+        StoreError, match="cannot save the run of model 'm' window 2026-11-23T10:00"
+    ):
         store.save_run(broken)
     assert [r["id"] for r in store.runs("m")] == [good]
     assert len(store.metrics(good)) == 1
@@ -62,8 +89,13 @@ def test_a_failed_write_leaves_the_earlier_results_intact(store: Store) -> None:
 def test_decisions_and_quarantine(store: Store) -> None:
     store.save_decision("m", kind="ab", outcome="promoted", details={"ci_low": 0.01})
     assert store.decisions("m", kind="ab")[0]["details"] == {"ci_low": 0.01}
-    n = store.quarantine_files("m", window_start=T0, window_end=T0 + timedelta(hours=1),
-                               files=[("/data/a.parquet", "ab" * 32)], reason="bad")
+    n = store.quarantine_files(
+        "m",
+        window_start=T0,
+        window_end=T0 + timedelta(hours=1),
+        files=[("/data/a.parquet", "ab" * 32)],
+        reason="bad",
+    )
     assert n == 1
     assert store.quarantined("m")[0]["path"] == "/data/a.parquet"
     assert store.release_quarantine("m", T0) == 1
