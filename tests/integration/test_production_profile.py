@@ -55,7 +55,9 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Profile]:
         postgres_database("mw_store") as store_db,
         postgres_database("mw_mlflow") as mlflow_db,
         postgres_database("mw_prefect") as prefect_db,
-        prefect_server(root, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{prefect_db}") as prefect,
+        prefect_server(
+            root, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{prefect_db}"
+        ) as prefect,
     ):
         mlflow = PostgresMlflowServer(root / "mlflow")
         mlflow.database = mlflow_db
@@ -85,8 +87,14 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Profile]:
             for index in (0, 6, 7):
                 start = FIRST + timedelta(hours=index)
                 demo_lib.serve_window(
-                    spec, settings, index=index, start=start, end=start + timedelta(hours=1),
-                    rows=1500, seed=0, scenario=simulate.Scenario(drift_start=6),
+                    spec,
+                    settings,
+                    index=index,
+                    start=start,
+                    end=start + timedelta(hours=1),
+                    rows=1500,
+                    seed=0,
+                    scenario=simulate.Scenario(drift_start=6),
                 )
             yield Profile(env, settings, prefect, store_url, mlflow.url)
         finally:
@@ -96,8 +104,20 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Profile]:
 def _monitor(profile: Profile, index: int) -> subprocess.CompletedProcess[str]:
     end = FIRST + timedelta(hours=index + 1)
     return subprocess.run(
-        [sys.executable, "-m", "modelwatch.cli", "monitor", "credit", "--window-end", end.isoformat()],
-        env=profile.env, cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "modelwatch.cli",
+            "monitor",
+            "credit",
+            "--window-end",
+            end.isoformat(),
+        ],
+        env=profile.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -106,7 +126,9 @@ def _last_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def _flow_runs(profile: Profile) -> dict[str, str]:
-    response = httpx.post(f"{profile.prefect.url}/flow_runs/filter", json={"limit": 200}, timeout=30)
+    response = httpx.post(
+        f"{profile.prefect.url}/flow_runs/filter", json={"limit": 200}, timeout=30
+    )
     response.raise_for_status()
     return {run["name"]: run["state_name"] for run in response.json()}
 
