@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
+from modelwatch.io import reports
+from modelwatch.io.store import Store
+from modelwatch.settings import get_settings
+from modelwatch.spec import MonitorSpec
 from modelwatch.stats.drift import DriftReport
+from modelwatch.stats.performance import MetricValue
+from modelwatch.summaries import MonitorSummary
 from tasks import TASK_DEFAULTS
 
 
@@ -59,3 +66,49 @@ def emit_model_event(event: str, model_name: str, payload: Mapping[str, Any]) ->
         resource={"prefect.resource.id": f"modelwatch.model.{model_name}", "model": model_name},
         payload=dict(payload),
     )
+
+
+@task(name="publish-report", **TASK_DEFAULTS)
+def publish_report(
+    spec: MonitorSpec,
+    summary: MonitorSummary,
+    drift: DriftReport,
+    metrics: list[MetricValue],
+    threshold: float | None,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    warnings: list[str],
+) -> str:
+    """Render the window's HTML report (plots inlined), write it, link it from the run."""
+    settings = get_settings()
+    store = Store(settings.resolved_store_url)
+    try:
+        store.create_schema()
+        rows = store.metric_history(spec.name, spec.degradation.metric, limit=48)
+    finally:
+        store.dispose()
+    history = [
+        reports.HistoryPoint(r["window_start"], r["value"], r["champion_version"], bool(r["bad"]))
+        for r in rows
+    ]
+    text = reports.render_report(
+        summary,
+        drift=drift,
+        metrics=metrics,
+        history=history,
+        metric=spec.degradation.metric,
+        threshold=threshold,
+        reference=reference,
+        current=current,
+        warnings=warnings,
+    )
+    path = reports.write_report(
+        text, reports_dir=settings.reports_dir, model=spec.name, window_start=summary.window_start
+    )
+    create_link_artifact(
+        link=path.resolve().as_uri(),
+        link_text=f"HTML report {path.name}",
+        key=artifact_key(spec.name, "report"),
+        description=f"Report with plots of {spec.name} window {summary.window_start:%Y-%m-%d %H:%M}",
+    )
+    return str(path)

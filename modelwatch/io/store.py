@@ -132,6 +132,24 @@ quarantine = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Data-quality statistics of each validated window (long format: one row per statistic),
+# written by validate-window; kept per flow run (a re-validation adds rows, never rewrites).
+data_quality = sa.Table(
+    "data_quality",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("flow_run_id", sa.String(64)),
+    sa.Column("column_name", sa.String(200)),  # NULL: a statistic of the whole window
+    sa.Column("stat", sa.String(64), nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("detail", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_data_quality_model_window", "model", "window_start"),
+)
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -266,6 +284,43 @@ class Store:
                 row[key] = _utc(row[key])
         return rows
 
+    def metric_history(
+        self, model: str, name: str, *, kind: str = "realized", limit: int = 48
+    ) -> list[dict[str, Any]]:
+        """The overall value of one metric over the last ``limit`` windows, oldest first."""
+        runs = (
+            sa.select(monitor_runs)
+            .where(monitor_runs.c.model == model)
+            .order_by(monitor_runs.c.window_start.desc())
+            .limit(limit)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                runs.c.window_start,
+                runs.c.champion_version,
+                runs.c.bad,
+                metric_values.c.value,
+            )
+            .select_from(
+                runs.outerjoin(
+                    metric_values,
+                    sa.and_(
+                        metric_values.c.run_id == runs.c.id,
+                        metric_values.c.name == name,
+                        metric_values.c.kind == kind,
+                        metric_values.c.segment.is_(None),
+                    ),
+                )
+            )
+            .order_by(runs.c.window_start)
+        )
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["window_start"] = _utc(row["window_start"])
+        return rows
+
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
         return self._children(metric_values, run_id)
 
@@ -353,25 +408,117 @@ class Store:
             raise StoreError(f"cannot record quarantine of model {model!r}: {exc}") from exc
         return len(rows)
 
-    def quarantined(self, model: str, *, include_released: bool = False) -> list[dict[str, Any]]:
+    def quarantined(
+        self,
+        model: str,
+        *,
+        include_released: bool = False,
+        window_start: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Quarantine rows of a model, oldest first (released rows are kept as history)."""
         query = sa.select(quarantine).where(quarantine.c.model == model)
         if not include_released:
             query = query.where(quarantine.c.released.is_(False))
+        if window_start is not None:
+            query = query.where(quarantine.c.window_start == _utc(window_start))
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query.order_by(quarantine.c.id))]
+            rows = [dict(r._mapping) for r in conn.execute(query.order_by(quarantine.c.id))]
+        for row in rows:
+            for key in ("window_start", "window_end", "created_at"):
+                row[key] = _utc(row[key])
+        return rows
 
     def release_quarantine(self, model: str, window_start: datetime) -> int:
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                quarantine.update()
-                .where(
-                    quarantine.c.model == model,
-                    quarantine.c.window_start == _utc(window_start),
-                    quarantine.c.released.is_(False),
+        """Mark a window's quarantine rows released (kept); returns how many were held."""
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    quarantine.update()
+                    .where(
+                        quarantine.c.model == model,
+                        quarantine.c.window_start == _utc(window_start),
+                        quarantine.c.released.is_(False),
+                    )
+                    .values(released=True)
                 )
-                .values(released=True)
-            )
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot release quarantine of model {model!r}: {exc}") from exc
         return int(result.rowcount or 0)
+
+    # -- data quality -----------------------------------------------------------------
+    def save_data_quality(
+        self,
+        model: str,
+        *,
+        window_start: datetime,
+        window_end: datetime,
+        rows: Iterable[Mapping[str, Any]],
+        flow_run_id: str | None = None,
+    ) -> int:
+        """Append a window's data-quality rows ``{column_name, stat, value, detail}``."""
+        now = _now()
+        values = [
+            {
+                "model": model,
+                "window_start": _utc(window_start),
+                "window_end": _utc(window_end),
+                "flow_run_id": flow_run_id,
+                "column_name": row.get("column_name"),
+                "stat": row["stat"],
+                "value": row.get("value"),
+                "detail": row.get("detail"),
+                "created_at": now,
+            }
+            for row in rows
+        ]
+        if not values:
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(data_quality.insert(), values)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot save the data quality of model {model!r} window "
+                f"{_utc(window_start).isoformat()}: {exc}"
+            ) from exc
+        return len(values)
+
+    def data_quality(
+        self,
+        model: str,
+        *,
+        window_start: datetime | None = None,
+        stat: str | None = None,
+        column: str | None = None,
+        latest: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Data-quality rows of a model, by window (oldest first), optionally filtered.
+
+        ``latest``: per window, only the rows of its most recent validation.
+        """
+        query = sa.select(data_quality).where(data_quality.c.model == model)
+        if window_start is not None:
+            query = query.where(data_quality.c.window_start == _utc(window_start))
+        if stat is not None:
+            query = query.where(data_quality.c.stat == stat)
+        if column is not None:
+            query = query.where(data_quality.c.column_name == column)
+        query = query.order_by(data_quality.c.window_start, data_quality.c.id)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            for key in ("window_start", "window_end", "created_at"):
+                row[key] = _utc(row[key])
+        if latest:
+            newest: dict[datetime, tuple[datetime, str | None]] = {}
+            for row in rows:
+                mark = (row["created_at"], row["flow_run_id"])
+                if row["window_start"] not in newest or mark[0] > newest[row["window_start"]][0]:
+                    newest[row["window_start"]] = mark
+            rows = [
+                r for r in rows if (r["created_at"], r["flow_run_id"]) == newest[r["window_start"]]
+            ]
+        return rows
 
     def delete_model(self, model: str) -> None:
         """Remove every row of a model (used by the demo's reset, never by the monitor)."""

@@ -1,0 +1,97 @@
+"""HTML reports: self-contained, with plots, the drifted columns, and never PII."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from modelwatch import simulate
+from modelwatch.io.reports import HistoryPoint, render_report, write_report
+from modelwatch.stats.drift import detect_drift
+from modelwatch.stats.performance import classification_metrics
+from modelwatch.summaries import MonitorSummary
+
+T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+
+def _inputs():  # type: ignore[no-untyped-def]
+    reference = simulate.generate_reference(3000, seed=1)
+    current = simulate.generate_window(8, start=T0, rows=1500, seed=1)
+    drift = detect_drift(
+        reference, current, numeric=simulate.NUMERIC, categorical=simulate.CATEGORICAL
+    )
+    rng = np.random.default_rng(0)
+    scores = rng.random(len(current))
+    metrics = list(
+        classification_metrics(
+            current[simulate.TARGET].to_numpy(), (scores > 0.5).astype(int), scores, n_bootstrap=50
+        ).values()
+    )
+    summary = MonitorSummary(
+        "credit",
+        T0,
+        T0 + timedelta(hours=1),
+        "1",
+        n_rows=1500,
+        n_labeled=1500,
+        validation="passed",
+        metrics={m.name: m.value for m in metrics},
+        drifted_features=tuple(drift.drifted_columns),
+        n_features=9,
+        reason="roc_auc low",
+        bad=True,
+    )
+    history = [
+        HistoryPoint(T0 - timedelta(hours=h), 0.74 - 0.02 * (h == 0), "1", h == 0)
+        for h in range(6, -1, -1)
+    ]
+    return summary, drift, metrics, history, reference, current
+
+
+def test_report_has_plots_tables_and_drifted_columns() -> None:
+    summary, drift, metrics, history, reference, current = _inputs()
+    text = render_report(
+        summary,
+        drift=drift,
+        metrics=metrics,
+        history=history,
+        metric="roc_auc",
+        threshold=0.69,
+        reference=reference,
+        current=current,
+        warnings=["column 'x': 3 unexpected"],
+    )
+    images = re.findall(r"data:image/png;base64,", text)
+    assert len(images) >= 3  # history, drift, at least one distribution
+    assert drift.drifted_columns, "the drifted window must show drift"
+    for column in drift.drifted_columns:
+        assert f">{column}<" in text
+    assert "column &#x27;x&#x27;: 3 unexpected" in text
+    assert "roc_auc" in text
+
+
+def test_report_never_contains_pii() -> None:
+    summary, drift, metrics, history, reference, current = _inputs()
+    text = render_report(
+        summary,
+        drift=drift,
+        metrics=metrics,
+        history=history,
+        metric="roc_auc",
+        threshold=None,
+        reference=reference,
+        current=current,
+    )
+    assert "@example.com" not in text
+    assert "email" not in text
+
+
+def test_writing_a_report_twice_replaces_it(tmp_path: Path) -> None:
+    first = write_report("<p>one</p>", reports_dir=tmp_path, model="credit", window_start=T0)
+    second = write_report("<p>two</p>", reports_dir=tmp_path, model="credit", window_start=T0)
+    assert first == second == tmp_path / "credit" / "2026-11-23T1000.html"
+    assert second.read_text() == "<p>two</p>"
+    assert list((tmp_path / "credit").iterdir()) == [second]
