@@ -12,7 +12,7 @@ fsspec URLs (``s3://...``) are used as they are.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -142,6 +142,12 @@ class RetrainingPolicy(_Frozen):
     min_labeled_rows: int = Field(default=500, ge=1, description="Fewer recent labels: no retrain.")
     cooldown_hours: float = Field(default=0, ge=0, description="No retrain within N hours.")
     seed: int = Field(default=0, description="Seed of the candidate's training.")
+    trainer: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        description="'package.module:function' called as trainer(frame, spec, seed=seed) and "
+        "returning a fitted estimator; default: clone and refit the champion's pipeline.",
+    )
 
 
 class ABPolicy(_Frozen):
@@ -158,11 +164,86 @@ class ABPolicy(_Frozen):
     confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Confidence level.")
     n_bootstrap: int = Field(default=2000, ge=200, description="Paired bootstrap resamples.")
     seed: int = Field(default=0, description="Seed of the bootstrap.")
+    max_ece_increase: float | None = Field(
+        default=0.03,
+        ge=0,
+        description="Calibration guardrail: the challenger's expected calibration error may "
+        "exceed the champion's by at most this (binary only); null turns it off.",
+    )
+    fairness_metric: Literal["demographic_parity_difference", "equal_opportunity_difference"] = (
+        Field(
+            default="equal_opportunity_difference",
+            description="Gap across the values of each columns.segments column that is guarded.",
+        )
+    )
+    max_fairness_gap_increase: float | None = Field(
+        default=0.1,
+        ge=0,
+        description="Fairness guardrail: per segment column, the challenger's gap may exceed "
+        "the champion's by at most this; null turns it off.",
+    )
+    max_latency_ratio: float | None = Field(
+        default=2.0,
+        ge=1,
+        description="Latency guardrail: challenger ms per 1k holdout rows <= champion's x this; "
+        "null turns it off.",
+    )
+    online_metric: Literal["accuracy", "brier_loss", "absolute_error"] = Field(
+        default="accuracy",
+        description="Per-row metric of the online A/B test (variant column): accuracy -> "
+        "two-proportion z-test; brier_loss / absolute_error -> Welch's t-test.",
+    )
+    minimum_detectable_effect: float = Field(
+        default=0.02,
+        gt=0,
+        description="Online A/B: smallest difference of online_metric worth detecting; sets "
+        "the required rows per arm.",
+    )
+    power: float = Field(
+        default=0.8, gt=0, lt=1, description="Online A/B: power at the minimum detectable effect."
+    )
 
 
 class Schedule(_Frozen):
     cron: str = Field(default="0 * * * *", description="Cron of the monitor deployment (UTC).")
     window_hours: float = Field(default=1.0, gt=0, description="Length of one window.")
+
+
+AlertEvent = Literal["degraded", "promoted", "rejected", "validation_failed", "rolled_back"]
+_ALL_EVENTS: tuple[AlertEvent, ...] = (
+    "degraded",
+    "promoted",
+    "rejected",
+    "validation_failed",
+    "rolled_back",
+)
+
+
+class WebhookChannel(_Frozen):
+    """POST a JSON alert to a URL. The URL is a secret: it comes from the environment."""
+
+    type: Literal["webhook"]
+    url_env: str = Field(description="Environment variable holding the webhook URL.")
+    events: tuple[AlertEvent, ...] = Field(default=_ALL_EVENTS, description="Events to send.")
+    timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout in seconds.")
+
+
+class SmtpChannel(_Frozen):
+    """E-mail an alert through an SMTP server; credentials come from the environment."""
+
+    type: Literal["smtp"]
+    host: str = Field(default="127.0.0.1", description="SMTP host.")
+    port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    sender: str = Field(description="From address.")
+    to: tuple[str, ...] = Field(min_length=1, description="Recipients.")
+    starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    username_env: str | None = Field(default=None, description="Env var of the SMTP user.")
+    password_env: str | None = Field(default=None, description="Env var of the SMTP password.")
+    events: tuple[AlertEvent, ...] = Field(default=_ALL_EVENTS, description="Events to send.")
+    timeout_s: float = Field(default=10.0, gt=0, description="SMTP timeout in seconds.")
+
+
+AlertChannel = Annotated[WebhookChannel | SmtpChannel, Field(discriminator="type")]
 
 
 class MonitorSpec(_Frozen):
@@ -178,6 +259,7 @@ class MonitorSpec(_Frozen):
     retraining: RetrainingPolicy = Field(default_factory=RetrainingPolicy)
     ab: ABPolicy = Field(default_factory=ABPolicy)
     schedule: Schedule = Field(default_factory=Schedule)
+    alerts: tuple[AlertChannel, ...] = Field(default=(), description="Where alerts go.")
 
     @model_validator(mode="after")
     def _consistent(self) -> MonitorSpec:

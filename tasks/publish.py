@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
-from modelwatch.io import reports
+from modelwatch.io import alerts, reports
 from modelwatch.io.store import Store
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec
@@ -112,3 +112,22 @@ def publish_report(
         description=f"Report with plots of {spec.name} window {summary.window_start:%Y-%m-%d %H:%M}",
     )
     return str(path)
+
+
+@task(name="send-alert", task_run_name="alert-{event}-{spec.name}", **TASK_DEFAULTS)
+def send_alert(
+    spec: MonitorSpec,
+    event: str,
+    title: str,
+    text: str,
+    details: Mapping[str, Any],
+    links: Mapping[str, str] | None = None,
+) -> list[alerts.Delivery]:
+    """Send an alert to the spec's channels; a failed channel is logged, never fatal."""
+    alert = alerts.Alert(spec.name, event, title, text, dict(details), dict(links or {}))
+    deliveries = alerts.dispatch(alert, spec.alerts)
+    logger = get_run_logger()
+    for delivery in deliveries:
+        if not delivery.ok:
+            logger.warning("alert %s via %s failed: %s", event, delivery.channel, delivery.error)
+    return deliveries

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,6 +198,8 @@ __all__ = [
     "PostgresMlflowServer",
     "PrefectServer",
     "Process",
+    "Receivers",
+    "alert_receivers",
     "clean_env",
     "free_port",
     "postgres_database",
@@ -205,3 +208,54 @@ __all__ = [
     "start_process",
     "wait_healthy",
 ]
+
+
+@dataclass
+class Receivers:
+    webhook_url: str
+    smtp_port: int
+    out: Path
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        import json
+
+        return [json.loads(p.read_text()) for p in sorted(self.out.glob("webhook-*.json"))]
+
+    def mails(self) -> list[Any]:
+        from email import message_from_bytes, policy
+
+        return [
+            message_from_bytes(p.read_bytes(), policy=policy.default)
+            for p in sorted(self.out.glob("mail-*.eml"))
+        ]
+
+
+@contextlib.contextmanager
+def alert_receivers(root: Path) -> Iterator[Receivers]:
+    """A webhook receiver and an SMTP receiver in one child process."""
+    import sys
+
+    http_port, smtp_port = free_port(), free_port()
+    out = root / "received"
+    proc = start_process(
+        "alert receivers",
+        [
+            sys.executable,
+            "-m",
+            "tests.receivers",
+            "--http-port",
+            str(http_port),
+            "--smtp-port",
+            str(smtp_port),
+            "--out",
+            str(out),
+        ],
+        env=clean_env(),
+        log=root / "receivers.log",
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        wait_healthy(proc, f"http://127.0.0.1:{http_port}/health", timeout=30)
+        yield Receivers(f"http://127.0.0.1:{http_port}/hook", smtp_port, out)
+    finally:
+        proc.stop()

@@ -1,0 +1,133 @@
+"""Alerts: webhook (JSON POST) and e-mail (SMTP), configured per model in the spec.
+
+Secrets (webhook URLs, SMTP credentials) are read from the environment by the
+name the spec gives, never from the spec itself. An alert carries names and
+numbers only (no PII, no row values). Delivery failures raise
+:class:`AlertError`; ``transient`` tells a retry policy whether trying again can
+help (connection refused, timeout, HTTP 5xx/429).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from modelwatch.errors import ModelwatchError
+from modelwatch.spec import SmtpChannel, WebhookChannel
+
+
+class AlertError(ModelwatchError):
+    """An alert could not be delivered."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What happened to a model, for people."""
+
+    model: str
+    event: str
+    title: str
+    text: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    links: Mapping[str, str] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {"source": "modelwatch", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    ok: bool
+    error: str = ""
+
+
+def _secret(name: str, *, what: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise AlertError(f"{what}: environment variable {name!r} is not set", transient=False)
+    return value
+
+
+def send_webhook(channel: WebhookChannel, alert: Alert) -> None:
+    """POST the alert as JSON; 2xx is success."""
+    import httpx
+
+    url = _secret(channel.url_env, what="webhook channel")
+    try:
+        response = httpx.post(url, json=alert.payload(), timeout=channel.timeout_s)
+    except httpx.TransportError as exc:
+        raise AlertError(f"webhook ${channel.url_env} unreachable: {exc}", transient=True) from exc
+    if response.status_code >= 300:
+        transient = response.status_code >= 500 or response.status_code == 429
+        raise AlertError(
+            f"webhook ${channel.url_env} answered HTTP {response.status_code}", transient=transient
+        )
+
+
+def send_email(channel: SmtpChannel, alert: Alert) -> None:
+    """Send the alert as a plain-text e-mail."""
+    message = EmailMessage()
+    message["Subject"] = f"[modelwatch] {alert.title}"
+    message["From"] = channel.sender
+    message["To"] = ", ".join(channel.to)
+    body = [alert.text, ""]
+    body += [f"{key}: {value}" for key, value in alert.details.items()]
+    body += [f"{key}: {value}" for key, value in alert.links.items()]
+    message.set_content("\n".join(body))
+    message.add_attachment(
+        json.dumps(alert.payload(), default=str, indent=2).encode(),
+        maintype="application",
+        subtype="json",
+        filename="alert.json",
+    )
+    where = f"SMTP {channel.host}:{channel.port}"
+    try:
+        with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_s) as smtp:
+            if channel.starttls:
+                smtp.starttls()
+            if channel.username_env:
+                password = _secret(channel.password_env or "", what=where)
+                smtp.login(_secret(channel.username_env, what=where), password)
+            smtp.send_message(message)
+    except (TimeoutError, ConnectionError, smtplib.SMTPServerDisconnected) as exc:
+        raise AlertError(f"{where} unreachable: {exc}", transient=True) from exc
+    except smtplib.SMTPResponseException as exc:
+        raise AlertError(
+            f"{where} refused the alert: {exc.smtp_code} {exc.smtp_error!r}",
+            transient=400 <= exc.smtp_code < 500,
+        ) from exc
+    except smtplib.SMTPException as exc:
+        raise AlertError(f"{where} failed: {exc}", transient=False) from exc
+
+
+def dispatch(alert: Alert, channels: Sequence[WebhookChannel | SmtpChannel]) -> list[Delivery]:
+    """Send to every channel subscribed to the event; one failure does not stop the others."""
+    results = []
+    for channel in channels:
+        if alert.event not in channel.events:
+            continue
+        name = (
+            f"webhook:{channel.url_env}"
+            if isinstance(channel, WebhookChannel)
+            else (f"smtp:{channel.host}:{channel.port}")
+        )
+        try:
+            if isinstance(channel, WebhookChannel):
+                send_webhook(channel, alert)
+            else:
+                send_email(channel, alert)
+        except AlertError as exc:
+            results.append(Delivery(name, False, str(exc)))
+        else:
+            results.append(Delivery(name, True))
+    return results
