@@ -1,4 +1,9 @@
-"""``validate_window``: load one window and run the model's Great Expectations suite."""
+"""``validate_window``: load one window and run the model's Great Expectations suite.
+
+quarantine gate → load the window (unreadable file: quarantine it, fail) → GX
+suite → data-quality statistics (stored, published) → Data Docs link and
+validation summary → critical failure: quarantine the window's files, fail.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,11 @@ from prefect import flow
 from pydantic import Field
 
 from flows.common import current_flow_run_id, window_bounds, window_label
-from modelwatch.errors import ValidationFailed
+from modelwatch.errors import DataError, ValidationFailed
 from tasks import data, publish, quality, store
 
 if TYPE_CHECKING:
-    from modelwatch.io.quality import ValidationReport
+    from modelwatch.io.quality import DataQualityStats, ValidationReport
     from modelwatch.io.sources import WindowData
 
 
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 class ValidatedWindow:
     window: WindowData
     report: ValidationReport | None  # None when the window holds no rows
+    quality: DataQualityStats | None = None  # None when the window holds no rows
 
 
 @flow(name="validate-window", flow_run_name="validate-{model_name}", log_prints=True)
@@ -29,6 +35,7 @@ def validate_window(
     model_name: str,
     window_end: datetime | None = None,
     window_hours: Annotated[float, Field(gt=0)] | None = None,
+    dry_run: bool = False,
 ) -> ValidatedWindow:
     """Validate a window. A critical failure quarantines its files (never modified) and fails.
 
@@ -36,35 +43,73 @@ def validate_window(
         model_name: Monitored model (the name of deployments/specs/<model>.yaml).
         window_end: End of the window (UTC, exclusive); default: the last complete window.
         window_hours: Window length in hours; default: the spec's schedule.window_hours.
+        dry_run: Validate and publish artifacts, but write nothing to the store.
     """
     spec = data.load_spec(model_name)
     start, end = window_bounds(window_end, window_hours or spec.schedule.window_hours)
-    window = data.load_window(spec, start, end)
-    if window.n_rows == 0:
-        return ValidatedWindow(window=window, report=None)
-    report = quality.run_suite(
-        spec, window.predictions, (start, end), f"{model_name}-{window_label(start)}"
-    )
-    if report.data_docs_path:
-        publish.publish_link(
-            f"{model_name}-data-docs",
-            f"file://{report.data_docs_path}",
-            "Great Expectations Data Docs",
-            f"Validation of {model_name} window {window_label(start)}",
+    label = window_label(start)
+    run_id = current_flow_run_id()
+    held = quality.quarantined_files(model_name, start)
+    if held:
+        raise ValidationFailed(
+            f"window {label} of model {model_name!r} is quarantined ({len(held)} file(s), "
+            f"since {held[0]['created_at']:%Y-%m-%d %H:%M} UTC; reason: "
+            f"{held[0]['reason'].splitlines()[0].rstrip(':')}). Fix the data, then run "
+            f"`modelwatch quarantine release {model_name} --window-start {start.isoformat()}` "
+            "and re-run the window."
         )
-    if not report.success:
-        checksums = data.file_checksums(window.files)
-        summary = report.summary()
-        store.quarantine_window(model_name, start, end, checksums, summary, current_flow_run_id())
+    try:
+        window = data.load_window(spec, start, end)
+    except DataError as exc:
+        files = data.file_checksums((exc.path,) if exc.path else ())
+        if not dry_run:
+            store.quarantine_window(model_name, start, end, files, str(exc), run_id)
         publish.publish_markdown(
             f"{model_name}-validation",
-            f"# Validation failed: {model_name} {window_label(start)}\n\n"
+            f"# Window unreadable: {model_name} {label}\n\n{exc}\n\n"
+            f"Files quarantined (left untouched): {len(files)}\n",
+            "The window's data cannot be read",
+        )
+        raise ValidationFailed(
+            f"window {label} of model {model_name!r} cannot be read: {exc}\n"
+            f"{len(files)} file(s) quarantined, none modified.",
+            summary=str(exc),
+        ) from exc
+    if window.n_rows == 0:
+        return ValidatedWindow(window=window, report=None)
+    report = quality.run_suite(spec, window.predictions, (start, end), f"{model_name}-{label}")
+    stats = quality.data_quality(spec, window)
+    if not dry_run:
+        quality.save_data_quality(model_name, (start, end), stats, run_id)
+    quality.publish_data_quality(model_name, label, stats)
+    if report.data_docs_url:
+        publish.publish_link(
+            f"{model_name}-data-docs",
+            report.data_docs_url,
+            "Great Expectations Data Docs",
+            f"Validation of {model_name} window {label}",
+        )
+    summary = report.summary()
+    if not report.success:
+        checksums = data.file_checksums(window.files)
+        if not dry_run:
+            store.quarantine_window(model_name, start, end, checksums, summary, run_id)
+        publish.publish_markdown(
+            f"{model_name}-validation",
+            f"# Validation failed: {model_name} {label}\n\n"
             f"Files quarantined (left untouched): {len(window.files)}\n\n```\n{summary}\n```\n",
             "Critical expectation failures",
         )
         raise ValidationFailed(
-            f"window {window_label(start)} of model {model_name!r} failed validation; "
+            f"window {label} of model {model_name!r} failed validation; "
             f"{len(window.files)} file(s) quarantined, none modified.\n{summary}",
             summary=summary,
         )
-    return ValidatedWindow(window=window, report=report)
+    publish.publish_markdown(
+        f"{model_name}-validation",
+        f"# Validation passed: {model_name} {label}"
+        + (f" — {len(report.warnings)} warning(s)" if report.warnings else "")
+        + f"\n\n```\n{summary}\n```\n",
+        "Expectation results (warnings are listed)",
+    )
+    return ValidatedWindow(window=window, report=report, quality=stats)

@@ -144,8 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_suite_build(args: argparse.Namespace) -> int:
-    import json
-
+    """Build or refresh the suite; print the diff; hand-written expectations are always kept."""
     from modelwatch.io import quality, sources
     from modelwatch.spec import find_spec
 
@@ -157,12 +156,21 @@ def cmd_suite_build(args: argparse.Namespace) -> int:
     if path.exists():
         existing = quality.load_suite(path)
         merged = quality.merge_suites(existing, generated)
-        before = {json.dumps(e, sort_keys=True) for e in existing.get("expectations", [])}
-        after = {json.dumps(e, sort_keys=True) for e in merged.get("expectations", [])}
-        print(f"{path}: +{len(after - before)} / -{len(before - after)} expectation(s)")
+        diff = quality.diff_suites(existing, merged)
+        print(
+            f"{path}: {len(diff.added)} added, {len(diff.removed)} removed, "
+            f"{len(diff.changed)} changed; {len(diff.kept)} hand-written kept"
+        )
+        for line in diff.lines():
+            print(f"  {line}")
+        if diff.empty:
+            print("  (no change)")
     else:
         merged = generated
-        print(f"{path}: {len(merged.get('expectations', []))} expectation(s) written")
+        print(f"{path}: new suite, {len(merged['expectations'])} expectation(s)")
+    if args.dry_run:
+        print("dry run: nothing written")
+        return 0
     quality.write_suite(merged, path)
     return 0
 
@@ -187,24 +195,38 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
+    """List held (or, with --all, every) quarantined file; release a window for re-validation."""
     from modelwatch.io.store import Store
 
     store = Store(get_settings().resolved_store_url)
     store.create_schema()
-    if args.action == "list":
-        for row in store.quarantined(args.model):
-            print(
-                f"{row['window_start']:%Y-%m-%d %H:%M}  {row['path']}  sha256={row['sha256'][:12]}"
-                f"  {row['reason'].splitlines()[0]}"
-            )
-        return 0
-    if args.window_start is None:
-        print("quarantine release needs --window-start", file=sys.stderr)
-        return 2
-    count = store.release_quarantine(args.model, args.window_start)
+    try:
+        if args.action == "list":
+            rows = store.quarantined(args.model, include_released=args.all)
+            if not rows:
+                print(f"no {'' if args.all else 'held '}quarantined files for model {args.model}")
+            for row in rows:
+                state = "released" if row["released"] else "held"
+                print(
+                    f"{row['window_start']:%Y-%m-%dT%H:%M}Z  {state:<8}  {row['path']}  "
+                    f"sha256={row['sha256'][:12]}  run={row['flow_run_id'] or '-'}  "
+                    f"{row['reason'].splitlines()[0] if row['reason'] else ''}"
+                )
+            return 0
+        if args.window_start is None:
+            print("modelwatch: error: quarantine release needs --window-start", file=sys.stderr)
+            return 2
+        held = store.quarantined(args.model, window_start=args.window_start)
+        count = store.release_quarantine(args.model, args.window_start)
+    finally:
+        store.dispose()
+    if not count:
+        print(f"no held quarantine for model {args.model} window {args.window_start.isoformat()}")
+        return 1
+    end = held[0]["window_end"]
     print(
-        f"released {count} file(s); re-run the window with: modelwatch monitor {args.model} "
-        f"--window-end <end of window>"
+        f"released {count} file(s) of window {args.window_start.isoformat()}; re-validate with: "
+        f"modelwatch monitor {args.model} --window-end {end.isoformat()}"
     )
     return 0
 
@@ -257,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     suite_sub = p.add_subparsers(dest="suite_command", required=True)
     b = suite_sub.add_parser("build", help="build or refresh expectations/<model>.json")
     b.add_argument("model")
-    b.add_argument("--typical-rows", type=int, default=None)
+    b.add_argument("--typical-rows", type=int, default=None, help="rows of a normal window")
+    b.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     b.set_defaults(func=cmd_suite_build)
 
     p = sub.add_parser("runs", help="list a model's monitored windows from the store")
@@ -268,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quarantine", help="list or release quarantined windows")
     p.add_argument("action", choices=["list", "release"])
     p.add_argument("model")
-    p.add_argument("--window-start", type=_parse_time, default=None)
+    p.add_argument("--window-start", type=_parse_time, default=None, help="UTC if no offset")
+    p.add_argument("--all", action="store_true", help="list: include released files (history)")
     p.set_defaults(func=cmd_quarantine)
     return parser
 

@@ -4,7 +4,8 @@
 
     ModelwatchError
     ├── SpecError                 a monitor spec is invalid (file, field path, value)
-    ├── DataError                 input data is unusable (file, column, value)
+    ├── SuiteError                an expectation suite file or dict is unusable
+    ├── DataError                 input data is unusable (file, column, value); ``.path``
     │   ├── SourceError           a window cannot be read (missing/corrupt file, bad format)
     │   └── SchemaError           a column is missing or has the wrong type
     ├── ValidationFailed          a critical Great Expectations expectation failed
@@ -29,8 +30,16 @@ class SpecError(ModelwatchError):
     """A monitor spec is invalid."""
 
 
+class SuiteError(ModelwatchError):
+    """An expectation suite file or dict is unusable (names the file or suite and the problem)."""
+
+
 class DataError(ModelwatchError):
-    """Input data is unusable."""
+    """Input data is unusable; ``path`` is the offending file when there is one."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class SourceError(DataError):

@@ -1,16 +1,21 @@
-"""Great Expectations validation tasks."""
+"""Great Expectations validation tasks and the window's data-quality statistics."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from prefect import task
+from prefect.artifacts import create_table_artifact
 
-from modelwatch.io import quality
+from modelwatch.errors import DataError
+from modelwatch.io import quality, sources
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec
-from tasks import TASK_DEFAULTS
+from tasks import IO_TASK, TASK_DEFAULTS
+from tasks.publish import artifact_key
+from tasks.store import open_store
 
 
 @task(name="run-expectation-suite", task_run_name="gx-{spec.name}", **TASK_DEFAULTS)
@@ -27,3 +32,78 @@ def run_suite(
         run_name=run_name,
         window=window,
     )
+
+
+@task(name="data-quality-stats", task_run_name="data-quality-{spec.name}", **TASK_DEFAULTS)
+def data_quality(spec: MonitorSpec, window: sources.WindowData) -> quality.DataQualityStats:
+    """Statistics of the window against the spec's reference (without it if unreadable)."""
+    try:
+        reference: pd.DataFrame | None = sources.read_source(
+            spec.sources.reference, get_settings().home_dir
+        )
+    except DataError:
+        reference = None
+    return quality.data_quality_stats(
+        window.predictions, spec, reference, unmatched_labels=window.unmatched_labels
+    )
+
+
+@task(name="save-data-quality", **IO_TASK)
+def save_data_quality(
+    model: str,
+    window: tuple[datetime, datetime],
+    stats: quality.DataQualityStats,
+    flow_run_id: str | None,
+) -> int:
+    store = open_store()
+    try:
+        return store.save_data_quality(
+            model,
+            window_start=window[0],
+            window_end=window[1],
+            rows=stats.to_rows(),
+            flow_run_id=flow_run_id,
+        )
+    finally:
+        store.dispose()
+
+
+@task(name="publish-data-quality", **TASK_DEFAULTS)
+def publish_data_quality(model: str, label: str, stats: quality.DataQualityStats) -> None:
+    """Table artifact: one row per column (window-level counts in the description)."""
+    rows: list[dict[str, Any]] = [
+        {
+            "column": c.column,
+            "kind": c.kind,
+            "dtype": c.dtype,
+            "missing": round(c.missing_share, 4),
+            "type_mismatch": c.type_mismatch,
+            "non_finite": None if c.non_finite_share is None else round(c.non_finite_share, 4),
+            "out_of_range": None
+            if c.out_of_range_share is None
+            else round(c.out_of_range_share, 4),
+            "new_categories": ", ".join(c.new_categories),
+        }
+        for c in stats.columns
+    ]
+    problems = stats.problems()
+    create_table_artifact(
+        table=rows,
+        key=artifact_key(model, "data-quality"),
+        description=(
+            f"Data quality of {model} {label}: {stats.n_rows} rows, "
+            f"{stats.duplicate_ids} duplicate ids, {stats.duplicate_rows} duplicate rows, "
+            f"{stats.unmatched_labels or 0} unmatched labels. "
+            + ("; ".join(problems) if problems else "No problems found.")
+        ),
+    )
+
+
+@task(name="quarantined-files", **IO_TASK)
+def quarantined_files(model: str, window_start: datetime) -> list[dict[str, Any]]:
+    """Unreleased quarantine rows of one window (empty: the window may be validated)."""
+    store = open_store()
+    try:
+        return store.quarantined(model, window_start=window_start)
+    finally:
+        store.dispose()

@@ -39,6 +39,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -51,7 +52,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
-from modelwatch.errors import ModelwatchError, SchemaError, ValidationFailed
+from modelwatch.errors import SchemaError, SuiteError, ValidationFailed
 from modelwatch.spec import MonitorSpec
 
 __all__ = [
@@ -61,10 +62,12 @@ __all__ = [
     "ColumnQuality",
     "DataQualityStats",
     "ExpectationOutcome",
+    "SuiteDiff",
     "SuiteError",
     "ValidationReport",
     "build_suite",
     "data_quality_stats",
+    "diff_suites",
     "load_suite",
     "merge_suites",
     "validate_frame",
@@ -72,6 +75,8 @@ __all__ = [
 ]
 
 GENERATED_BY: Final = "modelwatch"
+_FLOAT_MAX: Final = sys.float_info.max  # finite bounds: ``between`` then rejects only ±inf
+_SOME: Final = 1e-6  # ``mostly`` of "not entirely null": fails only when every value is missing
 SEVERITIES: Final = ("critical", "warning", "info")
 
 #: kwargs that say how to run an expectation, not what it expects.
@@ -124,13 +129,6 @@ NUMERIC_TYPES: Final = (
     "UInt16Dtype",
     "UInt8Dtype",
 )
-
-
-class SuiteError(ModelwatchError):
-    """An expectation suite file or dict is unusable (names the file or suite and the problem).
-
-    Belongs in :mod:`modelwatch.errors` (next to ``SpecError``); defined here until it moves.
-    """
 
 
 # --------------------------------------------------------------------------- building suites
@@ -468,8 +466,31 @@ def _feature_expectations(
                 type_list=list(NUMERIC_TYPES),
             )
         )
+    for column in cols.numeric:
+        exps.append(
+            _expectation(
+                "expect_column_values_to_be_between",
+                "critical",
+                f"Feature {column!r} is finite (±inf means an overflow or a division by zero "
+                "upstream; it breaks drift and performance statistics).",
+                column=column,
+                min_value=-_FLOAT_MAX,
+                max_value=_FLOAT_MAX,
+            )
+        )
     for column in cols.features:
         null_share = float(reference[column].isna().mean())
+        if null_share < 1:
+            exps.append(
+                _expectation(
+                    "expect_column_values_to_not_be_null",
+                    "critical",
+                    f"Feature {column!r} is not missing in every row (an all-missing column is "
+                    "a missing column in disguise); mostly=1e-6: one value in a million suffices.",
+                    column=column,
+                    mostly=_SOME,
+                )
+            )
         floor = _not_null_mostly(null_share, margin=null_margin, typical_rows=typical_rows)
         if floor > 0:
             exps.append(
@@ -628,6 +649,67 @@ def merge_suites(existing: Mapping[str, Any], generated: Mapping[str, Any]) -> d
     return merged
 
 
+@dataclass(frozen=True)
+class SuiteDiff:
+    """What regenerating a suite changes, by expectation ``type column`` (``#n``: n-th twin).
+
+    ``kept``: hand-written expectations carried over unchanged.
+    """
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    kept: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def lines(self) -> list[str]:
+        out = [f"+ {k}" for k in self.added]
+        out += [f"- {k}" for k in self.removed]
+        out += [f"~ {k}" for k in self.changed]
+        return out
+
+
+def _keyed(suite: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    keyed: dict[str, Mapping[str, Any]] = {}
+    for exp in suite["expectations"]:
+        columns = _columns_of(exp.get("kwargs") or {})
+        base = f"{exp['type']} {', '.join(columns)}".strip() if columns else str(exp["type"])
+        key, n = base, 1
+        while key in keyed:
+            n += 1
+            key = f"{base} #{n}"
+        keyed[key] = exp
+    return keyed
+
+
+def _comparable(exp: Mapping[str, Any]) -> str:
+    severity = exp.get("severity") or (exp.get("meta") or {}).get("severity") or "critical"
+    kwargs = {k: v for k, v in (exp.get("kwargs") or {}).items() if v is not None}
+    return json.dumps({"kwargs": kwargs, "severity": severity}, sort_keys=True, default=str)
+
+
+def diff_suites(old: Mapping[str, Any], new: Mapping[str, Any]) -> SuiteDiff:
+    """Added, removed and changed (kwargs or severity) expectations from ``old`` to ``new``."""
+    _check_suite(old, source="old suite")
+    _check_suite(new, source="new suite")
+    before, after = _keyed(old), _keyed(new)
+    changed = [k for k in after if k in before and _comparable(after[k]) != _comparable(before[k])]
+    kept = [
+        k
+        for k, e in after.items()
+        if not _is_generated(e) and k in before and _comparable(e) == _comparable(before[k])
+    ]
+    return SuiteDiff(
+        added=tuple(k for k in after if k not in before),
+        removed=tuple(k for k in before if k not in after),
+        changed=tuple(changed),
+        kept=tuple(kept),
+    )
+
+
 # --------------------------------------------------------------------------- reports
 
 
@@ -656,7 +738,8 @@ class ValidationReport:
     suite_name: str
     n_rows: int
     outcomes: tuple[ExpectationOutcome, ...]
-    data_docs_path: str | None = None
+    data_docs_path: str | None = None  # the Data Docs site's index.html
+    data_docs_url: str | None = None  # file:// URL of this validation's page (else the index)
 
     @property
     def success(self) -> bool:
@@ -1096,6 +1179,7 @@ def validate_frame(
 
     run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
     docs_path: str | None = None
+    docs_url: str | None = None
     with _LOCK:
         if data_docs_dir is None:
             validation = _ephemeral_validation(normalized, digest)
@@ -1119,22 +1203,45 @@ def validate_frame(
                 run_id=run_id,
             )
             validation = checkpoint.validation_definitions[0]
-            result = next(iter(checkpoint_result.run_results.values()))
+            result_key, result = next(iter(checkpoint_result.run_results.items()))
             index = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
             docs_path = str(index) if index.exists() else None
+            docs_url = _page_url(_docs_context(root), result_key, index)
         order = {e.id: i for i, e in enumerate(validation.suite.expectations) if e.id}
     return ValidationReport(
         suite_name=normalized["name"],
         n_rows=len(frame),
-        outcomes=_outcomes(result, order, pii_set),
+        outcomes=_outcomes(result, order, pii_set, present={str(c) for c in frame.columns}),
         data_docs_path=docs_path,
+        data_docs_url=docs_url,
     )
 
 
+def _page_url(context: Any, result_key: Any, index: Path) -> str | None:
+    """file:// URL of the Data Docs page of one validation result; the site index if GX has none."""
+    try:
+        sites = context.get_docs_sites_urls(resource_identifier=result_key, only_if_exists=True)
+    except Exception:  # an older/other site layout: fall back to the index
+        sites = []
+    for site in sites:
+        url = site.get("site_url")
+        if url:
+            return str(url)
+    return index.resolve().as_uri() if index.exists() else None
+
+
 def _outcomes(
-    suite_result: Any, order: Mapping[str, int], pii: set[str]
+    suite_result: Any,
+    order: Mapping[str, int],
+    pii: set[str],
+    *,
+    present: set[str] | None = None,
 ) -> tuple[ExpectationOutcome, ...]:
-    """One outcome per expectation, in the suite's order (``order``: expectation id -> index)."""
+    """One outcome per expectation, in the suite's order (``order``: expectation id -> index).
+
+    An expectation on a column missing from the frame (``present``: the
+    frame's columns) reads "column missing (cannot evaluate)" whatever GX raised.
+    """
     rows: list[tuple[int, ExpectationOutcome]] = []
     for res in suite_result.results:
         config = res.expectation_config
@@ -1143,12 +1250,19 @@ def _outcomes(
         type_ = str(config.type)
         columns = _columns_of(kwargs)
         involves_pii = not pii.isdisjoint(columns)
+        missing = (
+            present is not None
+            and type_ != "expect_column_to_exist"
+            and any(c not in present for c in columns)
+        )
         outcome = ExpectationOutcome(
             expectation_type=type_,
             column=", ".join(columns) if columns else None,
             severity=severity,
             success=bool(res.success),
-            observed=_observed_text(
+            observed="column missing (cannot evaluate)"
+            if missing and not res.success
+            else _observed_text(
                 type_,
                 bool(res.success),
                 res.result or {},
@@ -1209,6 +1323,7 @@ class DataQualityStats:
     missing_columns: tuple[str, ...]
     unexpected_columns: tuple[str, ...]
     columns: tuple[ColumnQuality, ...]
+    unmatched_labels: int | None = None  # label rows matching no prediction (None: not known)
 
     @property
     def type_mismatches(self) -> list[str]:
@@ -1237,7 +1352,83 @@ class DataQualityStats:
             "columns": [
                 {**asdict(c), "new_categories": list(c.new_categories)} for c in self.columns
             ],
+            "unmatched_labels": self.unmatched_labels,
         }
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Long-format rows ``{column_name, stat, value, detail}`` (store, table artifact).
+
+        Window-level statistics have ``column_name`` None; per-column ones are
+        ``missing_share``, ``type_mismatch``, ``type_mismatch_share``,
+        ``non_finite_share``, ``out_of_range_share``, ``new_category_share``
+        (``detail``: the dtype, or the new categories).
+        """
+        rows: list[dict[str, Any]] = [
+            {"column_name": None, "stat": name, "value": float(value), "detail": None}
+            for name, value in (
+                ("n_rows", self.n_rows),
+                ("n_columns", self.n_columns),
+                ("duplicate_rows", self.duplicate_rows),
+                ("duplicate_feature_rows", self.duplicate_feature_rows),
+                ("duplicate_ids", self.duplicate_ids),
+                ("missing_columns", len(self.missing_columns)),
+                ("unexpected_columns", len(self.unexpected_columns)),
+            )
+        ]
+        rows[5]["detail"] = ",".join(self.missing_columns) or None
+        rows[6]["detail"] = ",".join(self.unexpected_columns) or None
+        if self.unmatched_labels is not None:
+            rows.append(
+                {
+                    "column_name": None,
+                    "stat": "unmatched_labels",
+                    "value": float(self.unmatched_labels),
+                    "detail": None,
+                }
+            )
+        for col in self.columns:
+            stats: list[tuple[str, float | None, str | None]] = [
+                ("missing_share", col.missing_share, col.dtype),
+                ("type_mismatch", float(col.type_mismatch), col.kind),
+                ("type_mismatch_share", col.type_mismatch_share, None),
+                ("non_finite_share", col.non_finite_share, None),
+                ("out_of_range_share", col.out_of_range_share, None),
+                ("new_category_share", col.new_category_share, ",".join(col.new_categories)),
+            ]
+            rows += [
+                {"column_name": col.column, "stat": stat, "value": value, "detail": detail or None}
+                for stat, value, detail in stats
+                if value is not None
+            ]
+        return rows
+
+    def problems(self) -> list[str]:
+        """One line per notable problem (for the run's artifacts); empty when all is clean."""
+        lines = []
+        if self.missing_columns:
+            lines.append(f"missing columns: {', '.join(self.missing_columns)}")
+        if self.unexpected_columns:
+            lines.append(f"unexpected columns: {', '.join(self.unexpected_columns)}")
+        if self.duplicate_ids:
+            lines.append(f"{self.duplicate_ids} duplicate id(s)")
+        if self.duplicate_rows:
+            lines.append(f"{self.duplicate_rows} duplicate row(s)")
+        if self.unmatched_labels:
+            lines.append(f"{self.unmatched_labels} label(s) match no prediction of the window")
+        for c in self.columns:
+            where = f"column {c.column!r}"
+            if c.missing_share >= 0.5:
+                lines.append(f"{where}: {c.missing_share:.0%} missing")
+            if c.type_mismatch:
+                lines.append(f"{where}: dtype {c.dtype} does not match its kind ({c.kind})")
+            if c.non_finite_share:
+                lines.append(f"{where}: {c.non_finite_share:.2%} ±inf")
+            if c.out_of_range_share and c.out_of_range_share >= 0.01:
+                lines.append(f"{where}: {c.out_of_range_share:.2%} out of range")
+            if c.new_categories:
+                shown = ", ".join(c.new_categories[:5])
+                lines.append(f"{where}: {c.new_category_share:.2%} new categories ({shown})")
+        return lines
 
 
 def _kinds(spec: MonitorSpec) -> dict[str, str]:
@@ -1347,13 +1538,19 @@ def _duplicate_count(frame: pd.DataFrame) -> int:
 
 
 def data_quality_stats(
-    frame: pd.DataFrame, spec: MonitorSpec, reference: pd.DataFrame | None = None
+    frame: pd.DataFrame,
+    spec: MonitorSpec,
+    reference: pd.DataFrame | None = None,
+    *,
+    unmatched_labels: int | None = None,
 ) -> DataQualityStats:
     """Missing share per column, duplicates, out-of-range share, new categories, type mismatches.
 
     Computed with pandas/numpy on every window beside the GX suite (the suite
     decides pass/fail; these numbers are stored to follow trends). Without
     ``reference`` the out-of-range shares and new categories are ``None``.
+    ``unmatched_labels`` (label rows whose id matches no prediction, counted
+    by the source reader) is carried as it is.
     PII columns get only their missing share and dtype; new categories are
     listed by frequency (at most 20) and never for PII columns.
     """
@@ -1409,4 +1606,5 @@ def data_quality_stats(
         missing_columns=tuple(c for c in declared if c not in frame.columns and c not in cols.pii),
         unexpected_columns=tuple(str(c) for c in frame.columns if str(c) not in kinds),
         columns=tuple(columns),
+        unmatched_labels=unmatched_labels,
     )

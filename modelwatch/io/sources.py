@@ -28,6 +28,9 @@ class WindowData:
     predictions: pd.DataFrame
     labeled: pd.DataFrame  # predictions joined with labels (inner join); may be empty
     files: tuple[str, ...] = field(default=())
+    #: label rows, in the label files that labeled this window, whose id matches none of its
+    #: predictions (mistyped ids, labels of predictions never logged or of another window)
+    unmatched_labels: int = 0
 
     @property
     def n_rows(self) -> int:
@@ -71,27 +74,48 @@ def _list_files(source: FileSource, home: Path) -> list[str]:
 
 
 def _read_file(path: str, fmt: str) -> pd.DataFrame:
+    """Read one whole file; any failure is a SourceError naming the file (never retried)."""
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path, encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(
-            f"{path}: not UTF-8 encoded CSV ({exc.reason} at byte {exc.start})"
+            f"{path}: not UTF-8 encoded CSV ({exc.reason} at byte {exc.start}); "
+            "re-encode the file as UTF-8",
+            path=path,
         ) from exc
     except Exception as exc:
-        raise SourceError(f"{path}: cannot read as {fmt}: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(
+            f"{path}: cannot read as {fmt} ({type(exc).__name__}: {first}); "
+            f"the file may be truncated or not a {fmt} file",
+            path=path,
+        ) from exc
 
 
 def _to_utc(frame: pd.DataFrame, column: str, path: str) -> pd.Series:
+    """The timestamp column in UTC; naive values are taken as UTC (the data contract).
+
+    Text timestamps may mix offsets and naive values (``2026-11-23T10:00+01:00``,
+    ``2026-11-23 09:30:00``): each is parsed as ISO 8601 on its own.
+    """
     if column not in frame.columns:
-        raise SchemaError(f"{path}: timestamp column {column!r} is missing")
+        raise SchemaError(f"{path}: timestamp column {column!r} is missing", path=path)
     values = frame[column]
+    is_text = not (
+        pd.api.types.is_datetime64_any_dtype(values.dtype)
+        or pd.api.types.is_numeric_dtype(values.dtype)
+    )
     try:
-        converted = pd.to_datetime(values, utc=True)
-    except (ValueError, TypeError) as exc:
+        if is_text:
+            converted = pd.to_datetime(values, utc=True, format="ISO8601")
+        else:
+            converted = pd.to_datetime(values, utc=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        first = str(exc).strip().splitlines()[0]
         raise SchemaError(
-            f"{path}: column {column!r} cannot be parsed as timestamps: {exc}"
+            f"{path}: column {column!r} cannot be parsed as timestamps ({first})", path=path
         ) from exc
     return converted
 
@@ -131,39 +155,50 @@ def load_window(spec: MonitorSpec, start: datetime, end: datetime, home: Path) -
             parts.append(part)
             used.append(path)
     predictions = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    labeled = _join_labels(spec, predictions, home)
+    labeled, unmatched = _join_labels(spec, predictions, home)
     return WindowData(
         start=ts_start.to_pydatetime(),
         end=ts_end.to_pydatetime(),
         predictions=predictions,
         labeled=labeled,
         files=tuple(used),
+        unmatched_labels=unmatched,
     )
 
 
-def _join_labels(spec: MonitorSpec, predictions: pd.DataFrame, home: Path) -> pd.DataFrame:
+def _join_labels(
+    spec: MonitorSpec, predictions: pd.DataFrame, home: Path
+) -> tuple[pd.DataFrame, int]:
+    """Predictions joined with their labels, and the count of unmatched label rows.
+
+    Unmatched: rows of the label files that label at least one prediction of
+    the window whose id matches none of the window's predictions.
+    """
     cols = spec.columns
     empty = predictions.iloc[0:0].assign(**{cols.target: pd.Series(dtype="float64")})
     if spec.sources.labels is None or predictions.empty or cols.id not in predictions.columns:
-        return empty
+        return empty, 0
     try:
         files = _list_files(spec.sources.labels, home)
     except SourceError:
-        return empty
+        return empty, 0
     ids = set(predictions[cols.id].astype(str))
     parts = []
+    unmatched = 0
     for path in files:
         frame = _read_file(path, spec.sources.labels.format)
         for column in (cols.id, cols.target):
             if column not in frame.columns:
-                raise SchemaError(f"{path}: label feed column {column!r} is missing")
+                raise SchemaError(f"{path}: label feed column {column!r} is missing", path=path)
         keep = frame[cols.id].astype(str).isin(ids).to_numpy()
         if keep.any():
             parts.append(frame.loc[keep, [cols.id, cols.target]])
+            unmatched += int((~keep).sum())
     if not parts:
-        return empty
+        return empty, unmatched
     labels = pd.concat(parts, ignore_index=True)
     labels[cols.id] = labels[cols.id].astype(predictions[cols.id].dtype)
     # a later label for the same prediction wins (corrections arrive after the first label)
     labels = labels.drop_duplicates(subset=[cols.id], keep="last")
-    return predictions.merge(labels, on=cols.id, how="inner", validate="many_to_one")
+    joined = predictions.merge(labels, on=cols.id, how="inner", validate="many_to_one")
+    return joined, unmatched

@@ -531,7 +531,7 @@ class Store:
             if ids:
                 for table in (metric_values, drift_results, validation_results):
                     conn.execute(table.delete().where(table.c.run_id.in_(ids)))
-            for table in (monitor_runs, decisions, quarantine):
+            for table in (monitor_runs, decisions, quarantine, data_quality):
                 conn.execute(table.delete().where(table.c.model == model))
 
 

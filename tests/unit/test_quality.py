@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from modelwatch.io.quality import (
     ValidationReport,
     build_suite,
     data_quality_stats,
+    diff_suites,
     load_suite,
     merge_suites,
     validate_frame,
@@ -42,11 +45,15 @@ def _served_log(index: int = 0, rows: int = 1000) -> pd.DataFrame:
     return log
 
 
-def _find(suite: dict[str, Any], type_: str, column: str | None = None) -> dict[str, Any]:
+def _find(
+    suite: dict[str, Any], type_: str, column: str | None = None, severity: str | None = None
+) -> dict[str, Any]:
     matches = [
         e
         for e in suite["expectations"]
-        if e["type"] == type_ and e["kwargs"].get("column") == column
+        if e["type"] == type_
+        and e["kwargs"].get("column") == column
+        and severity in (None, e["severity"])
     ]
     assert len(matches) == 1, (type_, column, matches)
     return matches[0]
@@ -124,11 +131,11 @@ def test_generated_suite_covers_the_contract_of_the_prediction_log(
         "value_set": ["east", "north", "south", "west"],
         "mostly": 0.99,
     }
-    income = _find(suite, "expect_column_values_to_be_between", "income")["kwargs"]
+    income = _find(suite, "expect_column_values_to_be_between", "income", "warning")["kwargs"]
     assert income["min_value"] <= reference["income"].min()
     assert income["max_value"] > reference["income"].max()
     assert income["min_value"] >= 0  # never negative in the reference: stays non-negative
-    not_null = _find(suite, "expect_column_values_to_not_be_null", "age")
+    not_null = _find(suite, "expect_column_values_to_not_be_null", "age", "warning")
     assert not_null["severity"] == "warning"
     assert 0.9 < not_null["kwargs"]["mostly"] < 1
     rows = [
@@ -148,7 +155,9 @@ def test_not_null_threshold_follows_the_reference_null_share(
     holey = reference.copy()
     holey.loc[: len(holey) // 10 - 1, "income"] = np.nan  # 10 % missing
     suite = build_suite(holey, spec)
-    mostly = _find(suite, "expect_column_values_to_not_be_null", "income")["kwargs"]["mostly"]
+    mostly = _find(suite, "expect_column_values_to_not_be_null", "income", "warning")["kwargs"][
+        "mostly"
+    ]
     assert mostly == pytest.approx(1 - 0.10 - 0.01)
 
 
@@ -437,6 +446,24 @@ def test_data_docs_are_built_without_pii(
         assert "@example.com" not in content, path
 
 
+def test_the_data_docs_link_points_at_the_page_of_that_validation(
+    log: pd.DataFrame, suite: dict[str, Any], tmp_path: Path
+) -> None:
+    first = validate_frame(log, suite, pii=PII, data_docs_dir=tmp_path, run_name="credit-w1")
+    second = validate_frame(log, suite, pii=PII, data_docs_dir=tmp_path, run_name="credit-w2")
+    for report, run_name in ((first, "credit-w1"), (second, "credit-w2")):
+        assert report.data_docs_url is not None and report.data_docs_url.startswith("file://")
+        page = Path(report.data_docs_url.removeprefix("file://"))
+        assert page.is_file() and page.suffix == ".html"
+        assert "validations" in page.parts and run_name in page.parts
+    assert first.data_docs_url != second.data_docs_url
+
+
+def test_without_data_docs_there_is_no_link(log: pd.DataFrame, suite: dict[str, Any]) -> None:
+    report = validate_frame(log, suite, pii=PII)
+    assert (report.data_docs_path, report.data_docs_url) == (None, None)
+
+
 # --------------------------------------------------------------------------- bad input (issue 4)
 
 
@@ -470,8 +497,26 @@ def _with(log: pd.DataFrame, column: str, values: Any, rows: slice | None = None
             "expect_column_values_to_be_between",
             "error: Invalid comparison",
         ),
+        (
+            lambda log: _with(log, "income", np.nan),
+            "income",
+            "expect_column_values_to_not_be_null",
+            "1000 unexpected (100%)",
+        ),
+        (
+            lambda log: _with(log, "income", -np.inf, slice(0, 1)),
+            "income",
+            "expect_column_values_to_be_between",
+            "2 unexpected (0.2%) (e.g. -inf)",
+        ),
     ],
-    ids=["numeric-as-strings", "timestamp-outside-window", "naive-timestamps"],
+    ids=[
+        "numeric-as-strings",
+        "timestamp-outside-window",
+        "naive-timestamps",
+        "all-nan-column",
+        "two-infinite-values",
+    ],
 )
 def test_bad_types_and_timestamps_fail_critically(
     log: pd.DataFrame,
@@ -515,16 +560,6 @@ def test_validate_frame_rejects_a_naive_window(log: pd.DataFrame, suite: dict[st
             "unexpected columns ['extra']",
         ),
         (
-            lambda log: log.assign(income=np.nan),
-            "expect_column_values_to_not_be_null",
-            "1000 unexpected (100%)",
-        ),
-        (
-            lambda log: _with(log, "income", np.inf, slice(0, 49)),
-            "expect_column_values_to_be_between",
-            "50 unexpected (5%) (e.g. inf)",
-        ),
-        (
             lambda log: pd.concat([log] * 12, ignore_index=True).assign(
                 prediction_id=lambda f: [f"id{i}" for i in range(len(f))]
             ),
@@ -532,7 +567,7 @@ def test_validate_frame_rejects_a_naive_window(log: pd.DataFrame, suite: dict[st
             "12000 rows",
         ),
     ],
-    ids=["extra-column", "all-nan-column", "infinite-values", "window-12x-usual"],
+    ids=["extra-column", "window-12x-usual"],
 )
 def test_suspicious_windows_warn(
     log: pd.DataFrame, suite: dict[str, Any], corrupt: Any, expectation: str, observed: str
@@ -618,3 +653,104 @@ def test_duplicate_counts_agree_with_pandas_duplicated(
     assert stats.duplicate_rows == int(frame.duplicated().sum()) == 20
     assert stats.duplicate_ids == int(frame["prediction_id"].duplicated().sum()) == 20
     assert stats.duplicate_feature_rows == int(frame.duplicated(subset=features).sum()) == 30
+
+
+def test_a_feature_missing_in_a_few_rows_only_warns(
+    log: pd.DataFrame, suite: dict[str, Any]
+) -> None:
+    report = validate_frame(_with(log, "income", np.nan, slice(0, 899)), suite, pii=PII)
+    assert report.success, report.summary()
+    assert [(o.column, o.expectation_type) for o in report.warnings] == [
+        ("income", "expect_column_values_to_not_be_null")
+    ]
+
+
+def test_expectations_on_a_missing_column_say_so(log: pd.DataFrame, suite: dict[str, Any]) -> None:
+    report = validate_frame(log.drop(columns=["income"]), suite, pii=PII)
+    income = [o for o in report.outcomes if o.column == "income"]
+    assert income[0] == replace(income[0], observed="column missing", success=False)
+    assert {o.observed for o in income[1:]} == {"column missing (cannot evaluate)"}
+
+
+def test_data_quality_rows_are_long_format_and_carry_unmatched_labels(
+    log: pd.DataFrame, spec: MonitorSpec, reference: pd.DataFrame
+) -> None:
+    bad = log.assign(region=log["region"].where(log.index >= 30, "mars"), extra=1)
+    stats = data_quality_stats(bad, spec, reference, unmatched_labels=7)
+    rows = {(r["column_name"], r["stat"]): r for r in stats.to_rows()}
+    assert rows[(None, "n_rows")]["value"] == len(log)
+    assert rows[(None, "unmatched_labels")]["value"] == 7
+    assert rows[(None, "unexpected_columns")] == {
+        "column_name": None,
+        "stat": "unexpected_columns",
+        "value": 1.0,
+        "detail": "extra",
+    }
+    assert rows[("region", "new_category_share")]["value"] == pytest.approx(30 / len(log))
+    assert rows[("region", "new_category_share")]["detail"] == "mars"
+    assert rows[("income", "missing_share")]["detail"] == "float64"
+    assert all(isinstance(r["value"], float) for r in rows.values())
+    assert stats.problems() == [
+        "unexpected columns: extra",
+        "7 label(s) match no prediction of the window",
+        "column 'region': 3.00% new categories (mars)",
+    ]
+    assert data_quality_stats(log, spec, reference).problems() == []
+    assert (None, "unmatched_labels") not in {
+        (r["column_name"], r["stat"]) for r in data_quality_stats(log, spec).to_rows()
+    }
+
+
+# --------------------------------------------------------------------------- suite diff
+
+
+def test_diff_of_a_suite_with_itself_is_empty(suite: dict[str, Any]) -> None:
+    diff = diff_suites(suite, suite)
+    assert diff.empty and diff.lines() == [] and diff.kept == ()
+
+
+def test_diff_names_added_removed_and_changed_by_type_and_column(
+    suite: dict[str, Any],
+) -> None:
+    new = copy.deepcopy(suite)
+    exps = new["expectations"]
+    region = next(
+        e for e in exps if e["kwargs"].get("column") == "region" and "in_set" in e["type"]
+    )
+    region["kwargs"]["value_set"] = [*region["kwargs"]["value_set"], "central"]
+    dropped = next(e for e in exps if e["type"] == "expect_column_values_to_be_unique")
+    exps.remove(dropped)
+    exps.append(_hand_written("email", "^.+@.+$"))
+    diff = diff_suites(suite, new)
+    assert diff.added == ("expect_column_values_to_match_regex email",)
+    assert diff.removed == ("expect_column_values_to_be_unique prediction_id",)
+    assert diff.changed == ("expect_column_values_to_be_in_set region",)
+    assert diff.lines() == [
+        "+ expect_column_values_to_match_regex email",
+        "- expect_column_values_to_be_unique prediction_id",
+        "~ expect_column_values_to_be_in_set region",
+    ]
+
+
+def test_twin_expectations_are_told_apart(suite: dict[str, Any]) -> None:
+    new = copy.deepcopy(suite)
+    future = [
+        e
+        for e in new["expectations"]
+        if e["kwargs"].get("column") == "timestamp" and "between" in e["type"]
+    ]
+    assert len(future) == 2
+    future[1]["severity"] = "warning"
+    assert diff_suites(suite, new).changed == ("expect_column_values_to_be_between timestamp #2",)
+
+
+def test_a_rebuild_keeps_hand_written_expectations_and_reports_them(
+    suite: dict[str, Any], reference: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    edited = {**suite, "expectations": [*suite["expectations"], _hand_written("age", "^[0-9]+$")]}
+    rebuilt = merge_suites(edited, build_suite(reference, spec, typical_rows=None))
+    diff = diff_suites(edited, rebuilt)
+    assert diff.kept == ("expect_column_values_to_match_regex age",)
+    assert rebuilt["expectations"][-1] == edited["expectations"][-1]
+    assert diff.removed == ("expect_table_row_count_to_be_between #2",)  # no typical size now
+    assert (diff.added, diff.changed) == ((), ())

@@ -1,0 +1,155 @@
+"""The ``modelwatch`` suite and quarantine commands, run through ``main`` on tmp dirs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelwatch.cli import main
+from modelwatch.io.quality import load_suite, write_suite
+from modelwatch.io.store import Store
+from modelwatch.simulate import generate_reference
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
+START = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home with the credit spec, its reference data and an empty expectations folder."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    spec = yaml.safe_load(SPEC_PATH.read_text())
+    spec["sources"]["reference"] = {"path": str(tmp_path / "reference.parquet")}
+    (specs / "credit.yaml").write_text(yaml.safe_dump(spec))
+    generate_reference(2000, seed=3).to_parquet(tmp_path / "reference.parquet", index=False)
+    monkeypatch.setenv("MODELWATCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MODELWATCH_SPECS_DIR", str(specs))
+    monkeypatch.setenv("MODELWATCH_EXPECTATIONS_DIR", str(tmp_path / "expectations"))
+    monkeypatch.delenv("MODELWATCH_STORE_URL", raising=False)
+    return tmp_path
+
+
+def _suite_path(home: Path) -> Path:
+    return home / "expectations" / "credit.json"
+
+
+def test_suite_build_writes_a_new_suite(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["suite", "build", "credit", "--typical-rows", "1500"]) == 0
+    suite = load_suite(_suite_path(home))
+    out = capsys.readouterr().out
+    assert f"{_suite_path(home)}: new suite, {len(suite['expectations'])} expectation(s)" in out
+    assert len(suite["expectations"]) > 50
+
+
+def test_suite_rebuild_shows_the_diff_and_keeps_hand_written_expectations(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["suite", "build", "credit", "--typical-rows", "1500"]) == 0
+    path = _suite_path(home)
+    suite = load_suite(path)
+    hand_written = {
+        "type": "expect_column_values_to_match_regex",
+        "kwargs": {"column": "prediction_id", "regex": "^[0-9T]+-[0-9]+$"},
+        "meta": {"severity": "warning", "notes": "ids come from the serving gateway"},
+    }
+    unique = next(e for e in suite["expectations"] if "unique" in e["type"])
+    suite["expectations"].remove(unique)  # a person deleted a generated expectation...
+    suite["expectations"].append(hand_written)  # ...and wrote one
+    write_suite(suite, path)
+    capsys.readouterr()
+
+    assert main(["suite", "build", "credit"]) == 0  # no typical size: row-count bounds go
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: 1 added, 1 removed, 0 changed; 1 hand-written kept"
+    assert out[1:] == [
+        "  + expect_column_values_to_be_unique prediction_id",
+        "  - expect_table_row_count_to_be_between #2",
+    ]
+    rebuilt = load_suite(path)
+    assert hand_written in rebuilt["expectations"]
+    assert unique in rebuilt["expectations"]
+
+    before = path.read_text()
+    assert main(["suite", "build", "credit"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["  (no change)"]
+    assert path.read_text() == before
+
+
+def test_suite_build_dry_run_writes_nothing(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["suite", "build", "credit", "--dry-run"]) == 0
+    assert "dry run: nothing written" in capsys.readouterr().out
+    assert not _suite_path(home).exists()
+
+
+def test_suite_build_names_a_broken_suite_file(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _suite_path(home).parent.mkdir(parents=True)
+    _suite_path(home).write_text("{not json")
+    assert main(["suite", "build", "credit"]) == 1
+    assert f"{_suite_path(home)}: not valid JSON" in capsys.readouterr().err
+    assert _suite_path(home).read_text() == "{not json"
+
+
+def _quarantine_twice(home: Path) -> Store:
+    store = Store(f"sqlite:///{home / 'home' / 'store.db'}")
+    (home / "home").mkdir(exist_ok=True)
+    store.create_schema()
+    for run in ("run-1", "run-2"):  # the same window quarantined twice: both recorded
+        store.quarantine_files(
+            "credit",
+            window_start=START,
+            window_end=START + timedelta(hours=1),
+            files=[("/data/a.parquet", "ab" * 32)],
+            reason="1 critical expectation(s) failed\n - column 'score': ...",
+            flow_run_id=run,
+        )
+    return store
+
+
+def test_quarantine_list_and_release_keep_history(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _quarantine_twice(home)
+    assert main(["quarantine", "list", "credit"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all("2026-11-23T10:00Z  held" in line for line in lines)
+    assert "/data/a.parquet  sha256=abababababab  run=run-1" in lines[0]
+
+    assert main(["quarantine", "release", "credit", "--window-start", "2026-11-23T10:00"]) == 0
+    out = capsys.readouterr().out
+    assert "released 2 file(s)" in out
+    assert "modelwatch monitor credit --window-end 2026-11-23T11:00:00+00:00" in out
+
+    assert store.quarantined("credit") == []
+    history = store.quarantined("credit", include_released=True)
+    assert [(q["flow_run_id"], q["released"]) for q in history] == [
+        ("run-1", True),
+        ("run-2", True),
+    ]
+    assert main(["quarantine", "list", "credit"]) == 0
+    assert capsys.readouterr().out == "no held quarantined files for model credit\n"
+    assert main(["quarantine", "list", "credit", "--all"]) == 0
+    assert capsys.readouterr().out.count("released") == 2
+
+
+def test_quarantine_release_needs_a_held_window(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _quarantine_twice(home)
+    assert main(["quarantine", "release", "credit"]) == 2
+    assert "needs --window-start" in capsys.readouterr().err
+    assert main(["quarantine", "release", "credit", "--window-start", "2026-11-23T11:00"]) == 1
+    assert "no held quarantine" in capsys.readouterr().out
+
+
+def test_suite_json_stays_reviewable(home: Path) -> None:
+    assert main(["suite", "build", "credit"]) == 0
+    text = _suite_path(home).read_text()
+    assert text.endswith("\n") and json.loads(text)["name"] == "credit"
