@@ -1,7 +1,10 @@
 """``monitor_model``: the scheduled job, one window of one model per run.
 
-validate → realized metrics ∥ feature drift → judge the window → persist →
-artifacts → degradation decision (k of n windows) → events → retrain branch.
+validate → score the champion's reference → realized metrics ∥ CBPE estimates ∥
+feature drift (+ prediction / target drift) ∥ multivariate drift → judge the
+window (realized metric, else the estimate, else dataset drift) → degradation
+decision (k of n windows, or a CUSUM / Page–Hinkley detector) → persist →
+artifacts → events → retrain branch.
 """
 
 from __future__ import annotations
@@ -49,12 +52,30 @@ def monitor_model(
 
     reference = registry.load_reference(champion)
     baseline = registry.version_metric(champion, f"val_{spec.degradation.metric}")
+    reference_outputs = metrics.score_reference(spec, champion, reference)
     metric_future = metrics.realized_metrics.submit(spec, window.labeled)
-    drift_future = metrics.feature_drift.submit(spec, reference, window.predictions)
-    values, drift = metric_future.result(), drift_future.result()
+    estimate_future = metrics.estimated_metrics.submit(
+        spec, reference, reference_outputs, window.predictions
+    )
+    drift_future = metrics.window_drift.submit(
+        spec, reference, reference_outputs, window.predictions, window.labeled
+    )
+    multivariate_future = metrics.multivariate_drift.submit(spec, reference, window.predictions)
+    values = [
+        *metric_future.result(),
+        *estimate_future.result(),
+        *multivariate_future.result(),
+    ]
+    drift = drift_future.result()
     judgement = metrics.judge_window(spec, values, drift, baseline)
     earlier = store.recent_bad_flags(model_name, start, champion.version, spec.degradation.n)
-    decision = metrics.decide_degradation(spec, [judgement.bad, *earlier])
+    series = None
+    if spec.degradation.detector != "k_of_n" and judgement.value is not None:
+        history = metrics.metric_series(
+            model_name, spec.degradation.metric, start, champion.version
+        )
+        series = [*history, judgement.value]
+    decision = metrics.decide_degradation(spec, [judgement.bad, *earlier], series, baseline)
 
     record = store.window_record(
         model_name,

@@ -89,9 +89,41 @@ class DriftPolicy(_Frozen):
         default="benjamini-hochberg",
         description="Multiple-testing correction of p-values across the features of a window.",
     )
-    psi_threshold: float = Field(default=0.2, gt=0, description="PSI above this is drift.")
+    psi_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        description="Constant PSI threshold; default: the sample-size rule "
+        "max(0.005, chi2 quantile 0.999 with K-1 dof x (1/n_ref + 1/n_cur)).",
+    )
     dataset_drift_share: float = Field(
         default=0.5, gt=0, le=1, description="Share of drifted features that is dataset drift."
+    )
+    thresholds: Literal["constant", "calibrated"] = Field(
+        default="constant",
+        description="constant: alpha / the PSI rule; calibrated: per column, mean + k*std of the "
+        "statistic of reference chunks (window-sized) against the rest of the reference.",
+    )
+    calibration_k: float = Field(
+        default=3.0, gt=0, description="Calibrated thresholds: standard deviations above the mean."
+    )
+    calibration_chunks: int = Field(
+        default=10, ge=4, description="Calibrated thresholds: reference chunks (at most)."
+    )
+    prediction_drift: bool = Field(
+        default=True, description="Report drift of the scores (or predictions) vs the reference."
+    )
+    target_drift: bool = Field(
+        default=True, description="Report drift of the label share when the window has labels."
+    )
+    multivariate: bool = Field(
+        default=True,
+        description="Domain classifier AUC and PCA reconstruction error (<= 5k rows per side).",
+    )
+    domain_classifier_threshold: float = Field(
+        default=0.55,
+        ge=0.5,
+        lt=1,
+        description="Multivariate drift when the domain classifier's AUC lower bound exceeds this.",
     )
 
 
@@ -114,6 +146,26 @@ class DegradationPolicy(_Frozen):
     drift_counts: bool = Field(
         default=True,
         description="A window without labels counts as bad when it has dataset drift.",
+    )
+    estimated_counts: bool = Field(
+        default=True,
+        description="A window without labels is judged on the CBPE-estimated metric "
+        "(classification; the champion's reference calibrates the scores).",
+    )
+    detector: Literal["k_of_n", "cusum", "page_hinkley"] = Field(
+        default="k_of_n",
+        description="Degraded when k of the last n windows are bad, or when a CUSUM / "
+        "Page-Hinkley detector on the metric series of the champion raises an alarm.",
+    )
+    detector_slack: float | None = Field(
+        default=None,
+        ge=0,
+        description="CUSUM / Page-Hinkley drift allowance per window; default max_drop / 2.",
+    )
+    detector_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        description="CUSUM / Page-Hinkley alarm level (metric units); default 2 * max_drop.",
     )
 
     @model_validator(mode="after")
@@ -167,8 +219,9 @@ class ABPolicy(_Frozen):
     max_ece_increase: float | None = Field(
         default=0.03,
         ge=0,
-        description="Calibration guardrail: the challenger's expected calibration error may "
-        "exceed the champion's by at most this (binary only); null turns it off.",
+        description="Calibration guardrail (binary): fails when the challenger's expected "
+        "calibration error exceeds the champion's by more than this and the paired bootstrap "
+        "CI of the increase lies above 0; null turns it off.",
     )
     fairness_metric: Literal["demographic_parity_difference", "equal_opportunity_difference"] = (
         Field(
@@ -179,8 +232,9 @@ class ABPolicy(_Frozen):
     max_fairness_gap_increase: float | None = Field(
         default=0.1,
         ge=0,
-        description="Fairness guardrail: per segment column, the challenger's gap may exceed "
-        "the champion's by at most this; null turns it off.",
+        description="Fairness guardrail (binary), per segment column: fails when the "
+        "challenger's gap exceeds the champion's by more than this and the paired bootstrap CI "
+        "of the increase lies above 0; null turns it off.",
     )
     max_latency_ratio: float | None = Field(
         default=2.0,

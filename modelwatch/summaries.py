@@ -32,6 +32,13 @@ class MonitorSummary:
     n_labeled: int = 0
     validation: str = "n/a"
     metrics: dict[str, float] = field(default_factory=dict)
+    """Realized metrics (labels) of the window, overall."""
+    estimated: dict[str, float] = field(default_factory=dict)
+    """CBPE-estimated metrics of the window, overall (from the scores alone)."""
+    multivariate: dict[str, float] = field(default_factory=dict)
+    """Multivariate drift values (``domain_classifier_auc``, ``pca_reconstruction_error``)."""
+    output_drift: tuple[str, ...] = ()
+    """Drifted prediction / target columns (e.g. ``prediction:score``)."""
     drifted_features: tuple[str, ...] = ()
     n_features: int = 0
     share_drifted: float = 0.0
@@ -73,9 +80,18 @@ class MonitorSummary:
             n_rows=record.n_rows,
             n_labeled=record.n_labeled,
             validation=validation,
-            metrics={m.name: m.value for m in metrics if m.segment is None},
-            drifted_features=tuple(drift.drifted_columns),
-            n_features=len(drift.columns),
+            metrics={
+                m.name: m.value for m in metrics if m.segment is None and m.kind == "realized"
+            },
+            estimated={
+                m.name: m.value for m in metrics if m.segment is None and m.kind == "estimated"
+            },
+            multivariate={m.name: m.value for m in metrics if m.kind == "drift"},
+            output_drift=tuple(
+                r.column for r in drift.columns if r.role != "feature" and r.drifted
+            ),
+            drifted_features=tuple(drift.drifted_features),
+            n_features=len(drift.features),
             share_drifted=drift.share_drifted,
             bad=judgement.bad,
             reason=judgement.reason,
@@ -119,12 +135,23 @@ def monitor_markdown(summary: MonitorSummary, drift: DriftReport | None = None) 
         f"({summary.share_drifted:.0%}) |",
         "",
     ]
-    if summary.metrics:
-        lines += ["| metric | value |", "|---|---:|"]
-        lines += [f"| {name} | {_fmt(value)} |" for name, value in summary.metrics.items()]
+    names = list(dict.fromkeys([*summary.metrics, *summary.estimated]))
+    if names:
+        lines += ["| metric | realized | estimated (CBPE) |", "|---|---:|---:|"]
+        lines += [
+            f"| {name} | {_fmt(summary.metrics.get(name))} | {_fmt(summary.estimated.get(name))} |"
+            for name in names
+        ]
         lines.append("")
-    if drift is not None and drift.drifted_columns:
-        lines.append("Drifted: " + ", ".join(f"`{c}`" for c in drift.drifted_columns))
+    if summary.multivariate:
+        lines += ["| multivariate drift | value |", "|---|---:|"]
+        lines += [f"| {name} | {_fmt(value)} |" for name, value in summary.multivariate.items()]
+        lines.append("")
+    if drift is not None and drift.drifted_features:
+        lines.append("Drifted: " + ", ".join(f"`{c}`" for c in drift.drifted_features))
+        lines.append("")
+    if summary.output_drift:
+        lines.append("Output drift: " + ", ".join(f"`{c}`" for c in summary.output_drift))
         lines.append("")
     if summary.retrain_outcome:
         lines.append(f"Retraining: **{summary.retrain_outcome}** {summary.retrain_message}")

@@ -1,15 +1,26 @@
-"""Statistics tasks: realized metrics, drift, the window judgement."""
+"""Statistics tasks: realized and estimated metrics, drift, the window judgement."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+import numpy as np
 import pandas as pd
 from prefect import task
 
+from modelwatch import multivariate
+from modelwatch.io.registry import ModelVersionRef
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats import degradation
-from modelwatch.stats.drift import DriftReport, detect_drift
+from modelwatch.stats.drift import DriftReport, detect_drift, with_output_drift
+from modelwatch.stats.estimation import CBPE, fit_cbpe
 from modelwatch.stats.performance import MetricValue, classification_metrics, segment_metrics
-from tasks import TASK_DEFAULTS
+from modelwatch.stats.thresholds import calibrate_thresholds
+from tasks import IO_TASK, TASK_DEFAULTS, registry, train
+
+PREDICTION_PREFIX = "prediction:"
+TARGET_PREFIX = "target:"
 
 
 @task(name="realized-metrics", **TASK_DEFAULTS)
@@ -26,20 +37,186 @@ def realized_metrics(spec: MonitorSpec, labeled: pd.DataFrame) -> list[MetricVal
     return [*overall.values(), *per_segment]
 
 
-@task(name="feature-drift", **TASK_DEFAULTS)
-def feature_drift(spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFrame) -> DriftReport:
-    policy = spec.drift
+def _feature_drift(
+    spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFrame
+) -> DriftReport:
+    """Univariate drift of the features; ``thresholds: calibrated`` uses window-sized chunks."""
+    policy, cols = spec.drift, spec.columns
+    methods: dict[str, str] = dict(policy.methods)
+    column_thresholds = None
+    if policy.thresholds == "calibrated":
+        calibrated = calibrate_thresholds(
+            reference,
+            numeric=cols.numeric,
+            categorical=cols.categorical,
+            method=policy.method,
+            methods=methods,
+            chunk_size=len(current),
+            n_chunks=policy.calibration_chunks,
+            k=policy.calibration_k,
+        )
+        methods, column_thresholds = calibrated.methods, calibrated.thresholds
     return detect_drift(
         reference,
         current,
-        numeric=spec.columns.numeric,
-        categorical=spec.columns.categorical,
+        numeric=cols.numeric,
+        categorical=cols.categorical,
         method=policy.method,
-        methods=dict(policy.methods),
+        methods=methods,
         alpha=policy.alpha,
         correction=policy.correction,
         psi_threshold=policy.psi_threshold,
         dataset_drift_share=policy.dataset_drift_share,
+        column_thresholds=column_thresholds,
+    )
+
+
+def _prediction_column(spec: MonitorSpec) -> tuple[str, bool]:
+    """(logged column compared with the champion's reference output, is it numeric)."""
+    cols = spec.columns
+    if cols.score is not None:
+        return cols.score, True
+    return cols.prediction, spec.task == "regression"
+
+
+def _one_column_drift(
+    spec: MonitorSpec, name: str, reference: Any, current: Any, numeric: bool, role: str
+) -> DriftReport:
+    ref = pd.DataFrame({name: np.asarray(reference)})
+    cur = pd.DataFrame({name: np.asarray(current)})
+    return detect_drift(
+        ref,
+        cur,
+        numeric=[name] if numeric else [],
+        categorical=[] if numeric else [name],
+        alpha=spec.drift.alpha,
+        psi_threshold=spec.drift.psi_threshold,
+        role=role,  # type: ignore[arg-type]
+    )
+
+
+@task(name="window-drift", **TASK_DEFAULTS)
+def window_drift(
+    spec: MonitorSpec,
+    reference: pd.DataFrame,
+    reference_outputs: tuple[np.ndarray, np.ndarray | None],
+    predictions: pd.DataFrame,
+    labeled: pd.DataFrame,
+) -> DriftReport:
+    """Feature drift, then prediction drift (vs the champion on its reference) and target drift.
+
+    ``share_drifted`` / ``dataset_drift`` are the features'; the prediction and
+    target results (``prediction:<column>``, ``target:<column>``) are appended.
+    """
+    features = _feature_drift(spec, reference, predictions)
+    cols, policy = spec.columns, spec.drift
+    extra = []
+    ref_pred, ref_scores = reference_outputs
+    column, numeric = _prediction_column(spec)
+    ref_values = ref_scores if cols.score is not None else ref_pred
+    if policy.prediction_drift and ref_values is not None and np.ndim(ref_values) == 1:
+        current = predictions[column].to_numpy()
+        extra.append(
+            _one_column_drift(
+                spec, PREDICTION_PREFIX + column, ref_values, current, numeric, "prediction"
+            )
+        )
+    if policy.target_drift and not labeled.empty:
+        numeric_target = spec.task == "regression"
+        extra.append(
+            _one_column_drift(
+                spec,
+                TARGET_PREFIX + cols.target,
+                reference[cols.target].to_numpy(),
+                labeled[cols.target].to_numpy(),
+                numeric_target,
+                "target",
+            )
+        )
+    return with_output_drift(features, *extra)
+
+
+@task(name="score-reference", task_run_name="score-reference-v{ref.version}", **IO_TASK)
+def score_reference(
+    spec: MonitorSpec, ref: ModelVersionRef, reference: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(predictions, scores)`` of the champion on its own reference (loads the model: I/O)."""
+    model = registry.load_model.fn(ref)
+    return train.score_rows.fn(spec, model, reference)
+
+
+def fit_estimator(
+    spec: MonitorSpec,
+    reference: pd.DataFrame,
+    reference_outputs: tuple[np.ndarray, np.ndarray | None],
+) -> CBPE | None:
+    """CBPE on the champion's reference scored by the champion (classification only)."""
+    ref_pred, ref_scores = reference_outputs
+    if spec.task == "regression" or ref_scores is None:
+        return None
+    y = reference[spec.columns.target].to_numpy()
+    classes = tuple(np.unique(y).tolist())
+    if len(classes) < 2:
+        return None
+    return fit_cbpe(ref_scores, y, ref_pred, classes=classes)
+
+
+@task(name="estimated-metrics", **TASK_DEFAULTS)
+def estimated_metrics(
+    spec: MonitorSpec,
+    reference: pd.DataFrame,
+    reference_outputs: tuple[np.ndarray, np.ndarray | None],
+    predictions: pd.DataFrame,
+) -> list[MetricValue]:
+    """CBPE fitted on the scored reference, estimates of the window from its logged scores.
+
+    Every window gets estimates, labels or not (binary with a score column).
+    """
+    cols = spec.columns
+    if cols.score is None or spec.task != "binary":
+        return []
+    estimator = fit_estimator(spec, reference, reference_outputs)
+    if estimator is None:
+        return []
+    scores = predictions[cols.score].to_numpy(dtype=np.float64)
+    return list(estimator.estimate(scores, predictions[cols.prediction].to_numpy()).values())
+
+
+@task(name="multivariate-drift", **TASK_DEFAULTS)
+def multivariate_drift(
+    spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFrame
+) -> list[MetricValue]:
+    """Domain-classifier ROC AUC (with CI) and PCA reconstruction error, <= 5k rows per side."""
+    if not spec.drift.multivariate:
+        return []
+    cols = spec.columns
+    kw: dict[str, Any] = {"numeric": cols.numeric, "categorical": cols.categorical}
+    domain = multivariate.domain_classifier_drift(
+        reference, current, threshold=spec.drift.domain_classifier_threshold, n_folds=3, **kw
+    )
+    pca = multivariate.pca_reconstruction_drift(
+        reference, current, chunk_size=min(len(current), 5000), **kw
+    )
+    return [
+        MetricValue(
+            "domain_classifier_auc",
+            domain.auc,
+            domain.ci_low,
+            domain.ci_high,
+            domain.n_reference + domain.n_current,
+            kind="drift",
+            confidence=domain.confidence,
+        ),
+        MetricValue(
+            "pca_reconstruction_error", pca.error, pca.lower, pca.upper, pca.n_current, kind="drift"
+        ),
+    ]
+
+
+def _overall(metrics: list[MetricValue], name: str, kind: str) -> float | None:
+    return next(
+        (m.value for m in metrics if m.name == name and m.segment is None and m.kind == kind),
+        None,
     )
 
 
@@ -47,22 +224,72 @@ def feature_drift(spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFr
 def judge_window(
     spec: MonitorSpec, metrics: list[MetricValue], drift: DriftReport, baseline: float | None
 ) -> degradation.WindowJudgement:
+    """Realized metric vs threshold; without labels the CBPE estimate (or dataset drift)."""
     policy = spec.degradation
-    value = next((m.value for m in metrics if m.name == policy.metric and m.segment is None), None)
+    value = _overall(metrics, policy.metric, "realized")
+    estimated = _overall(metrics, policy.metric, "estimated") if policy.estimated_counts else None
     threshold = degradation.metric_threshold(
         baseline=baseline, max_drop=policy.max_drop, min_value=policy.min_value
     )
     return degradation.judge_window(
         metric=policy.metric,
-        value=value,
+        value=value if value is not None else estimated,
         threshold=threshold,
         dataset_drift=drift.dataset_drift,
         share_drifted=drift.share_drifted,
         drift_counts=policy.drift_counts,
+        value_kind="realized" if value is not None or estimated is None else "estimated",
     )
 
 
+@task(name="metric-series", **IO_TASK)
+def metric_series(
+    model: str, metric: str, before: datetime, champion_version: str, limit: int = 48
+) -> list[float]:
+    """The champion's metric over its earlier windows, oldest first (realized, else estimated)."""
+    from tasks.store import open_store
+
+    store = open_store()
+    try:
+        realized = store.metric_history(model, metric, kind="realized", limit=limit)
+        estimated = store.metric_history(model, metric, kind="estimated", limit=limit)
+    finally:
+        store.dispose()
+    fallback = {row["window_start"]: row["value"] for row in estimated}
+    series = []
+    for row in realized:
+        if row["window_start"] >= before or row["champion_version"] != champion_version:
+            continue
+        value = row["value"] if row["value"] is not None else fallback.get(row["window_start"])
+        if value is not None:
+            series.append(float(value))
+    return series
+
+
 @task(name="decide-degradation", **TASK_DEFAULTS)
-def decide_degradation(spec: MonitorSpec, bad_flags: list[bool]) -> degradation.DegradationDecision:
-    """k-of-n rule over the window flags, newest first."""
-    return degradation.should_retrain(bad_flags, k=spec.degradation.k, n=spec.degradation.n)
+def decide_degradation(
+    spec: MonitorSpec,
+    bad_flags: list[bool],
+    series: list[float] | None = None,
+    baseline: float | None = None,
+) -> degradation.DegradationDecision:
+    """k-of-n rule over the window flags (newest first), or the spec's change detector.
+
+    ``series``: the champion's metric series, oldest first, the current window last.
+    """
+    policy = spec.degradation
+    if policy.detector == "k_of_n" or not series:
+        return degradation.should_retrain(bad_flags, k=policy.k, n=policy.n)
+    threshold = degradation.metric_threshold(
+        baseline=baseline, max_drop=policy.max_drop, min_value=policy.min_value
+    )
+    return degradation.detector_decision(
+        series,
+        detector=policy.detector,
+        target=baseline if baseline is not None else threshold + policy.max_drop,
+        slack=policy.detector_slack if policy.detector_slack is not None else policy.max_drop / 2,
+        h=policy.detector_threshold
+        if policy.detector_threshold is not None
+        else 2 * policy.max_drop,
+        bad_flags=bad_flags,
+    )

@@ -88,7 +88,8 @@ class MetricValue:
     ci_low: float | None
     ci_high: float | None
     n: int
-    kind: Literal["realized", "estimated"] = "realized"
+    kind: Literal["realized", "estimated", "drift"] = "realized"
+    """``realized`` (labels), ``estimated`` (CBPE, no labels) or ``drift`` (multivariate drift)."""
     segment: str | None = None
     confidence: float | None = None
     """Confidence level of ``[ci_low, ci_high]`` (``None`` without an interval)."""

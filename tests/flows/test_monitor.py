@@ -51,8 +51,20 @@ def test_rerunning_a_window_replaces_its_results(world: World) -> None:
     assert runs[0]["id"] == second.store_run_id != first.store_run_id
     assert store.metrics(first.store_run_id) == []
     names = sorted({m["name"] for m in store.metrics(second.store_run_id) if m["segment"] is None})
-    assert names == ["accuracy", "f1", "precision", "recall", "roc_auc"]
-    assert len(store.drift(second.store_run_id)) == 9
+    assert names == [
+        "accuracy",
+        "domain_classifier_auc",
+        "f1",
+        "pca_reconstruction_error",
+        "precision",
+        "recall",
+        "roc_auc",
+    ]
+    kinds = {(m["name"], m["kind"]) for m in store.metrics(second.store_run_id)}
+    assert ("roc_auc", "estimated") in kinds and ("roc_auc", "realized") in kinds
+    drift_columns = [d["column_name"] for d in store.drift(second.store_run_id)]
+    assert len(drift_columns) == 11  # 9 features + prediction:score + target:defaulted
+    assert drift_columns[-2:] == ["prediction:score", "target:defaulted"]
 
 
 def test_a_window_without_predictions_ends_nodata(world: World) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from modelwatch.errors import StatisticsError
-from modelwatch.stats.degradation import judge_window, metric_threshold, should_retrain
+from modelwatch.stats.degradation import (
+    cusum_alarm,
+    detector_decision,
+    judge_window,
+    metric_threshold,
+    page_hinkley_alarm,
+    should_retrain,
+)
 
 
 def test_threshold_is_min_value_or_baseline_minus_drop() -> None:
@@ -44,3 +51,40 @@ def test_k_of_n(flags: list[bool], degraded: bool) -> None:
 def test_invalid_k_n() -> None:
     with pytest.raises(StatisticsError, match=r"must satisfy 1 <= k <= n. Got k=4, n=3"):
         should_retrain([True], k=4, n=3)
+
+
+def test_without_labels_the_estimated_metric_judges_the_window() -> None:
+    kw = {"metric": "roc_auc", "threshold": 0.7, "share_drifted": 0.5, "value_kind": "estimated"}
+    low = judge_window(value=0.65, dataset_drift=False, **kw)
+    assert low.bad and "estimated roc_auc 0.650 is below" in low.reason
+    assert not judge_window(value=0.75, dataset_drift=False, **kw).bad
+    drifted = judge_window(value=0.75, dataset_drift=True, **kw)
+    assert drifted.bad and "dataset drift" in drifted.reason
+    assert not judge_window(value=0.75, dataset_drift=True, drift_counts=False, **kw).bad
+
+
+def test_cusum_ignores_one_noisy_window_and_alarms_on_a_sustained_drop() -> None:
+    target, slack, h = 0.80, 0.025, 0.10
+    assert not cusum_alarm([0.80, 0.79, 0.81, 0.70], target=target, slack=slack, h=h)[0]
+    alarm, statistic = cusum_alarm([0.80, 0.72, 0.72, 0.72], target=target, slack=slack, h=h)
+    assert alarm and statistic == pytest.approx(3 * (0.08 - 0.025))
+    assert not cusum_alarm([0.72, 0.72, 0.90, 0.90], target=target, slack=slack, h=h)[0]
+
+
+def test_page_hinkley_detects_a_drop_in_the_series_level() -> None:
+    steady = [0.8, 0.81, 0.79, 0.8, 0.8, 0.81]
+    assert not page_hinkley_alarm(steady, slack=0.025, h=0.1)[0]
+    assert page_hinkley_alarm([*steady, 0.68, 0.67, 0.66], slack=0.025, h=0.1)[0]
+    # hand computed: x = [1, 0]: m_1 = 1 - 1 - 0 = 0, m_2 = 0 + 0.5 - 0 - 0 = 0.5
+    assert page_hinkley_alarm([1.0, 0.0], slack=0.0, h=0.4) == (True, pytest.approx(0.5))
+
+
+def test_detector_decision_and_errors() -> None:
+    decision = detector_decision(
+        [0.7, 0.7, 0.7], detector="cusum", target=0.8, slack=0.025, h=0.1, bad_flags=[True] * 3
+    )
+    assert decision.degraded and "CUSUM" in decision.reason and decision.bad_windows == 3
+    with pytest.raises(StatisticsError, match="The 'h' parameter of cusum_alarm"):
+        cusum_alarm([0.8], target=0.8, slack=0.0, h=0.0)
+    with pytest.raises(StatisticsError, match="non-finite"):
+        page_hinkley_alarm([0.8, float("nan")], slack=0.0, h=1.0)

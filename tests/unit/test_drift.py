@@ -27,6 +27,8 @@ from modelwatch.stats.drift import (
     drift_statistic,
     fit_reference_profile,
     population_stability_index,
+    psi_noise_threshold,
+    with_output_drift,
 )
 
 RTOL = 1e-9
@@ -331,7 +333,8 @@ def test_large_samples_use_psi_and_ignore_a_negligible_shift():
     current.loc[: n // 2, "x"] += 3.0  # half the rows moved far: large effect
     report = detect_drift(reference, current, numeric=["x"], categorical=["c"])
     assert [r.method for r in report.columns] == ["psi", "psi"]
-    assert report["x"].drifted and report["x"].threshold == 0.2
+    assert report["x"].drifted
+    assert report["x"].threshold == psi_noise_threshold(n, n, 10)
     assert not report["c"].drifted
     assert report["x"].p_value is None
 
@@ -344,7 +347,13 @@ def test_auto_uses_tests_on_small_samples():
         "c0": "chi2",
         "c1": "chi2",
     }
-    assert all(r.threshold == 0.05 for r in report.columns)
+    # Benjamini–Hochberg by default: with nothing rejected the cut-off is alpha / m
+    assert all(r.threshold == pytest.approx(0.05 / 10) for r in report.columns)
+    assert report.correction == "benjamini-hochberg"
+    plain = detect_drift(
+        reference, current, numeric=NUMERIC, categorical=CATEGORICAL, correction="none"
+    )
+    assert all(r.threshold == 0.05 for r in plain.columns)
 
 
 def test_detect_drift_results_equal_scipy_on_each_column():
@@ -651,3 +660,166 @@ def test_profile_without_the_column_is_an_error():
 def test_cvm_needs_two_values_per_side():
     with pytest.raises(StatisticsError, match="method 'cvm' needs at least 2"):
         drift_statistic([1.0, 2.0, 3.0], [1.0], method="cvm")
+
+
+# --------------------------------------------------------------------------- calibration of the defaults
+
+
+def _mixed_column(i: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    draws = (
+        lambda: rng.normal(0.0, 1.0, n),
+        lambda: rng.lognormal(0.0, 0.5, n),
+        lambda: rng.exponential(1.0, n),
+        lambda: rng.uniform(0.0, 1.0, n),
+        lambda: rng.standard_t(5, n),
+        lambda: rng.poisson(3.0, n).astype(np.float64),
+        lambda: np.where(rng.random(n) < 0.3, rng.normal(-2, 0.5, n), rng.normal(1, 1, n)),
+        lambda: rng.gamma(2.0, 1.0, n),
+    )
+    return draws[i % len(draws)]()
+
+
+def _levels(k: int) -> tuple[np.ndarray, np.ndarray]:
+    weights = 1.0 / np.arange(1, k + 1)
+    return np.array([f"l{v:02d}" for v in range(k)], dtype=object), weights / weights.sum()
+
+
+CAL_NUMERIC = [f"n{i:02d}" for i in range(16)]
+CAL_LEVELS = {"k5": 5, "k20": 20, "k50": 50}
+
+
+def calibration_frame(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """16 numeric columns from 8 distributions, 3 categorical with 5, 20 and 50 levels."""
+    data: dict[str, object] = {c: _mixed_column(i, n, rng) for i, c in enumerate(CAL_NUMERIC)}
+    for column, k in CAL_LEVELS.items():
+        levels, p = _levels(k)
+        data[column] = levels[rng.choice(k, size=n, p=p)]
+    return pd.DataFrame(data)
+
+
+def _default_report(reference: pd.DataFrame, current: pd.DataFrame) -> DriftReport:
+    """The spec's defaults: auto methods, BH at 0.05, the sample-size PSI rule."""
+    return detect_drift(
+        reference,
+        current,
+        numeric=CAL_NUMERIC,
+        categorical=list(CAL_LEVELS),
+        correction="benjamini-hochberg",
+    )
+
+
+@pytest.mark.parametrize(("n", "seeds"), [(1000, range(12)), (10_000, range(3))])
+def test_defaults_flag_at_most_one_percent_of_columns_without_drift(n, seeds):
+    flagged = total = 0
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        report = _default_report(calibration_frame(n, rng), calibration_frame(n, rng))
+        flagged += len(report.drifted_columns)
+        total += len(report.columns)
+    assert flagged / total <= 0.01
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_defaults_find_the_subtle_injected_drifts_at_10k_rows_and_nothing_else(seed):
+    rng = np.random.default_rng(100 + seed)
+    n = 10_000
+    reference, current = calibration_frame(n, rng), calibration_frame(n, rng)
+    current["n00"] += 0.1 * current["n00"].std()  # normal: mean + 0.1 std
+    mean = current["n08"].mean()
+    current["n08"] = mean + math.sqrt(1.2) * (current["n08"] - mean)  # normal: variance x 1.2
+    mean = current["n04"].mean()
+    current["n04"] = mean + math.sqrt(1.2) * (current["n04"] - mean)  # Student t5: variance x 1.2
+    levels, p = _levels(20)
+    q = p.copy()
+    q[0], q[1] = p[0] - 0.1, p[1] + 0.1  # 10-point frequency shift
+    current["k20"] = levels[rng.choice(20, size=n, p=q)]
+    report = _default_report(reference, current)
+    assert {r.method for r in report.columns} == {"psi"}
+    assert sorted(report.drifted_columns) == ["k20", "n00", "n04", "n08"]
+
+
+def test_psi_noise_threshold_is_the_null_quantile_of_psi():
+    """Simulated PSI of two multinomial samples exceeds the threshold at the stated rate."""
+    rng = np.random.default_rng(0)
+    p = np.full(10, 0.1)
+    n, m, reps = 3000, 2000, 20_000
+    ref = rng.multinomial(n, p, size=reps) / n
+    cur = rng.multinomial(m, p, size=reps) / m
+    ref, cur = np.maximum(ref, 1e-6), np.maximum(cur, 1e-6)
+    psi = np.sum((cur - ref) * np.log(cur / ref), axis=1)
+    threshold = psi_noise_threshold(n, m, 10, false_alarm=0.01, min_effect=1e-9)
+    assert 0.006 <= float(np.mean(psi > threshold)) <= 0.016
+
+
+def test_psi_noise_threshold_grows_with_levels_and_shrinks_with_rows_to_the_floor():
+    assert psi_noise_threshold(10_000, 10_000, 50) > psi_noise_threshold(10_000, 10_000, 5)
+    assert psi_noise_threshold(1000, 1000, 10) > psi_noise_threshold(10_000, 10_000, 10)
+    assert psi_noise_threshold(10**7, 10**7, 10) == 0.005
+    assert psi_noise_threshold(100, 100, 1) == 0.005
+    with pytest.raises(StatisticsError, match="The 'n_cells' parameter of psi_noise_threshold"):
+        psi_noise_threshold(10, 10, -1)
+
+
+def test_an_explicit_psi_threshold_is_a_constant():
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"x": rng.normal(size=8000)})
+    current = pd.DataFrame({"x": rng.normal(0.3, 1.0, size=8000)})
+    rule = detect_drift(reference, current, numeric=["x"], categorical=[])
+    constant = detect_drift(reference, current, numeric=["x"], categorical=[], psi_threshold=0.2)
+    assert rule["x"].drifted and rule["x"].threshold < 0.01
+    assert not constant["x"].drifted and constant["x"].threshold == 0.2
+
+
+def test_column_thresholds_apply_to_the_statistic_of_any_method():
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"x": rng.normal(size=500), "y": rng.normal(size=500)})
+    current = pd.DataFrame({"x": rng.normal(size=500), "y": rng.normal(size=500)})
+    plain = detect_drift(reference, current, numeric=["x", "y"], categorical=[])
+    report = detect_drift(
+        reference,
+        current,
+        numeric=["x", "y"],
+        categorical=[],
+        column_thresholds={"x": plain["x"].statistic / 2},
+    )
+    assert report["x"].drifted and report["x"].threshold == plain["x"].statistic / 2
+    assert report["y"] == plain["y"]
+    with pytest.raises(StatisticsError, match="column 'z' in 'column_thresholds'"):
+        detect_drift(reference, current, numeric=["x"], categorical=[], column_thresholds={"z": 1})
+
+
+def test_output_drift_is_reported_beside_the_features_without_changing_the_share():
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({"x": rng.normal(size=400), "score": rng.random(400)})
+    current = pd.DataFrame({"x": reference["x"][::-1].to_numpy(), "score": rng.random(400) ** 3})
+    features = detect_drift(reference, current, numeric=["x"], categorical=[])
+    scores = detect_drift(
+        reference.rename(columns={"score": "prediction:score"}),
+        current.rename(columns={"score": "prediction:score"}),
+        numeric=["prediction:score"],
+        categorical=[],
+        role="prediction",
+    )
+    report = with_output_drift(features, scores)
+    assert [r.column for r in report.columns] == ["x", "prediction:score"]
+    assert report.drifted_columns == ["prediction:score"]
+    assert report.drifted_features == []
+    assert report.share_drifted == features.share_drifted == 0.0
+    with pytest.raises(StatisticsError, match="appends prediction or target drift"):
+        with_output_drift(features, features)
+
+
+def test_a_profile_saved_as_plain_arrays_gives_the_same_report(tmp_path):
+    rng = np.random.default_rng(9)
+    reference, current = make_frames(3000, 9)
+    reference.loc[:10, "x0"] = np.nan
+    profile = fit_reference_profile(reference, numeric=NUMERIC, categorical=CATEGORICAL)
+    path = tmp_path / "profile.npz"
+    np.savez(path, **profile.to_arrays())
+    with np.load(path, allow_pickle=False) as saved:
+        restored = ReferenceProfile.from_arrays(dict(saved))
+    assert restored.numeric_columns == NUMERIC and restored.categorical_columns == CATEGORICAL
+    current["x1"] += rng.normal(0.3, 0.1)
+    assert detect_drift(restored, current) == detect_drift(profile, current)
+    with pytest.raises(StatisticsError, match="not a saved reference profile"):
+        ReferenceProfile.from_arrays({})
