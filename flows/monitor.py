@@ -44,7 +44,9 @@ def monitor_model(
     start, end = window_bounds(window_end, window_hours or spec.schedule.window_hours)
     label = window_label(start)
     champion = registry.resolve_version(model_name, "champion")
-    validated = validate_window(model_name, end, (end - start).total_seconds() / 3600)
+    validated = validate_window(
+        model_name, end, (end - start).total_seconds() / 3600, dry_run=dry_run
+    )
     window = validated.window
     if window.n_rows == 0:
         summary = MonitorSummary.empty(model_name, start, end, champion.version)
@@ -96,10 +98,28 @@ def monitor_model(
         f"{model_name}-monitor-summary", monitor_markdown(summary, drift), f"{model_name} {label}"
     )
     publish.publish_drift_table(model_name, drift)
+    report_path = publish.publish_report(
+        spec,
+        summary,
+        drift,
+        values,
+        judgement.threshold,
+        reference,
+        window.predictions,
+        validated.report,
+    )
 
     if decision.degraded:
         publish.emit_model_event(
             "degraded", model_name, {"window": label, "reason": decision.reason}
+        )
+        publish.send_alert(
+            spec,
+            "degraded",
+            f"{model_name} degraded at {label}",
+            decision.reason,
+            {"window": label, "champion": champion.version, **summary.metrics},
+            {"report": f"file://{report_path}"},
         )
     retrain = (decision.degraded and spec.retraining.enabled) or force_retrain
     if not retrain or dry_run:

@@ -70,6 +70,13 @@ def validate_window(
             f"Files quarantined (left untouched): {len(files)}\n",
             "The window's data cannot be read",
         )
+        publish.send_alert(
+            spec,
+            "validation_failed",
+            f"{model_name} {label}: window unreadable",
+            str(exc),
+            {"window": label, "files": len(files)},
+        )
         raise ValidationFailed(
             f"window {label} of model {model_name!r} cannot be read: {exc}\n"
             f"{len(files)} file(s) quarantined, none modified.",
@@ -99,6 +106,13 @@ def validate_window(
             f"# Validation failed: {model_name} {label}\n\n"
             f"Files quarantined (left untouched): {len(window.files)}\n\n```\n{summary}\n```\n",
             "Critical expectation failures",
+        )
+        publish.send_alert(
+            spec,
+            "validation_failed",
+            f"{model_name} {label}: critical expectations failed",
+            summary,
+            {"window": label, "files": len(window.files)},
         )
         raise ValidationFailed(
             f"window {label} of model {model_name!r} failed validation; "

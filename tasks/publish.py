@@ -11,6 +11,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.events import emit_event
 
 from modelwatch.io import alerts, reports
+from modelwatch.io.quality import ValidationReport
 from modelwatch.io.store import Store
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec
@@ -77,7 +78,7 @@ def publish_report(
     threshold: float | None,
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    warnings: list[str],
+    validation: ValidationReport | None,
 ) -> str:
     """Render the window's HTML report (plots inlined), write it, link it from the run."""
     settings = get_settings()
@@ -90,6 +91,10 @@ def publish_report(
     history = [
         reports.HistoryPoint(r["window_start"], r["value"], r["champion_version"], bool(r["bad"]))
         for r in rows
+    ]
+    warnings = [
+        f"{o.column or 'table'}: {o.expectation_type} — {o.observed}"
+        for o in (validation.warnings if validation else [])
     ]
     text = reports.render_report(
         summary,

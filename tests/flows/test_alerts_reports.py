@@ -1,0 +1,79 @@
+"""Monitor runs publish an HTML report and send alerts to real receivers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from flows.monitor import monitor_model
+from tests.flows.conftest import REPO, World, make_world
+from tests.servers import Receivers, alert_receivers
+
+
+@pytest.fixture
+def alerting_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[World, Receivers]]:
+    spec = yaml.safe_load((REPO / "deployments" / "specs" / "credit.yaml").read_text())
+    spec["alerts"] = [
+        {"type": "webhook", "url_env": "MW_TEST_WEBHOOK"},
+        {"type": "webhook", "url_env": "MW_TEST_WEBHOOK_DOWN", "timeout_s": 2},
+    ]
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "credit.yaml").write_text(yaml.safe_dump(spec))
+    with alert_receivers(tmp_path / "receivers") as receivers:
+        world = make_world(tmp_path, monkeypatch)
+        monkeypatch.setenv("MODELWATCH_SPECS_DIR", str(specs))
+        monkeypatch.setenv("MW_TEST_WEBHOOK", receivers.webhook_url)
+        monkeypatch.setenv("MW_TEST_WEBHOOK_DOWN", receivers.webhook_url + "/fail")
+        yield world, receivers
+
+
+def _run(world: World, index: int):  # type: ignore[no-untyped-def]
+    _, end = world.window(index)
+    return monitor_model(model_name="credit", window_end=end, window_hours=1.0, return_state=True)
+
+
+def test_degradation_alerts_and_reports_reach_people(
+    alerting_world: tuple[World, Receivers],
+) -> None:
+    world, receivers = alerting_world
+    for index in (6, 7):
+        world.serve(index)
+    assert _run(world, 6).is_completed()
+    state = _run(world, 7)
+    assert state.is_completed(), state.message  # a failing channel never fails the run
+
+    events = [w["event"] for w in receivers.webhooks()]
+    assert "degraded" in events
+    degraded = next(w for w in receivers.webhooks() if w["event"] == "degraded")
+    assert degraded["model"] == "credit"
+    assert degraded["details"]["window"] == "2026-11-20T07"
+    assert degraded["links"]["report"].endswith("2026-11-20T0700.html")
+    assert "@example.com" not in str(receivers.webhooks())
+
+    reports = sorted((world.home / "reports" / "credit").glob("*.html"))
+    assert [p.name for p in reports] == ["2026-11-20T0600.html", "2026-11-20T0700.html"]
+    html = reports[-1].read_text()
+    assert html.count("data:image/png;base64,") >= 3
+    assert "@example.com" not in html
+
+
+def test_a_quarantined_window_sends_a_validation_alert(
+    alerting_world: tuple[World, Receivers],
+) -> None:
+    world, receivers = alerting_world
+    world.serve(2)
+    start, _ = world.window(2)
+    path = world.home / "demo" / "credit" / "predictions" / f"{start:%Y-%m-%dT%H%M}.parquet"
+    frame = pd.read_parquet(path)
+    frame.loc[:5, "score"] = 2.0
+    frame.to_parquet(path, index=False)
+    assert _run(world, 2).is_failed()
+    alert = next(w for w in receivers.webhooks() if w["event"] == "validation_failed")
+    assert "score" in alert["text"]
