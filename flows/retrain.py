@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow
+from prefect.exceptions import MissingResult
 from prefect.states import Completed
 
 from flows.common import current_flow_run_id, window_bounds
@@ -34,7 +35,11 @@ def retrain_model(
     triggered_by: str | None = None,
     promote: bool = True,
 ) -> Any:
-    """Train a challenger with the champion's pipeline, register it and A/B-compare it.
+    """Train a challenger, register it and A/B-compare it (guarded promotion).
+
+    The candidate is the champion's pipeline cloned and refit, or the spec's
+    ``retraining.trainer``; training data: the champion's reference (policy) plus
+    the most recent validated, labeled windows (quarantined windows never).
 
     Args:
         model_name: Registered model (and monitor spec) name.
@@ -48,10 +53,22 @@ def retrain_model(
     _, end = window_bounds(window_end, spec.schedule.window_hours)
     last = store.last_decision_time(model_name, "retrain")
     if last and datetime.now(UTC) - last < timedelta(hours=policy.cooldown_hours):
-        return Completed(name="Cooldown", message=f"last retraining at {last:%Y-%m-%d %H:%M} UTC")
+        message = (
+            f"last retraining at {last:%Y-%m-%d %H:%M:%S} UTC, within the cooldown of "
+            f"{policy.cooldown_hours:g} h"
+        )
+        store.save_decision(
+            model_name, "retrain-skipped", "cooldown", {"message": message}, current_flow_run_id()
+        )
+        return Completed(name="Cooldown", message=message)
 
     champion = registry.resolve_version(model_name, "champion")
-    windows = store.recent_validated_windows(model_name, end, policy.recent_windows)
+    quarantined = train.quarantined_windows(model_name)
+    windows = train.without_quarantined(
+        store.recent_validated_windows(model_name, end, policy.recent_windows + len(quarantined)),
+        quarantined,
+        policy.recent_windows,
+    )
     recent = [data.load_labeled_rows(spec, s, e) for s, e in windows]
     reference = registry.load_reference(champion)
     training = train.assemble_training_set(spec, reference, recent, windows)
@@ -64,16 +81,20 @@ def retrain_model(
             f"the policy needs {policy.min_labeled_rows}"
         )
         store.save_decision(
-            model_name, "retrain", "not-enough-data", {"message": message}, current_flow_run_id()
+            model_name,
+            "retrain-skipped",
+            "not-enough-data",
+            {"message": message, "windows": [[s.isoformat(), e.isoformat()] for s, e in windows]},
+            current_flow_run_id(),
         )
         return Completed(name="NotEnoughData", message=message)
 
     candidate = train.fit_candidate(
         spec, training.frame, registry.load_model(champion), policy.seed
     )
-    holdout = data.load_labeled_rows(spec, training.holdout_start, end)
-    predictions, scores = train.score_rows(spec, candidate, holdout)
-    val = ab.holdout_metrics(spec, holdout, predictions, scores)
+    predictions, scores = train.score_rows(spec, candidate, training.holdout)
+    val = ab.holdout_metrics(spec, training.holdout, predictions, scores)
+    holdout_end = max(e for _, e in training.windows)
     lineage = {
         "modelwatch.trigger.reason": reason,
         "modelwatch.trigger.flow_run_id": triggered_by or "",
@@ -82,6 +103,7 @@ def retrain_model(
         "modelwatch.data.from": min(s for s, _ in training.windows).isoformat(),
         "modelwatch.data.to": training.holdout_start.isoformat(),
         "modelwatch.code_version": _code_version(),
+        "modelwatch.trainer": policy.trainer or "champion-pipeline",
     }
     params = {
         "n_reference": training.n_reference,
@@ -97,13 +119,22 @@ def retrain_model(
         model_name,
         "retrain",
         "challenger-registered",
-        {"version": ref.version, "run_id": ref.run_id, **params, **val, "reason": reason},
+        {
+            "version": ref.version,
+            "run_id": ref.run_id,
+            **params,
+            **val,
+            "reason": reason,
+            "trainer": policy.trainer or "champion-pipeline",
+            "windows": [[s.isoformat(), e.isoformat()] for s, e in training.windows],
+            "holdout": [training.holdout_start.isoformat(), holdout_end.isoformat()],
+        },
         current_flow_run_id(),
     )
     state: Any = compare_models(
         model_name,
         window_start=training.holdout_start,
-        window_end=end,
+        window_end=holdout_end,
         champion=champion.version,
         challenger=ref.version,
         promote=promote,
@@ -115,4 +146,8 @@ def retrain_model(
             f"challenger v{ref.version} registered, but the comparison failed; champion "
             f"v{champion.version} unchanged: {state.message}"
         )
-    return Completed(name=state.name, message=state.message, data=state.result())
+    try:
+        decision = state.result()
+    except MissingResult:  # the state came back from the API without its data
+        decision = None
+    return Completed(name=state.name, message=state.message, data=decision)

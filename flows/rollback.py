@@ -23,7 +23,8 @@ def rollback_model(
         reason: Why the rollback is done (recorded on the model versions and in the store).
         requested_by: Who asked for the rollback.
     """
-    result = registry.rollback(model_name, f"{reason} (by {requested_by})")
+    with registry.promotion_slot(model_name):  # alias moves of one model are serialized
+        result = registry.rollback(model_name, f"{reason} (by {requested_by})")
     details = {**asdict(result), "reason": reason, "requested_by": requested_by}
     store.save_decision(model_name, "rollback", "rolled-back", details, current_flow_run_id())
     publish.publish_markdown(

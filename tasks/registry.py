@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pandas as pd
 from prefect import task
 
+from modelwatch.io.registry import ChampionChanged as ChampionChanged
 from modelwatch.io.registry import ModelVersionRef, PromotionResult, Registry
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec
@@ -99,9 +101,46 @@ def log_evidence_run(
     )
 
 
+PROMOTION_SLOT_TIMEOUT_S = 600.0
+
+
+def promotion_limit_name(model_name: str) -> str:
+    return f"modelwatch-promote-{model_name}"
+
+
+@contextmanager
+def promotion_slot(model_name: str) -> Iterator[None]:
+    """Hold the model's Prefect global concurrency limit (1 slot): one promotion at a time.
+
+    The limit ``modelwatch-promote-<model>`` is created when missing (Prefect's
+    ``concurrency()`` would silently not limit anything without it).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    name = promotion_limit_name(model_name)
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            with suppress(ObjectAlreadyExists):  # created concurrently
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1)
+                )
+    with concurrency(name, occupy=1, timeout_seconds=PROMOTION_SLOT_TIMEOUT_S, strict=True):
+        yield
+
+
 @task(name="promote", task_run_name="promote-{model_name}-v{version}", **IO_TASK)
-def promote(model_name: str, version: str, reason: str) -> PromotionResult:
-    return open_registry().promote(model_name, version, reason=reason)
+def promote(
+    model_name: str, version: str, reason: str, expected_champion: str | None = None
+) -> PromotionResult:
+    """Move ``champion`` to ``version`` (``previous`` first); refuses when the champion moved."""
+    return open_registry().promote(
+        model_name, version, reason=reason, expected_champion=expected_champion
+    )
 
 
 @task(name="rollback", task_run_name="rollback-{model_name}", **IO_TASK)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,8 @@ from prefect import task
 
 from modelwatch import train
 from modelwatch.spec import MonitorSpec
-from tasks import TASK_DEFAULTS
+from tasks import IO_TASK, TASK_DEFAULTS
+from tasks.store import open_store
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class TrainingSet:
     """Reference + recent labeled rows before ``holdout_start``; the rest is held out."""
 
     frame: pd.DataFrame
+    holdout: pd.DataFrame
     n_reference: int
     n_recent: int
     n_holdout: int
@@ -56,6 +58,7 @@ def assemble_training_set(
     frame = pd.concat([base, train_recent[keep]], ignore_index=True)
     return TrainingSet(
         frame=frame,
+        holdout=labeled.iloc[len(train_recent) :].reset_index(drop=True),
         n_reference=len(base),
         n_recent=len(train_recent),
         n_holdout=len(labeled) - len(train_recent),
@@ -66,7 +69,50 @@ def assemble_training_set(
 
 @task(name="fit-candidate", **TASK_DEFAULTS)
 def fit_candidate(spec: MonitorSpec, frame: pd.DataFrame, base: Any, seed: int) -> Any:
+    """The spec's trainer when configured, else the champion's pipeline cloned and refit."""
+    if spec.retraining.trainer:
+        trainer = train.load_trainer(spec.retraining.trainer)
+        return train.fit_candidate(frame, spec, trainer=trainer, seed=seed)
     return train.fit_candidate(frame, spec, base=base, seed=seed)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@task(name="quarantined-windows", **IO_TASK)
+def quarantined_windows(model: str) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` of every quarantined (failed validation, not released) window."""
+    store = open_store()
+    try:
+        rows = store.quarantined(model)
+    finally:
+        store.dispose()
+    return sorted({(_utc(r["window_start"]), _utc(r["window_end"])) for r in rows})
+
+
+@task(name="without-quarantined-windows", **TASK_DEFAULTS)
+def without_quarantined(
+    windows: list[tuple[datetime, datetime]],
+    quarantined: list[tuple[datetime, datetime]],
+    limit: int | None = None,
+) -> list[tuple[datetime, datetime]]:
+    """The first ``limit`` of ``windows`` that overlap no quarantined window (order kept)."""
+    kept = [
+        (s, e)
+        for s, e in windows
+        if not any(_utc(s) < qe and qs < _utc(e) for qs, qe in quarantined)
+    ]
+    return kept if limit is None else kept[:limit]
+
+
+@task(name="drop-quarantined-rows", **TASK_DEFAULTS)
+def drop_quarantined(
+    spec: MonitorSpec, frame: pd.DataFrame, quarantined: list[tuple[datetime, datetime]]
+) -> pd.DataFrame:
+    """Rows outside every quarantined window."""
+    kept = train.drop_windows(frame, quarantined, timestamp=spec.columns.timestamp)
+    return kept.reset_index(drop=True)
 
 
 @task(name="score-rows", **TASK_DEFAULTS)

@@ -56,6 +56,7 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "PREVIOUS",
+    "ChampionChanged",
     "ModelVersionRef",
     "PromotionResult",
     "Registry",
@@ -75,6 +76,10 @@ EXPERIMENT_PREFIX = "modelwatch/"
 _TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 
 SerializationFormat = Literal["skops", "cloudpickle"]
+
+
+class ChampionChanged(RegistryError):
+    """A promotion found another champion than the one its comparison was made against."""
 
 
 @dataclass(frozen=True)
@@ -916,6 +921,7 @@ class Registry:
         reason: str,
         actor: str | None = None,
         clear_challenger: bool = True,
+        expected_champion: str | None = None,
     ) -> PromotionResult:
         """Make ``version`` the champion; the old champion becomes ``previous``.
 
@@ -926,11 +932,23 @@ class Registry:
         treats as "nothing to roll back to"). The alias ``challenger`` is removed when it
         points at the promoted version (``clear_challenger``). Promotions of one
         model in this process are serialized.
+
+        ``expected_champion``: the version the decision was made against; when the
+        champion is another version by now (a concurrent promotion won), nothing
+        moves and :class:`ChampionChanged` is raised.
         """
         version = _version_str(version)
         with self._model_lock(model_name):
             target = self.resolve(model_name, version)
             current = self.find_version(model_name, CHAMPION)
+            if expected_champion is not None and (
+                current is None or current.version != _version_str(expected_champion)
+            ):
+                raise ChampionChanged(
+                    f"model {model_name!r}: version {target.version} was compared against "
+                    f"champion v{_version_str(expected_champion)}, but the champion is now "
+                    f"{'v' + current.version if current else 'unset'}; not promoted"
+                )
             if current is not None and current.version == target.version:
                 previous = self.find_version(model_name, PREVIOUS)
                 return PromotionResult(

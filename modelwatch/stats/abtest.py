@@ -11,16 +11,30 @@
   ``O(n log n)`` algorithm of Sun & Xu (2014).
 * :func:`compare_models` — the decision: promote iff the CI's lower bound
   exceeds ``margin`` (superiority) or ``−margin`` (non-inferiority).
+* Guardrails (:func:`calibration_guardrail`, :func:`fairness_guardrails`,
+  :func:`latency_guardrail`, :func:`apply_guardrails`): the primary rule AND
+  every guardrail; the reason names the failed guardrails with their numbers.
+* Regression: :func:`absolute_error_test` (Wilcoxon signed-rank on paired
+  absolute errors) and :func:`compare_regression_models` (paired bootstrap of
+  the MAE improvement).
+* Online A/B from a ``variant`` column: :func:`two_proportion_ztest` (agrees
+  with ``statsmodels.stats.proportion.proportions_ztest``), :func:`welch_ttest`
+  (``scipy.stats.ttest_ind(equal_var=False)``), :func:`normal_power` /
+  :func:`required_sample_size` (``statsmodels.stats.power.NormalIndPower``),
+  :func:`online_ab_decision` (``InsufficientData`` below the required rows).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from scipy import stats
 
 from modelwatch.errors import StatisticsError
@@ -28,6 +42,7 @@ from modelwatch.stats.performance import (
     METRICS,
     BoolArray,
     FloatArray,
+    IntArray,
     _as_1d,
     _as_scores,
     _auc_from_groups,
@@ -41,15 +56,30 @@ from modelwatch.stats.performance import (
     _percentile_interval,
     _positive,
     _score_groups,
+    _segment_masks,
 )
 
 __all__ = [
     "MCNEMAR_EXACT_BELOW",
     "ABDecision",
+    "GuardrailResult",
+    "OnlineABDecision",
+    "absolute_error_test",
+    "apply_guardrails",
+    "calibration_guardrail",
     "compare_models",
+    "compare_regression_models",
     "delong_test",
+    "fairness_guardrails",
+    "guardrail_markdown",
+    "latency_guardrail",
     "mcnemar_test",
+    "normal_power",
+    "online_ab_decision",
     "paired_bootstrap_difference",
+    "required_sample_size",
+    "two_proportion_ztest",
+    "welch_ttest",
 ]
 
 Rule: TypeAlias = Literal["superiority", "non_inferiority"]
@@ -78,6 +108,45 @@ class ABDecision:
     p_value: float | None = None
     test: str | None = None
     test_statistic: float | None = None
+    guardrails: tuple[GuardrailResult, ...] = ()
+    """Guardrails checked after the primary rule (see :func:`apply_guardrails`)."""
+    primary_passed: bool | None = None
+    """The primary rule's verdict alone (set by :func:`apply_guardrails`)."""
+
+
+@dataclass(frozen=True)
+class GuardrailResult:
+    """One guardrail: the challenger's value must stay within ``limit``.
+
+    ``limit`` is the largest allowed challenger value (``champion + margin`` for an
+    additive guardrail, ``champion × ratio`` for latency); lower is better.
+    """
+
+    name: str
+    champion_value: float
+    challenger_value: float
+    limit: float
+    passed: bool
+    rule: str
+    unit: str = ""
+    ci_low: float | None = None
+    """Lower bound of the paired bootstrap CI of ``challenger − champion`` (when computed)."""
+    ci_high: float | None = None
+
+    @property
+    def detail(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        verdict = "within" if self.passed else "above"
+        ci = (
+            f", increase CI [{self.ci_low:+.4f}, {self.ci_high:+.4f}]"
+            if self.ci_low is not None and self.ci_high is not None
+            else ""
+        )
+        return (
+            f"{self.name} {self.challenger_value:.4f}{unit} (challenger) vs "
+            f"{self.champion_value:.4f}{unit} (champion), {verdict} the limit "
+            f"{self.limit:.4f}{unit} ({self.rule}){ci}"
+        )
 
 
 # --------------------------------------------------------------------------- tests
@@ -385,4 +454,630 @@ def _reason(
         f"{verdict}: {metric} {challenger_value:.4f} (challenger) vs {champion_value:.4f} "
         f"(champion), difference {diff:+.4f} with {confidence:.0%} CI [{low:+.4f}, {high:+.4f}]; "
         f"the lower bound is {relation} the {rule_text} bound {bound:+.4f}{evidence}."
+    )
+
+
+# --------------------------------------------------------------------------- guardrails
+
+
+def _check_limit(function: str, name: str, value: object, minimum: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.floating)
+        or not math.isfinite(float(value))
+        or float(value) < minimum
+    ):
+        raise _param_error(function, name, f"a finite float >= {minimum:g}", value)
+    return float(value)
+
+
+def _check_value(function: str, name: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.floating)
+        or not math.isfinite(float(value))
+    ):
+        raise _param_error(function, name, "a finite float", value)
+    return float(value)
+
+
+def _increase_interval(
+    kernel: Callable[[IntArray], tuple[FloatArray, FloatArray]],
+    n: int,
+    n_bootstrap: int,
+    confidence: float,
+    seed: int,
+) -> tuple[float, float]:
+    """Percentile CI of ``challenger − champion`` of a statistic over shared resamples."""
+    parts = []
+    for index in _bootstrap_chunks(n, n_bootstrap, seed):
+        a, b = kernel(index)
+        parts.append(b - a)
+    low, high = _percentile_interval(np.concatenate(parts), confidence)
+    if low is None or high is None:
+        return math.nan, math.nan
+    return low, high
+
+
+def _harm_result(
+    name: str,
+    champion: float,
+    challenger: float,
+    max_increase: float,
+    interval: tuple[float, float],
+    confidence: float,
+) -> GuardrailResult:
+    low, high = interval
+    # Fails only on harm that is both larger than the margin and distinguishable from noise.
+    harmful = challenger - champion > max_increase and not (low <= 0.0)
+    return GuardrailResult(
+        name,
+        champion,
+        challenger,
+        champion + max_increase,
+        not harmful,
+        f"champion + {max_increase:g}, increase significant at {confidence:.0%}",
+        ci_low=low,
+        ci_high=high,
+    )
+
+
+def calibration_guardrail(
+    y_true: npt.ArrayLike,
+    champion_score: npt.ArrayLike,
+    challenger_score: npt.ArrayLike,
+    *,
+    max_increase: float,
+    n_bins: int = 10,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    pos_label: object = 1,
+) -> GuardrailResult:
+    """Calibration not worse: expected calibration error (``n_bins`` equal-width bins).
+
+    Fails when ``ECE(challenger) − ECE(champion) > max_increase`` and the paired
+    bootstrap CI of that increase lies above 0 (the harm is not sampling noise).
+    Point values equal :func:`~modelwatch.stats.performance.classification_metrics`'s
+    ``ece``.
+    """
+    function = "calibration_guardrail"
+    max_increase = _check_limit(function, "max_increase", max_increase, 0.0)
+    n_bins = _check_int(function, "n_bins", n_bins, 1)
+    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 1)
+    confidence = _check_confidence(function, confidence)
+    truth_raw = _as_1d(y_true, "y_true", function)
+    a = _as_scores(champion_score, "champion_score", function)
+    b = _as_scores(challenger_score, "challenger_score", function)
+    n = _check_same_length(function, y_true=truth_raw, champion_score=a, challenger_score=b)
+    truth, _ = _positive(truth_raw, [], pos_label, function)
+    for name, score in (("champion_score", a), ("challenger_score", b)):
+        if float(score.min()) < 0.0 or float(score.max()) > 1.0:
+            raise _param_error(function, name, "probabilities in [0, 1]", "values outside")
+    y = truth.astype(np.float64)
+    rows = [
+        (np.minimum((score * n_bins).astype(np.int64), n_bins - 1), y - score) for score in (a, b)
+    ]
+
+    def ece(index: IntArray) -> tuple[FloatArray, FloatArray]:
+        k = index.shape[0]
+        offset = n_bins * np.arange(k, dtype=np.int64)[:, None]
+        out = []
+        for bins, residual in rows:
+            sums = np.bincount(
+                (bins[index] + offset).ravel(),
+                weights=residual[index].ravel(),
+                minlength=k * n_bins,
+            )
+            out.append(np.abs(sums.reshape(k, n_bins)).sum(axis=1) / n)
+        return out[0], out[1]
+
+    point_a, point_b = ece(np.arange(n, dtype=np.int64)[None, :])
+    interval = _increase_interval(ece, n, n_bootstrap, confidence, seed)
+    return _harm_result(
+        "ece", float(point_a[0]), float(point_b[0]), max_increase, interval, confidence
+    )
+
+
+FairnessMetric: TypeAlias = Literal["demographic_parity_difference", "equal_opportunity_difference"]
+
+
+def fairness_guardrails(
+    y_true: npt.ArrayLike,
+    champion_pred: npt.ArrayLike,
+    challenger_pred: npt.ArrayLike,
+    segments: pd.DataFrame,
+    *,
+    metric: FairnessMetric = "equal_opportunity_difference",
+    max_increase: float,
+    min_rows: int = 30,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    pos_label: object = 1,
+) -> list[GuardrailResult]:
+    """Fairness not worse, per segment column: the gap (max − min over its values).
+
+    ``demographic_parity_difference``: gap of the share predicted positive;
+    ``equal_opportunity_difference``: gap of the true positive rate. Point values
+    equal :func:`~modelwatch.stats.performance.fairness_gaps` (values with fewer
+    than ``min_rows`` rows left out; a column needs 2 values). Each column fails
+    when the gap grows by more than ``max_increase`` and the paired bootstrap CI of
+    the growth lies above 0.
+    """
+    function = "fairness_guardrails"
+    if metric not in ("demographic_parity_difference", "equal_opportunity_difference"):
+        raise _param_error(
+            function,
+            "metric",
+            "'demographic_parity_difference' or 'equal_opportunity_difference'",
+            metric,
+        )
+    max_increase = _check_limit(function, "max_increase", max_increase, 0.0)
+    min_rows = _check_int(function, "min_rows", min_rows, 1)
+    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 1)
+    confidence = _check_confidence(function, confidence)
+    truth_raw = _as_1d(y_true, "y_true", function)
+    a_raw = _as_1d(champion_pred, "champion_pred", function)
+    b_raw = _as_1d(challenger_pred, "challenger_pred", function)
+    n = _check_same_length(function, y_true=truth_raw, champion_pred=a_raw, challenger_pred=b_raw)
+    if not isinstance(segments, pd.DataFrame) or len(segments) != n:
+        raise _param_error(
+            function, "segments", f"a DataFrame with {n} rows", type(segments).__name__
+        )
+    truth, (a, b) = _positive(
+        truth_raw, [("champion_pred", a_raw), ("challenger_pred", b_raw)], pos_label, function
+    )
+    equal_opportunity = metric == "equal_opportunity_difference"
+    out = []
+    for column in segments.columns:
+        masks = [mask for col, _, mask in _segment_masks(segments[[column]], min_rows) if col]
+        if equal_opportunity:
+            masks = [m for m in masks if bool((m & truth).any())]
+        if len(masks) < 2:
+            continue
+        k = len(masks)
+        code = np.full(n, k, dtype=np.int64)  # k = rows outside every kept value
+        for value_index, mask in enumerate(masks):
+            code[mask] = value_index
+        base = truth if equal_opportunity else np.ones(n, dtype=bool)
+        hits = [(p & base).astype(np.float64) for p in (a, b)]
+        weight = base.astype(np.float64)
+
+        def gaps(
+            index: IntArray,
+            code: IntArray = code,
+            k: int = k,
+            hits: list[FloatArray] = hits,
+            weight: FloatArray = weight,
+        ) -> tuple[FloatArray, FloatArray]:
+            m = index.shape[0]
+            cells = (code[index] + (k + 1) * np.arange(m, dtype=np.int64)[:, None]).ravel()
+            size = m * (k + 1)
+            denominator = np.bincount(cells, weights=weight[index].ravel(), minlength=size)
+            denominator = denominator.reshape(m, k + 1)[:, :k]
+            out_gaps = []
+            for h in hits:
+                numerator = np.bincount(cells, weights=h[index].ravel(), minlength=size)
+                numerator = numerator.reshape(m, k + 1)[:, :k]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rate = np.where(denominator > 0, numerator / denominator, np.nan)
+                present = np.isfinite(rate).sum(axis=1) >= 2
+                with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    gap = np.nanmax(rate, axis=1) - np.nanmin(rate, axis=1)
+                out_gaps.append(np.where(present, gap, np.nan))
+            return out_gaps[0], out_gaps[1]
+
+        point_a, point_b = gaps(np.arange(n, dtype=np.int64)[None, :])
+        interval = _increase_interval(gaps, n, n_bootstrap, confidence, seed)
+        out.append(
+            _harm_result(
+                f"{metric}[{column}]",
+                float(point_a[0]),
+                float(point_b[0]),
+                max_increase,
+                interval,
+                confidence,
+            )
+        )
+    return out
+
+
+def latency_guardrail(
+    champion_ms: float, challenger_ms: float, *, max_ratio: float
+) -> GuardrailResult:
+    """Latency not worse: ``ms(challenger) <= ms(champion) × max_ratio`` (ms per 1k rows)."""
+    function = "latency_guardrail"
+    max_ratio = _check_limit(function, "max_ratio", max_ratio, 1.0)
+    a = _check_limit(function, "champion_ms", champion_ms, 0.0)
+    b = _check_limit(function, "challenger_ms", challenger_ms, 0.0)
+    limit = a * max_ratio
+    return GuardrailResult(
+        "latency", a, b, limit, b <= limit, f"champion x {max_ratio:g}", unit="ms/1k rows"
+    )
+
+
+def apply_guardrails(decision: ABDecision, guardrails: Sequence[GuardrailResult]) -> ABDecision:
+    """The final decision: the primary rule AND every guardrail.
+
+    ``should_promote`` and ``reason`` are replaced; ``primary_passed`` keeps the
+    primary rule's verdict. The reason names each failed guardrail with its numbers.
+    """
+    guardrails = tuple(guardrails)
+    primary = (
+        decision.should_promote if decision.primary_passed is None else decision.primary_passed
+    )
+    failed = [g for g in guardrails if not g.passed]
+    should_promote = primary and not failed
+    reason = decision.reason
+    if failed:
+        listed = "; ".join(g.detail for g in failed)
+        prefix = "Keep the champion" if primary else "Also"
+        if primary:
+            reason = reason.replace("Promote the challenger", "Primary rule passed", 1)
+        reason = f"{reason} {prefix}: guardrail(s) failed: {listed}."
+    elif guardrails:
+        reason = f"{reason} Guardrails passed: {', '.join(g.name for g in guardrails)}."
+    return replace(
+        decision,
+        guardrails=guardrails,
+        primary_passed=primary,
+        should_promote=should_promote,
+        reason=reason,
+    )
+
+
+def guardrail_markdown(guardrails: Sequence[GuardrailResult]) -> str:
+    """A markdown table of the guardrails (appended to the A/B evidence)."""
+    if not guardrails:
+        return "No guardrails were checked.\n"
+    lines = [
+        "## Guardrails",
+        "",
+        "| guardrail | champion | challenger | limit | increase CI | rule | result |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    for g in guardrails:
+        unit = f" {g.unit}" if g.unit else ""
+        ci = (
+            f"[{g.ci_low:+.4f}, {g.ci_high:+.4f}]"
+            if g.ci_low is not None and g.ci_high is not None
+            else "—"
+        )
+        lines.append(
+            f"| {g.name} | {g.champion_value:.4f}{unit} | {g.challenger_value:.4f}{unit} | "
+            f"{g.limit:.4f}{unit} | {ci} | {g.rule} | {'pass' if g.passed else '**FAIL**'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- regression
+
+
+def absolute_error_test(
+    y_true: npt.ArrayLike, pred_a: npt.ArrayLike, pred_b: npt.ArrayLike
+) -> tuple[float, float]:
+    """Wilcoxon signed-rank test of paired absolute errors ``|y − a|`` vs ``|y − b|``.
+
+    ``(statistic, p_value)`` of :func:`scipy.stats.wilcoxon` (two-sided, zero
+    differences dropped); ``(0.0, 1.0)`` when every pair has the same error.
+    """
+    function = "absolute_error_test"
+    truth = _as_scores(y_true, "y_true", function)
+    a = _as_scores(pred_a, "pred_a", function)
+    b = _as_scores(pred_b, "pred_b", function)
+    _check_same_length(function, y_true=truth, pred_a=a, pred_b=b)
+    diff = np.abs(truth - a) - np.abs(truth - b)
+    if not np.any(diff != 0):
+        return 0.0, 1.0
+    result = stats.wilcoxon(np.abs(truth - a), np.abs(truth - b))
+    return float(result.statistic), float(result.pvalue)
+
+
+def compare_regression_models(
+    y_true: npt.ArrayLike,
+    *,
+    champion_pred: npt.ArrayLike,
+    challenger_pred: npt.ArrayLike,
+    rule: Rule = "superiority",
+    margin: float = 0.0,
+    confidence: float = 0.95,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+) -> ABDecision:
+    """Regression A/B on MAE: ``difference = MAE(champion) − MAE(challenger)`` (higher = better).
+
+    Paired bootstrap CI of that improvement; the same promotion rule as
+    :func:`compare_models`; Wilcoxon on absolute errors as the paired test.
+    """
+    function = "compare_regression_models"
+    if rule not in ("superiority", "non_inferiority"):
+        raise _param_error(function, "rule", "'superiority' or 'non_inferiority'", rule)
+    margin = _check_limit(function, "margin", margin, 0.0)
+    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 1)
+    confidence = _check_confidence(function, confidence)
+    seed = _check_int(function, "seed", seed, 0)
+    truth = _as_scores(y_true, "y_true", function)
+    a = _as_scores(champion_pred, "champion_pred", function)
+    b = _as_scores(challenger_pred, "challenger_pred", function)
+    n = _check_same_length(function, y_true=truth, champion_pred=a, challenger_pred=b)
+    improvement = np.abs(truth - a) - np.abs(truth - b)
+    parts = [improvement[index].mean(axis=1) for index in _bootstrap_chunks(n, n_bootstrap, seed)]
+    low, high = _percentile_interval(np.concatenate(parts), confidence)
+    assert low is not None and high is not None
+    champion_value, challenger_value = (
+        float(np.abs(truth - a).mean()),
+        float(np.abs(truth - b).mean()),
+    )
+    diff = champion_value - challenger_value
+    statistic, p_value = absolute_error_test(truth, a, b)
+    bound = margin if rule == "superiority" else -margin
+    should_promote = low > bound
+    reason = _reason(
+        "mae improvement", rule, bound, confidence, champion_value, challenger_value, diff,
+        low, high, should_promote, "wilcoxon", p_value,
+    )  # fmt: skip
+    return ABDecision(
+        metric="mae",
+        champion_value=champion_value,
+        challenger_value=challenger_value,
+        difference=diff,
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        n=n,
+        n_bootstrap=n_bootstrap,
+        rule=rule,
+        margin=margin,
+        should_promote=should_promote,
+        reason=reason,
+        p_value=p_value,
+        test="wilcoxon",
+        test_statistic=statistic,
+    )
+
+
+# --------------------------------------------------------------------------- online A/B
+
+OnlineMetric: TypeAlias = Literal["accuracy", "brier_loss", "absolute_error"]
+ONLINE_METRICS: tuple[str, ...] = ("accuracy", "brier_loss", "absolute_error")
+
+
+def two_proportion_ztest(
+    successes: tuple[int, int], counts: tuple[int, int]
+) -> tuple[float, float]:
+    """Two-sided z-test of ``p1 = p2`` with the pooled proportion: ``(z, p_value)``.
+
+    ``z = (p1 − p2) / sqrt(p(1 − p)(1/n1 + 1/n2))``, ``p`` pooled; agrees with
+    ``statsmodels.stats.proportion.proportions_ztest(successes, counts)``.
+    """
+    function = "two_proportion_ztest"
+    x1, x2 = (_check_int(function, "successes", int(v), 0) for v in successes)
+    n1, n2 = (_check_int(function, "counts", int(v), 1) for v in counts)
+    if x1 > n1 or x2 > n2:
+        raise _param_error(function, "successes", "at most 'counts'", successes)
+    p1, p2 = x1 / n1, x2 / n2
+    pooled = (x1 + x2) / (n1 + n2)
+    variance = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)
+    if variance <= 0.0:
+        return (0.0, 1.0) if p1 == p2 else (math.copysign(math.inf, p1 - p2), 0.0)
+    z = (p1 - p2) / math.sqrt(variance)
+    return z, float(2.0 * stats.norm.sf(abs(z)))
+
+
+def welch_ttest(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[float, float, float]:
+    """Welch's two-sided t-test of equal means: ``(t, p_value, degrees of freedom)``.
+
+    Agrees with ``scipy.stats.ttest_ind(a, b, equal_var=False)``.
+    """
+    function = "welch_ttest"
+    x = _as_scores(a, "a", function)
+    y = _as_scores(b, "b", function)
+    if x.size < 2 or y.size < 2:
+        raise StatisticsError(
+            f"{function} needs at least 2 rows per group; got {x.size} and {y.size}."
+        )
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se2 = va + vb
+    diff = float(x.mean() - y.mean())
+    if se2 <= 0.0:
+        return (
+            (0.0, 1.0, float(x.size + y.size - 2))
+            if diff == 0
+            else (math.copysign(math.inf, diff), 0.0, float(x.size + y.size - 2))
+        )
+    df = se2**2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+    t = diff / math.sqrt(se2)
+    return float(t), float(2.0 * stats.t.sf(abs(t), df)), float(df)
+
+
+def normal_power(
+    effect_size: float, n1: float, *, alpha: float = 0.05, ratio: float = 1.0
+) -> float:
+    """Power of a two-sided two-sample z-test at standardized ``effect_size``.
+
+    ``n2 = ratio × n1``; agrees with ``statsmodels.stats.power.NormalIndPower().power``
+    (both rejection tails are counted).
+    """
+    crit = float(stats.norm.isf(alpha / 2.0))
+    shift = abs(effect_size) * math.sqrt(n1 / (1.0 + 1.0 / ratio))
+    return float(stats.norm.sf(crit - shift) + stats.norm.cdf(-crit - shift))
+
+
+def required_sample_size(
+    effect_size: float, *, alpha: float = 0.05, power: float = 0.8, ratio: float = 1.0
+) -> float:
+    """Rows per arm (n1, not rounded) for ``power`` at ``effect_size`` (two-sided z-test).
+
+    The root of :func:`normal_power` ``= power``; agrees with
+    ``NormalIndPower().solve_power(effect_size, alpha=alpha, power=power, ratio=ratio)``.
+    """
+    function = "required_sample_size"
+    if not effect_size or not math.isfinite(effect_size):
+        raise _param_error(function, "effect_size", "a finite non-zero float", effect_size)
+    for name, value in (("alpha", alpha), ("power", power)):
+        if not 0.0 < value < 1.0:
+            raise _param_error(function, name, "a float in (0, 1)", value)
+    from scipy.optimize import brentq
+
+    # closed form ignoring the far tail: a bracket for the exact root
+    crit = float(stats.norm.isf(alpha / 2.0))
+    guess = (crit + float(stats.norm.ppf(power))) ** 2 * (1.0 + 1.0 / ratio) / effect_size**2
+    if normal_power(effect_size, 1e-12, alpha=alpha, ratio=ratio) >= power:
+        return 0.0
+    root = brentq(
+        lambda n: normal_power(effect_size, n, alpha=alpha, ratio=ratio) - power,
+        1e-12,
+        max(guess * 2.0, 2.0),
+        xtol=1e-12,
+        rtol=4 * np.finfo(float).eps,
+    )
+    return float(root)
+
+
+@dataclass(frozen=True)
+class OnlineABDecision:
+    """Online A/B from the served traffic: per-variant values, test, sample size, decision.
+
+    ``status`` is ``"InsufficientData"`` (keep collecting, no decision), ``"Promote"``
+    or ``"Keep"``. ``difference`` is oriented so that positive favours the challenger
+    (``challenger − champion`` for accuracy, ``champion − challenger`` for losses).
+    """
+
+    metric: str
+    champion_value: float
+    challenger_value: float
+    champion_n: int
+    challenger_n: int
+    difference: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    test: str
+    test_statistic: float
+    p_value: float
+    minimum_detectable_effect: float
+    power: float
+    effect_size: float
+    required_n: int
+    status: Literal["InsufficientData", "Promote", "Keep"]
+    rule: Rule
+    margin: float
+    reason: str
+
+    @property
+    def should_promote(self) -> bool:
+        return self.status == "Promote"
+
+
+def online_ab_decision(
+    champion_values: npt.ArrayLike,
+    challenger_values: npt.ArrayLike,
+    *,
+    metric: OnlineMetric = "accuracy",
+    minimum_detectable_effect: float = 0.02,
+    power: float = 0.8,
+    confidence: float = 0.95,
+    rule: Rule = "superiority",
+    margin: float = 0.0,
+) -> OnlineABDecision:
+    """Decide from per-row values of each arm (1/0 correct for accuracy, per-row losses else).
+
+    Required rows per arm: :func:`required_sample_size` at the standardized
+    minimum detectable effect — Cohen's ``h`` between the champion's accuracy and
+    that ± the effect for accuracy, ``mde / pooled sd`` for losses — at ``alpha =
+    1 − confidence`` and ``power``. Below it in either arm: ``InsufficientData``.
+    Else accuracy: two-proportion z-test, Wald CI of the difference; losses:
+    Welch's t-test and its CI. Promote iff ``ci_low > margin`` (superiority) or
+    ``> −margin`` (non-inferiority), as offline.
+    """
+    function = "online_ab_decision"
+    if metric not in ONLINE_METRICS:
+        raise _param_error(function, "metric", f"one of {list(ONLINE_METRICS)}", metric)
+    if rule not in ("superiority", "non_inferiority"):
+        raise _param_error(function, "rule", "'superiority' or 'non_inferiority'", rule)
+    mde = _check_limit(function, "minimum_detectable_effect", minimum_detectable_effect, 0.0)
+    if mde == 0.0:
+        raise _param_error(function, "minimum_detectable_effect", "a float > 0", mde)
+    margin = _check_limit(function, "margin", margin, 0.0)
+    confidence = _check_confidence(function, confidence)
+    a = _as_scores(champion_values, "champion_values", function)
+    b = _as_scores(challenger_values, "challenger_values", function)
+    alpha = 1.0 - confidence
+    if a.size < 2 or b.size < 2:
+        nan = math.nan
+        return OnlineABDecision(
+            metric, float(a.mean()) if a.size else nan, float(b.mean()) if b.size else nan,
+            int(a.size), int(b.size), nan, nan, nan, confidence, "none", nan, nan, mde, power,
+            nan, 2, "InsufficientData", rule, margin,
+            f"Insufficient data: {a.size} champion and {b.size} challenger rows with labels; "
+            "at least 2 per variant are needed to estimate anything. Keep collecting.",
+        )  # fmt: skip
+    z_crit = float(stats.norm.isf(alpha / 2.0))
+    va, vb = float(a.mean()), float(b.mean())
+    if metric == "accuracy":
+        base = min(max(va, 1e-9), 1 - 1e-9)
+        target = base + mde if base + mde <= 1.0 else base - mde
+        effect = abs(2.0 * math.asin(math.sqrt(target)) - 2.0 * math.asin(math.sqrt(base)))
+        statistic, p_value = two_proportion_ztest(
+            (round(float(b.sum())), round(float(a.sum()))), (b.size, a.size)
+        )
+        test = "two_proportion_ztest"
+        diff = vb - va
+        se = math.sqrt(va * (1 - va) / a.size + vb * (1 - vb) / b.size)
+    else:
+        pooled_sd = math.sqrt(
+            ((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2)
+        )
+        effect = mde / pooled_sd if pooled_sd > 0 else math.inf
+        t, p_value, _ = welch_ttest(a, b)  # champion − challenger: positive favours challenger
+        statistic, test = t, "welch_ttest"
+        diff = va - vb
+        se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    required = (
+        2 if not math.isfinite(effect)
+        else math.ceil(required_sample_size(effect, alpha=alpha, power=power) - 1e-9)
+    )  # fmt: skip
+    low, high = diff - z_crit * se, diff + z_crit * se
+    bound = margin if rule == "superiority" else -margin
+    status: Literal["InsufficientData", "Promote", "Keep"]
+    if min(a.size, b.size) < required:
+        status = "InsufficientData"
+        reason = (
+            f"Insufficient data: {a.size} champion and {b.size} challenger rows; {required} per "
+            f"variant are needed to detect a {metric} difference of {mde:g} with power "
+            f"{power:.0%} at alpha {alpha:.3g}. Keep collecting."
+        )
+    else:
+        status = "Promote" if low > bound else "Keep"
+        verdict = "Promote the challenger" if status == "Promote" else "Keep the champion"
+        rule_text = "superiority" if rule == "superiority" else "non-inferiority"
+        reason = (
+            f"{verdict}: online {metric} {vb:.4f} (challenger, n={b.size}) vs {va:.4f} "
+            f"(champion, n={a.size}), improvement {diff:+.4f} with {confidence:.0%} CI "
+            f"[{low:+.4f}, {high:+.4f}] against the {rule_text} bound {bound:+.4f}; "
+            f"{test} p = {p_value:.4g}."
+        )
+    return OnlineABDecision(
+        metric=metric,
+        champion_value=va,
+        challenger_value=vb,
+        champion_n=int(a.size),
+        challenger_n=int(b.size),
+        difference=diff,
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        test=test,
+        test_statistic=float(statistic),
+        p_value=float(p_value),
+        minimum_detectable_effect=mde,
+        power=power,
+        effect_size=float(effect),
+        required_n=int(required),
+        status=status,
+        rule=rule,
+        margin=margin,
+        reason=reason,
     )

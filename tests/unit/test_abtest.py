@@ -1,4 +1,5 @@
-"""A/B comparison: McNemar vs statsmodels, DeLong vs a direct implementation, bootstrap, decisions."""
+"""A/B comparison: McNemar vs statsmodels, DeLong vs a direct implementation, bootstrap,
+decisions, guardrails, the regression test and the online A/B tests vs statsmodels/scipy."""
 
 from __future__ import annotations
 
@@ -6,19 +7,36 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from sklearn import metrics as skm
 from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import proportion_effectsize, proportions_ztest
 
 from modelwatch.errors import StatisticsError
 from modelwatch.stats.abtest import (
     ABDecision,
+    GuardrailResult,
+    absolute_error_test,
+    apply_guardrails,
+    calibration_guardrail,
     compare_models,
+    compare_regression_models,
     delong_test,
+    fairness_guardrails,
+    guardrail_markdown,
+    latency_guardrail,
     mcnemar_test,
+    normal_power,
+    online_ab_decision,
     paired_bootstrap_difference,
+    required_sample_size,
+    two_proportion_ztest,
+    welch_ttest,
 )
+from modelwatch.stats.performance import classification_metrics, fairness_gaps
 
 
 def two_models(n: int, seed: int, *, gap: float = 0.3, rounding: int | None = None):
@@ -244,3 +262,215 @@ def test_bootstrap_and_mcnemar_input_errors():
         mcnemar_test([0, 1], [0, 1, 1], [0, 1])
     with pytest.raises(StatisticsError, match="The 'exact' parameter of mcnemar_test"):
         mcnemar_test([0, 1], [0, 1], [0, 1], exact="yes")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- guardrails
+
+
+def probabilities(n: int, seed: int, *, sharpen: float = 1.0):
+    """Labels, calibrated probabilities and a sharpened (overconfident) version of them."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(2, 2, n)
+    y = (rng.random(n) < p).astype(int)
+    logit = np.log(p / (1 - p)) * sharpen
+    return y, p, 1 / (1 + np.exp(-logit))
+
+
+def test_calibration_guardrail_values_equal_classification_metrics_ece():
+    y, p, sharp = probabilities(1500, 0, sharpen=4.0)
+    result = calibration_guardrail(y, p, sharp, max_increase=0.02, n_bootstrap=300)
+    ece = [
+        classification_metrics(y, (s > 0.5).astype(int), s, n_bootstrap=0, metrics=["ece"])[
+            "ece"
+        ].value
+        for s in (p, sharp)
+    ]
+    assert (result.champion_value, result.challenger_value) == pytest.approx(ece, abs=1e-12)
+    assert result.limit == pytest.approx(ece[0] + 0.02)
+    assert not result.passed and result.ci_low is not None and result.ci_low > 0
+    assert "ece" in result.detail and "above the limit" in result.detail
+
+
+def test_calibration_guardrail_does_not_fail_on_noise():
+    """Two equally calibrated models: the increase is noise, the guardrail holds at margin 0."""
+    y, p, _ = probabilities(800, 1)
+    rng = np.random.default_rng(1)
+    other = np.clip(p + rng.normal(scale=0.02, size=p.size), 0, 1)
+    result = calibration_guardrail(y, p, other, max_increase=0.0, n_bootstrap=300)
+    assert result.passed
+    assert result.ci_low is not None and result.ci_low <= 0 <= (result.ci_high or 0)
+
+
+@pytest.mark.parametrize(
+    "metric", ["demographic_parity_difference", "equal_opportunity_difference"]
+)
+def test_fairness_guardrail_values_equal_fairness_gaps(metric):
+    rng = np.random.default_rng(2)
+    n = 1200
+    segments = pd.DataFrame(
+        {
+            "region": rng.choice(list("abcd"), n),
+            "tiny": rng.choice(["x", "y", "z"], n, p=[0.49, 0.49, 0.02]),
+        }
+    )
+    y = rng.integers(0, 2, n)
+    fair = np.where(rng.random(n) < 0.8, y, 1 - y)
+    # the challenger is much worse for region 'a': it predicts negative there
+    unfair = np.where(segments["region"].to_numpy() == "a", 0, fair)
+    results = fairness_guardrails(
+        y, fair, unfair, segments, metric=metric, max_increase=0.05, n_bootstrap=300
+    )
+    expected = {
+        (m.segment, which): m.value
+        for which, pred in (("a", fair), ("b", unfair))
+        for m in fairness_gaps(y, pred, segments)
+        if m.name == metric
+    }
+    assert [r.name for r in results] == [f"{metric}[region]", f"{metric}[tiny]"]
+    for r, column in zip(results, ["region", "tiny"], strict=True):
+        assert r.champion_value == pytest.approx(expected[(column, "a")], abs=1e-12)
+        assert r.challenger_value == pytest.approx(expected[(column, "b")], abs=1e-12)
+    assert not results[0].passed  # region: much larger gap, significantly
+    assert results[1].passed
+
+
+def test_latency_guardrail_is_a_ratio():
+    assert latency_guardrail(10.0, 19.9, max_ratio=2.0).passed
+    failed = latency_guardrail(10.0, 20.1, max_ratio=2.0)
+    assert not failed.passed and failed.limit == 20.0 and failed.unit == "ms/1k rows"
+    with pytest.raises(
+        StatisticsError,
+        match=r"The 'max_ratio' parameter of latency_guardrail must be a finite float >= 1. Got 0.5 instead.",
+    ):
+        latency_guardrail(1.0, 1.0, max_ratio=0.5)
+
+
+def test_the_decision_is_the_primary_rule_and_every_guardrail():
+    y, s1, s2 = two_models(2000, 8, gap=0.6)
+    primary = compare_models(
+        y,
+        champion_pred=(s1 > 0.5).astype(int),
+        challenger_pred=(s2 > 0.5).astype(int),
+        champion_score=s1,
+        challenger_score=s2,
+        n_bootstrap=300,
+    )
+    assert primary.should_promote
+    ok = GuardrailResult("ece", 0.05, 0.06, 0.07, True, "champion + 0.02")
+    bad = GuardrailResult("latency", 2.0, 9.0, 4.0, False, "champion x 2", unit="ms/1k rows")
+
+    passed = apply_guardrails(primary, [ok])
+    assert passed.should_promote and passed.primary_passed
+    assert passed.reason.endswith("Guardrails passed: ece.")
+
+    failed = apply_guardrails(primary, [ok, bad])
+    assert not failed.should_promote and failed.primary_passed
+    assert failed.reason.startswith("Primary rule passed")
+    assert (
+        "Keep the champion: guardrail(s) failed: latency 9.0000 ms/1k rows (challenger) vs 2.0000"
+        in failed.reason
+    )
+    assert "ece" not in failed.reason.split("failed:")[1]
+    assert failed.guardrails == (ok, bad)
+    # applying again keeps the primary verdict
+    assert apply_guardrails(failed, [ok]).should_promote
+
+    markdown = guardrail_markdown(failed.guardrails)
+    assert (
+        "| latency | 2.0000 ms/1k rows | 9.0000 ms/1k rows | 4.0000 ms/1k rows | — | champion x 2 | **FAIL** |"
+        in markdown
+    )
+
+
+# --------------------------------------------------------------------------- regression
+
+
+def test_absolute_error_test_equals_scipy_wilcoxon():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=300)
+    a, b = y + rng.normal(scale=1.0, size=300), y + rng.normal(scale=0.8, size=300)
+    expected = stats.wilcoxon(np.abs(y - a), np.abs(y - b))
+    assert absolute_error_test(y, a, b) == pytest.approx(
+        (expected.statistic, expected.pvalue), rel=1e-12
+    )
+    assert absolute_error_test(y, a, a) == (0.0, 1.0)
+
+
+def test_regression_comparison_promotes_a_lower_mae():
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=2000)
+    a, b = y + rng.normal(scale=1.0, size=2000), y + rng.normal(scale=0.5, size=2000)
+    decision = compare_regression_models(y, champion_pred=a, challenger_pred=b, n_bootstrap=500)
+    assert decision.should_promote and decision.metric == "mae" and decision.test == "wilcoxon"
+    assert decision.difference == pytest.approx(np.abs(y - a).mean() - np.abs(y - b).mean())
+    assert decision.ci_low > 0 and decision.p_value < 1e-6
+    keep = compare_regression_models(y, champion_pred=b, challenger_pred=a, n_bootstrap=500)
+    assert not keep.should_promote
+
+
+# --------------------------------------------------------------------------- online A/B
+
+
+@pytest.mark.parametrize(
+    ("x", "n"), [((430, 470), (1000, 1000)), ((12, 30), (40, 55)), ((5, 5), (9, 9))]
+)
+def test_two_proportion_ztest_equals_statsmodels(x, n):
+    z, p = two_proportion_ztest(x, n)
+    expected = proportions_ztest(list(x), list(n))
+    assert z == pytest.approx(float(expected[0]), abs=1e-9)
+    assert p == pytest.approx(float(expected[1]), abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_welch_ttest_equals_scipy(seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(0, 1, 40 + seed * 30), rng.normal(0.2, 2.5, 90)
+    t, p, df = welch_ttest(a, b)
+    expected = stats.ttest_ind(a, b, equal_var=False)
+    assert (t, p, df) == pytest.approx((expected.statistic, expected.pvalue, expected.df), abs=1e-9)
+
+
+@pytest.mark.parametrize("effect", [0.05, 0.2, 0.5, 1.3])
+def test_power_and_sample_size_agree_with_statsmodels(effect):
+    power = NormalIndPower()
+    for n in (5.0, 37.3, 400.0):
+        assert normal_power(effect, n) == pytest.approx(power.power(effect, n, 0.05), abs=1e-9)
+    n = required_sample_size(effect, alpha=0.05, power=0.8)
+    assert normal_power(effect, n) == pytest.approx(0.8, abs=1e-9)
+    # statsmodels' own root finder stops at a looser tolerance
+    assert n == pytest.approx(power.solve_power(effect, alpha=0.05, power=0.8), rel=1e-6)
+
+
+def test_online_ab_needs_the_required_rows_per_variant():
+    rng = np.random.default_rng(5)
+    few_a, few_b = (rng.random(300) < 0.75).astype(float), (rng.random(300) < 0.80).astype(float)
+    decision = online_ab_decision(few_a, few_b, metric="accuracy", minimum_detectable_effect=0.05)
+    h = abs(proportion_effectsize(few_a.mean() + 0.05, few_a.mean()))
+    expected_n = math.ceil(NormalIndPower().solve_power(h, alpha=0.05, power=0.8) - 1e-6)
+    assert decision.status == "InsufficientData" and not decision.should_promote
+    assert decision.effect_size == pytest.approx(h, abs=1e-12)
+    assert decision.required_n == expected_n > 300
+    assert "Keep collecting" in decision.reason
+
+    many_a, many_b = (
+        (rng.random(3000) < 0.75).astype(float),
+        (rng.random(3000) < 0.80).astype(float),
+    )
+    decision = online_ab_decision(many_a, many_b, metric="accuracy", minimum_detectable_effect=0.05)
+    assert decision.status == "Promote" and decision.test == "two_proportion_ztest"
+    z, p = proportions_ztest([many_b.sum(), many_a.sum()], [3000, 3000])
+    assert (decision.test_statistic, decision.p_value) == pytest.approx((z, p), abs=1e-9)
+
+
+def test_online_ab_on_a_loss_uses_welch_and_favours_the_lower_loss():
+    rng = np.random.default_rng(6)
+    a, b = rng.gamma(2.0, 0.10, 4000), rng.gamma(2.0, 0.09, 4000)  # challenger: lower loss
+    decision = online_ab_decision(a, b, metric="brier_loss", minimum_detectable_effect=0.01)
+    assert decision.test == "welch_ttest"
+    t, p = stats.ttest_ind(a, b, equal_var=False)
+    assert (decision.test_statistic, decision.p_value) == pytest.approx((t, p), abs=1e-9)
+    assert decision.difference == pytest.approx(a.mean() - b.mean()) and decision.difference > 0
+    assert decision.status == "Promote"
+    worse = online_ab_decision(b, a, metric="brier_loss", minimum_detectable_effect=0.01)
+    assert worse.status == "Keep"
+    assert online_ab_decision(a[:1], b, metric="brier_loss").status == "InsufficientData"

@@ -17,6 +17,7 @@ import requests
 
 from modelwatch.errors import AliasNotFound, RegistryError
 from modelwatch.io.registry import (
+    ChampionChanged,
     ModelVersionRef,
     PromotionResult,
     Registry,
@@ -183,6 +184,22 @@ def test_promote_moves_champion_and_keeps_the_old_one_as_previous(
     again = registry.promote("credit-promo", "2", reason="again")
     assert again == result
     assert registry.aliases("credit-promo") == {"champion": "2", "previous": "1"}
+
+
+def test_promote_refuses_when_the_champion_moved_since_the_comparison(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    for alias in ("champion", "challenger", None):
+        _log(registry, "credit-race", model, training, spec, alias=alias)
+    assert registry.promote("credit-race", "2", reason="won", expected_champion="1").champion == "2"
+
+    with pytest.raises(
+        ChampionChanged, match=r"compared against champion v1, but the champion is now v2"
+    ):
+        registry.promote("credit-race", "3", reason="won against v1", expected_champion="1")
+
+    assert registry.aliases("credit-race") == {"champion": "2", "previous": "1"}
+    assert not is_transient_error(ChampionChanged("x"))
 
 
 def test_rollback_restores_previous_and_deletes_it(

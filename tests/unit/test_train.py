@@ -14,15 +14,17 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from modelwatch.errors import RetrainError, SchemaError
+from modelwatch.errors import RetrainError, SchemaError, SpecError
 from modelwatch.simulate import generate_reference, generate_window
 from modelwatch.spec import MonitorSpec, load_spec, parse_spec
 from modelwatch.train import (
     build_pipeline,
+    drop_windows,
     feature_frame,
     fit_candidate,
     load_trainer,
     model_card,
+    prediction_latency_ms,
     score_frame,
     set_seed,
     training_summary,
@@ -260,3 +262,35 @@ def test_model_card_has_the_sections_and_no_pii_values(
     assert "@example.com" not in card
     assert summary["rows"] == 100
     assert set(summary["class_balance"]) <= {"0", "1"}
+
+
+def test_prediction_latency_is_positive_and_scales_per_thousand_rows(
+    spec: MonitorSpec, reference: pd.DataFrame
+) -> None:
+    model = fit_candidate(reference, spec, seed=0)
+    small = prediction_latency_ms(model, reference.head(200), spec, repeats=3, min_rows=2000)
+    assert 0 < small < 1000  # ms per 1k rows of a logistic regression pipeline
+    with pytest.raises(ValueError, match="The 'repeats' parameter of prediction_latency_ms"):
+        prediction_latency_ms(model, reference, spec, repeats=0)
+    with pytest.raises(RetrainError, match="empty frame"):
+        prediction_latency_ms(model, reference.head(0), spec)
+
+
+def test_drop_windows_removes_rows_of_the_given_windows_only() -> None:
+    ts = pd.date_range(START, periods=6, freq="30min", tz="UTC")
+    frame = pd.DataFrame({"timestamp": ts, "x": range(6)})
+    naive = (
+        START.replace(tzinfo=None) + pd.Timedelta("1h"),
+        START.replace(tzinfo=None) + pd.Timedelta("2h"),
+    )
+    kept = drop_windows(frame, [naive], timestamp="timestamp")  # the store may return naive UTC
+    assert kept["x"].tolist() == [0, 1, 4, 5]
+    assert drop_windows(frame, [], timestamp="timestamp") is frame
+
+
+def test_the_spec_trainer_field_names_a_loadable_trainer(reference: pd.DataFrame) -> None:
+    spec = _spec_variant(**{"retraining.trainer": "modelwatch.train:build_pipeline"})
+    assert spec.retraining.trainer == "modelwatch.train:build_pipeline"
+    assert load_trainer(spec.retraining.trainer) is build_pipeline
+    with pytest.raises(SpecError, match=r"retraining\.trainer"):
+        _spec_variant(**{"retraining.trainer": "no colon here"})
