@@ -48,13 +48,15 @@ def _promote(
         store.save_decision(
             model_name, "promotion", "promoted", asdict(result), current_flow_run_id()
         )
-        publish.emit_model_event("promoted", model_name, asdict(result))
+        publish.notify(
+            model_name, "promoted", f"v{challenger.version} is champion: {reason}", asdict(result)
+        )
         return Completed(name="Promoted", message=f"v{challenger.version} is champion: {reason}")
     error = state.result(raise_on_failure=False)
     details = {"version": challenger.version, "error": str(error)}
     if isinstance(error, registry.ChampionChanged):
         store.save_decision(model_name, "promotion", "conflict", details, current_flow_run_id())
-        publish.emit_model_event("rejected", model_name, details)
+        publish.notify(model_name, "rejected", str(error), details)
         return Completed(name="Rejected", message=str(error))
     store.save_decision(model_name, "promotion", "failed", details, current_flow_run_id())
     raise RegistryError(
@@ -185,7 +187,9 @@ def compare_models(
     if outcome == "promoted":
         state = _promote(model_name, ref_a, ref_b, decision.reason)
         return Completed(name=state.name, message=state.message, data=decision)
-    publish.emit_model_event("rejected", model_name, evidence)
+    publish.notify(
+        model_name, "rejected", f"v{ref_a.version} stays champion: {decision.reason}", evidence
+    )
     return Completed(
         name="Rejected",
         message=f"v{ref_a.version} stays champion: {decision.reason}",
@@ -293,7 +297,9 @@ def compare_online(
     if outcome == "promoted":
         state = _promote(model_name, ref_a, ref_b, decision.reason)
         return Completed(name=state.name, message=state.message, data=decision)
-    publish.emit_model_event("rejected", model_name, evidence)
+    publish.notify(
+        model_name, "rejected", f"v{ref_a.version} stays champion: {decision.reason}", evidence
+    )
     return Completed(
         name="Rejected",
         message=f"v{ref_a.version} stays champion: {decision.reason}",

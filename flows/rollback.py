@@ -33,5 +33,7 @@ def rollback_model(
         f"reason: {reason}\n\nrequested by: {requested_by}\n",
         f"Rollback of {model_name}",
     )
-    publish.emit_model_event("rolled_back", model_name, details)
+    publish.notify(
+        model_name, "rolled_back", f"champion is v{result.champion} again: {reason}", details
+    )
     return Completed(name="RolledBack", message=f"champion is v{result.champion}", data=result)

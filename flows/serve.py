@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import serve
 
-from flows.compare import compare_models
+from flows.compare import compare_models, compare_online
 from flows.monitor import monitor_model
 from flows.retrain import retrain_model
 from flows.rollback import rollback_model
@@ -40,6 +40,7 @@ def build_deployments(models: Sequence[str] = ()) -> list[Any]:
     deployments += [
         retrain_model.to_deployment(name="manual", tags=["modelwatch"]),
         compare_models.to_deployment(name="manual", tags=["modelwatch"]),
+        compare_online.to_deployment(name="manual", tags=["modelwatch"]),
         rollback_model.to_deployment(name="manual", tags=["modelwatch"]),
         validate_window.to_deployment(name="manual", tags=["modelwatch"]),
         monitor_model.to_deployment(name="manual", tags=["modelwatch"]),

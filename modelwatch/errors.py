@@ -12,7 +12,8 @@
     ├── StatisticsError           a statistic cannot be computed from its inputs
     ├── StoreError                the monitoring store failed
     ├── RegistryError             MLflow (tracking server / model registry) failed
-    │   └── AliasNotFound         a registered model has no such alias
+    │   ├── AliasNotFound         a registered model has no such alias
+    │   └── ChampionChanged       the champion moved since the comparison (promotion refused)
     └── RetrainError              retraining could not produce a candidate
 
 Every message names the thing (file, column, field) and the bad value. Wrap
@@ -72,6 +73,10 @@ class RegistryError(ModelwatchError):
 
 class AliasNotFound(RegistryError):
     """A registered model has no version under the requested alias."""
+
+
+class ChampionChanged(RegistryError):
+    """A promotion found another champion than the one its comparison was made against."""
 
 
 class RetrainError(ModelwatchError):

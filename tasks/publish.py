@@ -14,7 +14,7 @@ from modelwatch.io import alerts, reports
 from modelwatch.io.quality import ValidationReport
 from modelwatch.io.store import Store
 from modelwatch.settings import get_settings
-from modelwatch.spec import MonitorSpec
+from modelwatch.spec import MonitorSpec, find_spec
 from modelwatch.stats.drift import DriftReport
 from modelwatch.stats.performance import MetricValue
 from modelwatch.summaries import MonitorSummary
@@ -136,3 +136,11 @@ def send_alert(
         if not delivery.ok:
             logger.warning("alert %s via %s failed: %s", event, delivery.channel, delivery.error)
     return deliveries
+
+
+@task(name="notify", task_run_name="notify-{event}-{model_name}", **TASK_DEFAULTS)
+def notify(model_name: str, event: str, text: str, details: Mapping[str, Any]) -> None:
+    """A Prefect event for automations and an alert for people, about one model."""
+    emit_model_event.fn(event, model_name, details)
+    spec = find_spec(model_name, get_settings().resolved_specs_dir)
+    send_alert.fn(spec, event, f"{model_name} {event.replace('_', ' ')}", text, details)

@@ -58,13 +58,24 @@ def _secret(name: str, *, what: str) -> str:
     return value
 
 
+def _jsonable(value: Any) -> Any:
+    """numpy scalars as numbers, anything else (datetimes, enums) as text."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
 def send_webhook(channel: WebhookChannel, alert: Alert) -> None:
     """POST the alert as JSON; 2xx is success."""
     import httpx
 
     url = _secret(channel.url_env, what="webhook channel")
     try:
-        response = httpx.post(url, json=alert.payload(), timeout=channel.timeout_s)
+        response = httpx.post(
+            url,
+            content=json.dumps(alert.payload(), default=_jsonable).encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=channel.timeout_s,
+        )
     except httpx.TransportError as exc:
         raise AlertError(f"webhook ${channel.url_env} unreachable: {exc}", transient=True) from exc
     if response.status_code >= 300:
@@ -85,7 +96,7 @@ def send_email(channel: SmtpChannel, alert: Alert) -> None:
     body += [f"{key}: {value}" for key, value in alert.links.items()]
     message.set_content("\n".join(body))
     message.add_attachment(
-        json.dumps(alert.payload(), default=str, indent=2).encode(),
+        json.dumps(alert.payload(), default=_jsonable, indent=2).encode(),
         maintype="application",
         subtype="json",
         filename="alert.json",

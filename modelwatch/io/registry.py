@@ -47,7 +47,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from modelwatch.errors import AliasNotFound, RegistryError
+from modelwatch.errors import AliasNotFound, ChampionChanged, RegistryError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -76,10 +76,6 @@ EXPERIMENT_PREFIX = "modelwatch/"
 _TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 
 SerializationFormat = Literal["skops", "cloudpickle"]
-
-
-class ChampionChanged(RegistryError):
-    """A promotion found another champion than the one its comparison was made against."""
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def test_degradation_alerts_and_reports_reach_people(
     assert state.is_completed(), state.message  # a failing channel never fails the run
 
     events = [w["event"] for w in receivers.webhooks()]
-    assert "degraded" in events
+    assert events == ["degraded", "promoted"]
     degraded = next(w for w in receivers.webhooks() if w["event"] == "degraded")
     assert degraded["model"] == "credit"
     assert degraded["details"]["window"] == "2026-11-20T07"
