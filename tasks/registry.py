@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -110,27 +110,26 @@ def promotion_limit_name(model_name: str) -> str:
 
 @contextmanager
 def promotion_slot(model_name: str) -> Iterator[None]:
-    """Hold the model's Prefect global concurrency limit (1 slot): one promotion at a time.
+    """Hold the model's promotion lock: one alias move of a model at a time, across processes.
 
-    The limit ``modelwatch-promote-<model>`` is created when missing (Prefect's
-    ``concurrency()`` would silently not limit anything without it).
+    The lock lives in the monitoring store (a row in ``locks``, expiring after
+    ``PROMOTION_SLOT_TIMEOUT_S`` if its holder dies), so it works the same with
+    Prefect's local mode, a server, and several workers. Prefect's lease-based
+    global concurrency limits leaked their slot in the local server (it runs no
+    lease reaper), which then blocked every later promotion.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.concurrency.sync import concurrency
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from tasks.store import open_store
 
-    name = promotion_limit_name(model_name)
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            with suppress(ObjectAlreadyExists):  # created concurrently
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=1)
-                )
-    with concurrency(name, occupy=1, timeout_seconds=PROMOTION_SLOT_TIMEOUT_S, strict=True):
-        yield
+    store = open_store()
+    try:
+        with store.lock(
+            promotion_limit_name(model_name),
+            ttl_s=PROMOTION_SLOT_TIMEOUT_S,
+            timeout_s=PROMOTION_SLOT_TIMEOUT_S,
+        ):
+            yield
+    finally:
+        store.dispose()
 
 
 @task(name="promote", task_run_name="promote-{model_name}-v{version}", **IO_TASK)

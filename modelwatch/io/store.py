@@ -17,8 +17,10 @@ results as they were.
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -149,6 +151,20 @@ data_quality = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_data_quality_model_window", "model", "window_start"),
 )
+
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),  # epoch seconds: portable comparison
+)
+
+
+class LockTimeout(StoreError):
+    """A named lock stayed held by someone else for longer than the timeout."""
 
 
 @dataclass(frozen=True)
@@ -519,6 +535,51 @@ class Store:
                 r for r in rows if (r["created_at"], r["flow_run_id"]) == newest[r["window_start"]]
             ]
         return rows
+
+    # -- locks ------------------------------------------------------------------------
+    @contextmanager
+    def lock(
+        self, name: str, *, ttl_s: float = 600.0, timeout_s: float = 600.0, poll_s: float = 0.5
+    ) -> Iterator[str]:
+        """Hold the named lock (one holder across processes sharing this store).
+
+        A lock whose holder died expires after ``ttl_s``; waiting longer than
+        ``timeout_s`` raises :class:`LockTimeout` naming the holder.
+        """
+        holder = uuid.uuid4().hex
+        deadline = time.monotonic() + timeout_s
+        while not self._try_lock(name, holder, ttl_s):
+            if time.monotonic() > deadline:
+                with self.engine.connect() as conn:
+                    row = conn.execute(sa.select(locks).where(locks.c.name == name)).first()
+                since = f" since {row.acquired_at:%Y-%m-%d %H:%M:%S}" if row else ""
+                raise LockTimeout(
+                    f"lock {name!r} is held by another run{since}; waited {timeout_s:.0f} s"
+                )
+            time.sleep(poll_s)
+        try:
+            yield holder
+        finally:
+            with self.engine.begin() as conn:
+                conn.execute(locks.delete().where(locks.c.name == name, locks.c.holder == holder))
+
+    def _try_lock(self, name: str, holder: str, ttl_s: float) -> bool:
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(locks.delete().where(locks.c.name == name, locks.c.expires_at < now))
+                conn.execute(
+                    locks.insert().values(
+                        name=name, holder=holder, acquired_at=_now(), expires_at=now + ttl_s
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        except sa.exc.OperationalError as exc:  # SQLite "database is locked": try again
+            if "locked" in str(exc):
+                return False
+            raise
+        return True
 
     def delete_model(self, model: str) -> None:
         """Remove every row of a model (used by the demo's reset, never by the monitor)."""

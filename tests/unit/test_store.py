@@ -106,3 +106,37 @@ def test_unreachable_database_is_a_clear_error() -> None:
     store = Store("postgresql+psycopg2://nobody@127.0.0.1:1/none")
     with pytest.raises(StoreError, match="cannot create the store schema"):
         store.create_schema()
+
+
+def test_a_lock_has_one_holder_and_expires_when_its_holder_died(store: Store) -> None:
+    import threading
+    import time
+
+    from modelwatch.io.store import LockTimeout
+
+    order: list[str] = []
+    kept = []  # a holder that never releases (a crashed run): keep its context alive
+
+    def second() -> None:
+        held = store.lock("promote-m", timeout_s=5, poll_s=0.05)
+        held.__enter__()
+        kept.append(held)
+        order.append("second")
+
+    with store.lock("promote-m", timeout_s=5):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.5)
+        order.append("first released")
+    waiter.join(5)
+    assert order == ["first released", "second"]
+    with (
+        pytest.raises(LockTimeout, match=r"lock 'promote-m' is held by another run since"),
+        store.lock("promote-m", timeout_s=0.3, poll_s=0.05),
+    ):
+        pass
+    stale = store.lock("stale", ttl_s=0.2)
+    stale.__enter__()  # its holder dies without releasing: the lock expires after its ttl
+    time.sleep(0.3)
+    with store.lock("stale", timeout_s=2, poll_s=0.05):
+        pass
