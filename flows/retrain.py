@@ -111,7 +111,8 @@ def retrain_model(
         "n_holdout": training.n_holdout,
         "seed": policy.seed,
     }
-    card = model_card(spec, val, {**params, "reason": reason})
+    per_segment = ab.holdout_segment_metrics(spec, training.holdout, predictions, scores)
+    card = model_card(spec, val, {**params, "reason": reason}, segment_metrics=per_segment)
     ref = registry.log_candidate(
         spec, candidate, training.frame, params, val, lineage, f"retrain-{model_name}", card
     )

@@ -11,7 +11,11 @@ from prefect import task
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats import abtest
 from modelwatch.stats.abtest import ABDecision, GuardrailResult, OnlineABDecision
-from modelwatch.stats.performance import classification_metrics, regression_metrics
+from modelwatch.stats.performance import (
+    classification_metrics,
+    regression_metrics,
+    segment_metrics,
+)
 from modelwatch.summaries import ab_markdown
 from modelwatch.train import prediction_latency_ms
 from tasks import TASK_DEFAULTS
@@ -42,6 +46,23 @@ def holdout_metrics(
     else:
         values = classification_metrics(y, predictions, scores, n_bootstrap=0)
     return {f"val_{name}": m.value for name, m in values.items()}
+
+
+@task(name="holdout-segment-metrics", **TASK_DEFAULTS)
+def holdout_segment_metrics(
+    spec: MonitorSpec, frame: pd.DataFrame, predictions: np.ndarray, scores: np.ndarray | None
+) -> dict[str, dict[str, float]]:
+    """``{"region=north": {"roc_auc": ...}}`` for the model card (classification only)."""
+    segments = list(spec.columns.segments)
+    if not segments or spec.task == "regression":
+        return {}
+    values = segment_metrics(
+        frame[spec.columns.target].to_numpy(), predictions, scores, frame[segments], n_bootstrap=0
+    )
+    table: dict[str, dict[str, float]] = {}
+    for m in values:
+        table.setdefault(str(m.segment), {})[m.name] = m.value
+    return table
 
 
 @task(name="ab-compare", **TASK_DEFAULTS)

@@ -143,6 +143,8 @@ def test_a_clearly_better_challenger_is_promoted_with_guardrail_evidence(
     run = world.registry().client.get_run(tags["modelwatch.ab.last_run_id"])
     assert run.data.metrics["guardrail.ece.passed"] == 1.0
     assert run.data.metrics["guardrail.latency.challenger"] > 0
+    card = world.registry().model_card("credit", "2")
+    assert card is not None and "region=north" in card and "val_roc_auc" in card
 
     from prefect.client.orchestration import get_client
 
