@@ -59,8 +59,9 @@ def monitor_model(
     estimate_future = metrics.estimated_metrics.submit(
         spec, reference, reference_outputs, window.predictions
     )
+    profile = registry.load_profile(champion)
     drift_future = metrics.window_drift.submit(
-        spec, reference, reference_outputs, window.predictions, window.labeled
+        spec, reference, reference_outputs, window.predictions, window.labeled, profile
     )
     multivariate_future = metrics.multivariate_drift.submit(spec, reference, window.predictions)
     values = [

@@ -24,7 +24,7 @@ from modelwatch.io.store import Store
 from modelwatch.settings import Settings
 from modelwatch.spec import MonitorSpec, resolve_path
 from modelwatch.stats.performance import classification_metrics
-from modelwatch.train import build_pipeline, model_card, score_frame
+from modelwatch.train import build_pipeline, model_card, reference_profile, score_frame
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelV
         pii=cols.pii,
         alias="champion",
         target=cols.target,
+        profile=reference_profile(reference, spec),
         model_card=model_card(spec, metrics, {"n_reference": len(reference), "seed": seed}),
     )
 

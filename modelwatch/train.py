@@ -391,3 +391,13 @@ def model_card(
     )
     lines += [f"- {item}" for item in (*limitations, *defaults)]
     return "\n".join(lines) + "\n"
+
+
+def reference_profile(frame: pd.DataFrame, spec: MonitorSpec) -> dict[str, Any]:
+    """The drift profile of a version's training data, as plain arrays to log with it."""
+    from modelwatch.stats.drift import fit_reference_profile
+
+    profile = fit_reference_profile(
+        frame, numeric=spec.columns.numeric, categorical=spec.columns.categorical
+    )
+    return dict(profile.to_arrays())

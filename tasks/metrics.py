@@ -13,7 +13,7 @@ from modelwatch import multivariate
 from modelwatch.io.registry import ModelVersionRef
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats import degradation
-from modelwatch.stats.drift import DriftReport, detect_drift, with_output_drift
+from modelwatch.stats.drift import DriftReport, ReferenceProfile, detect_drift, with_output_drift
 from modelwatch.stats.estimation import CBPE, fit_cbpe
 from modelwatch.stats.performance import MetricValue, classification_metrics, segment_metrics
 from modelwatch.stats.thresholds import calibrate_thresholds
@@ -38,9 +38,16 @@ def realized_metrics(spec: MonitorSpec, labeled: pd.DataFrame) -> list[MetricVal
 
 
 def _feature_drift(
-    spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFrame
+    spec: MonitorSpec,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    profile: ReferenceProfile | None = None,
 ) -> DriftReport:
-    """Univariate drift of the features; ``thresholds: calibrated`` uses window-sized chunks."""
+    """Univariate drift of the features; ``thresholds: calibrated`` uses window-sized chunks.
+
+    With the champion's persisted ``profile`` the window only processes its own
+    rows (no refit of the reference).
+    """
     policy, cols = spec.drift, spec.columns
     methods: dict[str, str] = dict(policy.methods)
     column_thresholds = None
@@ -57,7 +64,7 @@ def _feature_drift(
         )
         methods, column_thresholds = calibrated.methods, calibrated.thresholds
     return detect_drift(
-        reference,
+        reference if profile is None else profile,
         current,
         numeric=cols.numeric,
         categorical=cols.categorical,
@@ -102,13 +109,14 @@ def window_drift(
     reference_outputs: tuple[np.ndarray, np.ndarray | None],
     predictions: pd.DataFrame,
     labeled: pd.DataFrame,
+    profile: ReferenceProfile | None = None,
 ) -> DriftReport:
     """Feature drift, then prediction drift (vs the champion on its reference) and target drift.
 
     ``share_drifted`` / ``dataset_drift`` are the features'; the prediction and
     target results (``prediction:<column>``, ``target:<column>``) are appended.
     """
-    features = _feature_drift(spec, reference, predictions)
+    features = _feature_drift(spec, reference, predictions, profile)
     cols, policy = spec.columns, spec.drift
     extra = []
     ref_pred, ref_scores = reference_outputs

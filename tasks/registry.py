@@ -9,10 +9,12 @@ from typing import Any
 import pandas as pd
 from prefect import task
 
+from modelwatch import train
 from modelwatch.io.registry import ChampionChanged as ChampionChanged
 from modelwatch.io.registry import ModelVersionRef, PromotionResult, Registry
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec
+from modelwatch.stats.drift import ReferenceProfile
 from tasks import IO_TASK
 
 
@@ -40,6 +42,15 @@ def version_metric(ref: ModelVersionRef, metric: str) -> float | None:
 @task(name="load-reference", task_run_name="load-reference-{ref.name}-v{ref.version}", **IO_TASK)
 def load_reference(ref: ModelVersionRef) -> pd.DataFrame:
     return open_registry().load_reference(ref.name, ref.version, cache_dir=get_settings().cache_dir)
+
+
+@task(name="load-profile", task_run_name="load-profile-{ref.name}-v{ref.version}", **IO_TASK)
+def load_profile(ref: ModelVersionRef) -> ReferenceProfile | None:
+    """The drift profile logged with the version (None for versions logged without one)."""
+    arrays = open_registry().load_profile_arrays(
+        ref.name, ref.version, cache_dir=get_settings().cache_dir
+    )
+    return None if arrays is None else ReferenceProfile.from_arrays(arrays)
 
 
 @task(name="load-model", task_run_name="load-model-{ref.name}-v{ref.version}", **IO_TASK)
@@ -72,6 +83,7 @@ def log_candidate(
         alias="challenger",
         target=spec.columns.target,
         model_card=model_card,
+        profile=train.reference_profile(training_data, spec),
     )
 
 

@@ -468,6 +468,7 @@ class Registry:
         description: str = "",
         target: str | None = None,
         model_card: str | None = None,
+        profile: Mapping[str, Any] | None = None,
         serialization_format: SerializationFormat | None = None,
         pip_requirements: Sequence[str] | None = None,
         n_example_rows: int = 5,
@@ -497,6 +498,8 @@ class Registry:
                 self._log_training_data(run_id, model_name, train, target=target)
                 if model_card is not None:
                     self.client.log_text(run_id, model_card, MODEL_CARD_ARTIFACT)
+                if profile is not None:
+                    self._log_profile(run_id, profile)
                 model_id, source, fmt = self._log_sklearn_model(
                     run_id,
                     model,
@@ -560,6 +563,43 @@ class Registry:
             path = Path(tmp) / "reference.parquet"
             train.to_parquet(path, index=False)
             self.client.log_artifact(run_id, str(path), artifact_path="reference")
+
+    def _log_profile(self, run_id: str, profile: Mapping[str, Any]) -> None:
+        """The drift reference profile as plain arrays (``np.savez``, no pickle)."""
+        import numpy as np
+
+        with tempfile.TemporaryDirectory(prefix="modelwatch-profile-") as tmp:
+            path = Path(tmp) / "profile.npz"
+            np.savez(path, **dict(profile))
+            self.client.log_artifact(run_id, str(path), artifact_path="reference")
+
+    def load_profile_arrays(
+        self, model_name: str, version_or_alias: str, *, cache_dir: Path | None = None
+    ) -> dict[str, Any] | None:
+        """The arrays of ``reference/profile.npz`` of a version; None for versions without one."""
+        import numpy as np
+        from mlflow.exceptions import MlflowException
+
+        ref = self.resolve(model_name, version_or_alias)
+        cached = Path(cache_dir) / ref.run_id / "profile.npz" if cache_dir is not None else None
+        if cached is None or not cached.exists():
+            what = f"downloading the profile of version {ref.version} of model {model_name!r}"
+            with self._errors(what), tempfile.TemporaryDirectory(prefix="modelwatch-prof-") as tmp:
+                try:
+                    local = self.client.download_artifacts(ref.run_id, "reference/profile.npz", tmp)
+                except (MlflowException, OSError) as exc:
+                    if is_transient_error(exc):
+                        raise
+                    return None
+                if cached is None:
+                    with np.load(local, allow_pickle=False) as data:
+                        return {key: data[key] for key in data.files}
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                partial = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+                shutil.copyfile(local, partial)
+                os.replace(partial, cached)
+        with np.load(cached, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
 
     def _log_sklearn_model(
         self,

@@ -155,3 +155,24 @@ def test_rollback_restores_the_previous_champion(fresh_world: World) -> None:
         world.store().decisions("credit", kind="rollback")[-1]["details"]["requested_by"]
         == "pytest"
     )
+
+
+def test_the_champion_carries_its_drift_profile_and_it_gives_the_same_drift(world: World) -> None:
+    """The profile logged with a version replaces refitting the reference on every window."""
+    from modelwatch import simulate
+    from modelwatch.stats.drift import ReferenceProfile, detect_drift
+
+    registry = world.registry()
+    arrays = registry.load_profile_arrays("credit", "champion")
+    assert arrays is not None
+    profile = ReferenceProfile.from_arrays(arrays)
+    reference = registry.load_reference("credit", "champion")
+    start, _ = world.window(9)
+    current = simulate.generate_window(9, start=start, rows=1500, seed=0)
+    kwargs = {"numeric": simulate.NUMERIC, "categorical": simulate.CATEGORICAL}
+    from_profile = detect_drift(profile, current, **kwargs)
+    from_frame = detect_drift(reference, current, **kwargs)
+    assert [(d.column, d.statistic, d.drifted) for d in from_profile.columns] == [
+        (d.column, d.statistic, d.drifted) for d in from_frame.columns
+    ]
+    assert from_profile.drifted_columns  # window 9 is drifted
