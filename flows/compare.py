@@ -35,6 +35,23 @@ def _guardrail_metrics(decision: ABDecision) -> dict[str, float]:
     return out
 
 
+def _conclude(
+    model_name: str,
+    outcome: str,
+    champion: ModelVersionRef,
+    challenger: ModelVersionRef,
+    decision: Any,
+    evidence: dict[str, Any],
+) -> Any:
+    """Promote the challenger, or tell that the champion stays; the comparison's final state."""
+    if outcome == "promoted":
+        state = _promote(model_name, champion, challenger, decision.reason)
+        return Completed(name=state.name, message=state.message, data=decision)
+    message = f"v{champion.version} stays champion: {decision.reason}"
+    publish.notify(model_name, "rejected", message, evidence)
+    return Completed(name="Rejected", message=message, data=decision)
+
+
 def _promote(
     model_name: str, champion: ModelVersionRef, challenger: ModelVersionRef, reason: str
 ) -> Any:
@@ -184,17 +201,7 @@ def compare_models(
         markdown,
         "ab",
     )
-    if outcome == "promoted":
-        state = _promote(model_name, ref_a, ref_b, decision.reason)
-        return Completed(name=state.name, message=state.message, data=decision)
-    publish.notify(
-        model_name, "rejected", f"v{ref_a.version} stays champion: {decision.reason}", evidence
-    )
-    return Completed(
-        name="Rejected",
-        message=f"v{ref_a.version} stays champion: {decision.reason}",
-        data=decision,
-    )
+    return _conclude(model_name, outcome, ref_a, ref_b, decision, evidence)
 
 
 def _online_markdown(model: str, a: str, b: str, d: OnlineABDecision) -> str:
@@ -294,14 +301,4 @@ def compare_online(
         markdown,
         "online-ab",
     )
-    if outcome == "promoted":
-        state = _promote(model_name, ref_a, ref_b, decision.reason)
-        return Completed(name=state.name, message=state.message, data=decision)
-    publish.notify(
-        model_name, "rejected", f"v{ref_a.version} stays champion: {decision.reason}", evidence
-    )
-    return Completed(
-        name="Rejected",
-        message=f"v{ref_a.version} stays champion: {decision.reason}",
-        data=decision,
-    )
+    return _conclude(model_name, outcome, ref_a, ref_b, decision, evidence)
