@@ -406,10 +406,36 @@ def compare_models(
         except StatisticsError:
             statistic, p_value = None, None
 
+    return _decision(
+        metric, metric, champion_value, challenger_value, diff, low, high,
+        confidence=confidence, n=n, n_bootstrap=n_bootstrap, rule=rule, margin=margin,
+        test=test, p_value=p_value, statistic=statistic,
+    )  # fmt: skip
+
+
+def _decision(
+    metric: str,
+    label: str,
+    champion_value: float,
+    challenger_value: float,
+    diff: float,
+    low: float,
+    high: float,
+    *,
+    confidence: float,
+    n: int,
+    n_bootstrap: int,
+    rule: Rule,
+    margin: float,
+    test: str | None,
+    p_value: float | None,
+    statistic: float | None,
+) -> ABDecision:
+    """The primary rule: promote iff the CI lower bound clears +margin (or -margin)."""
     bound = margin if rule == "superiority" else -margin
     should_promote = low > bound
     reason = _reason(
-        metric, rule, bound, confidence, champion_value, challenger_value, diff, low, high,
+        label, rule, bound, confidence, champion_value, challenger_value, diff, low, high,
         should_promote, test, p_value,
     )  # fmt: skip
     return ABDecision(
@@ -812,30 +838,11 @@ def compare_regression_models(
     )
     diff = champion_value - challenger_value
     statistic, p_value = absolute_error_test(truth, a, b)
-    bound = margin if rule == "superiority" else -margin
-    should_promote = low > bound
-    reason = _reason(
-        "mae improvement", rule, bound, confidence, champion_value, challenger_value, diff,
-        low, high, should_promote, "wilcoxon", p_value,
+    return _decision(
+        "mae", "mae improvement", champion_value, challenger_value, diff, low, high,
+        confidence=confidence, n=n, n_bootstrap=n_bootstrap, rule=rule, margin=margin,
+        test="wilcoxon", p_value=p_value, statistic=statistic,
     )  # fmt: skip
-    return ABDecision(
-        metric="mae",
-        champion_value=champion_value,
-        challenger_value=challenger_value,
-        difference=diff,
-        ci_low=low,
-        ci_high=high,
-        confidence=confidence,
-        n=n,
-        n_bootstrap=n_bootstrap,
-        rule=rule,
-        margin=margin,
-        should_promote=should_promote,
-        reason=reason,
-        p_value=p_value,
-        test="wilcoxon",
-        test_statistic=statistic,
-    )
 
 
 # --------------------------------------------------------------------------- online A/B
