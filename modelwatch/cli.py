@@ -83,8 +83,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if state.is_completed() else 1
 
 
+def _check_store(settings: Settings) -> None:
+    """Refuse in a second, before Prefect starts, when the store needs `modelwatch store upgrade`."""
+    from modelwatch.io.store import Store
+
+    settings.ensure_home()
+    store = Store(settings.resolved_store_url)
+    try:
+        store.check_schema()
+    finally:
+        store.dispose()
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
-    prepare_environment(get_settings())
+    settings = get_settings()
+    _check_store(settings)
+    prepare_environment(settings)
     from flows.monitor import monitor_model
 
     state: Any = monitor_model(
@@ -99,7 +113,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    prepare_environment(get_settings())
+    settings = get_settings()
+    _check_store(settings)
+    prepare_environment(settings)
     from flows.retrain import retrain_model
 
     state: Any = retrain_model(model_name=args.model, reason=args.reason, return_state=True)
@@ -108,18 +124,26 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    prepare_environment(get_settings())
+    settings = get_settings()
+    _check_store(settings)
+    prepare_environment(settings)
     from flows.rollback import rollback_model
 
     state: Any = rollback_model(
-        model_name=args.model, reason=args.reason, requested_by=args.by, return_state=True
+        model_name=args.model,
+        reason=args.reason,
+        requested_by=args.by,
+        force=args.force,
+        return_state=True,
     )
     print(f"{state.name}: {state.message}")
     return 0 if state.is_completed() else 1
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    prepare_environment(get_settings())
+    settings = get_settings()
+    _check_store(settings)
+    prepare_environment(settings)
     from flows.compare import compare_models
 
     state: Any = compare_models(
@@ -179,7 +203,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from modelwatch.io.store import Store
 
     store = Store(get_settings().resolved_store_url)
-    store.create_schema()
+    store.check_schema()
     rows = store.runs(args.model, limit=args.limit)
     print(
         f"{'window start (UTC)':<20} {'rows':>6} {'labeled':>7} {'bad':>4} {'status':<10} "
@@ -194,12 +218,55 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    """Schema revisions of the monitoring store (Alembic migrations shipped with modelwatch)."""
+    from modelwatch.io import migrate
+    from modelwatch.io.store import Store
+
+    settings = get_settings()
+    settings.ensure_home()
+    store = Store(settings.resolved_store_url)
+    try:
+        before = migrate.status(store.engine)
+        if args.store_command == "current":
+            state = "up to date" if before.up_to_date else "needs `modelwatch store upgrade`"
+            if before.empty:
+                state = "empty (created at head by the first run or `modelwatch store upgrade`)"
+            current = before.current or (
+                "0001 (pre-migration, unstamped)" if before.legacy else "-"
+            )
+            print(f"store:   {before.url}\ncurrent: {current}\nhead:    {before.head}  ({state})")
+            return 0 if before.up_to_date or before.empty else 1
+        if args.store_command == "history":
+            for revision, doc in migrate.history():
+                mark = "*" if revision == before.current else " "
+                print(f"{mark} {revision}  {doc}")
+            return 0
+        if args.store_command == "check":
+            diffs = migrate.drift(store.engine)
+            for diff in diffs:
+                print(f"  {diff}")
+            print("no difference between the code's tables and the store" if not diffs else "")
+            return 0 if not diffs else 1
+        if args.store_command == "downgrade":
+            after = migrate.downgrade(store.engine, args.revision)
+        else:
+            after = migrate.upgrade(store.engine, args.revision)
+        print(
+            f"{after.url}: {before.current or ('0001 (unstamped)' if before.legacy else 'empty')}"
+            f" -> {after.current}"
+        )
+        return 0
+    finally:
+        store.dispose()
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """List held (or, with --all, every) quarantined file; release a window for re-validation."""
     from modelwatch.io.store import Store
 
     store = Store(get_settings().resolved_store_url)
-    store.create_schema()
+    store.check_schema()
     try:
         if args.action == "list":
             rows = store.quarantined(args.model, include_released=args.all)
@@ -260,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--reason", default="manual rollback (CLI)")
     p.add_argument("--by", default=os.environ.get("USER", "unknown"))
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="take the promotion lock from its holder first (a dead holder releases it anyway)",
+    )
     p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("compare", help="A/B-compare two versions on a window of labeled rows")
@@ -287,6 +359,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--limit", type=int, default=48)
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("store", help="schema revisions of the monitoring store")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    u = store_sub.add_parser(
+        "upgrade", help="upgrade the store to this code's schema (no row is lost)"
+    )
+    u.add_argument("--revision", default="head", help="target revision (default: head)")
+    u.set_defaults(func=cmd_store)
+    d = store_sub.add_parser("downgrade", help="downgrade to an earlier revision")
+    d.add_argument("revision", help="target revision, e.g. 0001")
+    d.set_defaults(func=cmd_store)
+    for name, text in (
+        ("current", "show the store's revision and this code's head"),
+        ("history", "list the shipped revisions"),
+        ("check", "compare the code's tables with the store (a missing migration shows here)"),
+    ):
+        store_sub.add_parser(name, help=text).set_defaults(func=cmd_store)
 
     p = sub.add_parser("quarantine", help="list or release quarantined windows")
     p.add_argument("action", choices=["list", "release"])

@@ -1,0 +1,193 @@
+"""Schema revisions of the monitoring store (Alembic, shipped in ``modelwatch/io/migrations``).
+
+* :func:`upgrade` — bring a store to a revision (``head`` by default). A store
+  created before migrations existed (tables + ``modelwatch_schema`` version 1,
+  no ``alembic_version``) is stamped at ``0001`` first: it has exactly that
+  schema. An empty database is created at head.
+* :func:`check` — refuse a store that is behind or ahead of this code, with the
+  command to run; a brand-new (empty) store is created at head, since there is
+  nothing in it to migrate.
+* :func:`drift` — differences between the code's tables and the database
+  (Alembic's ``check``): a migration is missing when this is not empty.
+
+On PostgreSQL an upgrade runs in one transaction (transactional DDL): a failure
+changes nothing. On SQLite, Alembic's batch mode rebuilds tables it cannot
+ALTER in place.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from modelwatch.errors import StoreError, StoreSchemaError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+UPGRADE_COMMAND = "modelwatch store upgrade"
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where a store stands: its revision (None: not under migrations) and this code's head."""
+
+    url: str
+    current: str | None
+    head: str
+    legacy: bool  # tables created before migrations existed (modelwatch_schema, no alembic)
+    empty: bool  # no modelwatch table at all
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def _config(connection: sa.Connection | None = None, url: str | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest revision shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(_config()).get_heads()
+    if len(heads) != 1:  # pragma: no cover - a packaging mistake
+        raise StoreError(f"the shipped store migrations have {len(heads)} heads: {heads}")
+    return str(heads[0])
+
+
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    from alembic.script import ScriptDirectory
+
+    return frozenset(s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions())
+
+
+def status(engine: sa.Engine) -> SchemaStatus:
+    """Read the store's revision (one small query; no migration is run)."""
+    url = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            current = None
+            if "alembic_version" in tables:
+                current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the schema revision of the store at {url}: {exc}") from exc
+    ours = tables - {"alembic_version"}
+    return SchemaStatus(
+        url=url,
+        current=current,
+        head=head_revision(),
+        legacy=current is None and "monitor_runs" in ours,
+        empty=current is None and "monitor_runs" not in ours,
+    )
+
+
+def check(engine: sa.Engine) -> SchemaStatus:
+    """Refuse a store whose revision is not this code's head; create an empty store at head."""
+    st = status(engine)
+    if st.up_to_date:
+        return st
+    if st.empty:
+        upgrade(engine)
+        return status(engine)
+    if st.legacy:
+        raise StoreSchemaError(
+            f"the monitoring store at {st.url} predates schema migrations (revision 0001 "
+            f"without a version stamp); this modelwatch needs revision {st.head}: run "
+            f"`{UPGRADE_COMMAND}` (no row is lost)"
+        )
+    if st.current in _known_revisions():
+        raise StoreSchemaError(
+            f"the monitoring store at {st.url} is at schema revision {st.current}, behind "
+            f"this modelwatch ({st.head}): run `{UPGRADE_COMMAND}` (no row is lost)"
+        )
+    raise StoreSchemaError(
+        f"the monitoring store at {st.url} is at schema revision {st.current}, which this "
+        f"modelwatch (head {st.head}) does not know: it was upgraded by a newer modelwatch; "
+        f"upgrade modelwatch on this machine"
+    )
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> SchemaStatus:
+    """Upgrade (or create) the store to ``revision``; a pre-migration store is stamped first."""
+    from alembic import command
+
+    before = status(engine)
+    if before.current is not None and before.current not in _known_revisions():
+        raise StoreSchemaError(
+            f"the monitoring store at {before.url} is at schema revision {before.current}, "
+            f"which this modelwatch (head {before.head}) does not know; upgrade modelwatch"
+        )
+    try:
+        with engine.begin() as conn:
+            cfg = _config(conn)
+            if before.legacy:
+                command.stamp(cfg, "0001")
+            command.upgrade(cfg, revision)
+    except StoreSchemaError:
+        raise
+    except Exception as exc:
+        after = (
+            "the upgrade ran in one transaction: nothing changed"
+            if engine.dialect.name == "postgresql"
+            else "see `modelwatch store current` for the revision reached"
+        )
+        raise StoreError(
+            f"cannot upgrade the store at {before.url} to {revision} ({after}): {exc}"
+        ) from exc
+    return status(engine)
+
+
+def downgrade(engine: sa.Engine, revision: str) -> SchemaStatus:
+    """Downgrade the store to ``revision`` (data in dropped columns is lost: say so first)."""
+    from alembic import command
+
+    try:
+        with engine.begin() as conn:
+            command.downgrade(_config(conn), revision)
+    except Exception as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        raise StoreError(f"cannot downgrade the store at {url} to {revision}: {exc}") from exc
+    return status(engine)
+
+
+def drift(engine: sa.Engine) -> list[str]:
+    """Differences between the code's tables and the store (empty: no migration missing)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from modelwatch.io.store import metadata
+
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_object": lambda obj, name, type_, reflected, compare_to: (
+                    not (type_ == "table" and reflected and compare_to is None)
+                ),
+            },
+        )
+        return [repr(diff) for diff in compare_metadata(ctx, metadata)]
+
+
+def history() -> list[tuple[str, str]]:
+    """``(revision, first docstring line)`` of every shipped migration, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    scripts = list(ScriptDirectory.from_config(_config()).walk_revisions())
+    return [(s.revision, (s.doc or "").strip().splitlines()[0]) for s in reversed(scripts)]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the monitoring store (run by :mod:`modelwatch.io.migrate`)."""
