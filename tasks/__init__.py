@@ -13,14 +13,13 @@ from prefect.cache_policies import NO_CACHE
 
 
 def _is_transient(exc: BaseException) -> bool:
+    from modelwatch.errors import StoreError
     from modelwatch.io.registry import is_transient_error
+    from modelwatch.io.store import is_transient_db_error
 
-    if is_transient_error(exc):
-        return True
-    import sqlalchemy.exc as sa_exc
-
-    cause = exc.__cause__ or exc
-    return isinstance(cause, sa_exc.OperationalError) and "locked" in str(cause)
+    if isinstance(exc, StoreError):
+        return exc.transient
+    return is_transient_error(exc) or is_transient_db_error(exc.__cause__ or exc)
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -21,7 +21,7 @@ from tasks import IO_TASK
 
 def open_store() -> Store:
     store = Store(get_settings().resolved_store_url)
-    store.create_schema()
+    store.check_schema()
     return store
 
 
@@ -61,6 +61,12 @@ def run_rows(
         for o in (report.outcomes if report else ())
     ]
     return {"metrics": metric_rows, "drift": drift_rows, "validation": validation_rows}
+
+
+@task(name="check-store-schema", **IO_TASK)
+def check_schema() -> None:
+    """Refuse to start on a store behind or ahead of this code (names the command to run)."""
+    open_store().dispose()
 
 
 @task(name="save-run", **IO_TASK)

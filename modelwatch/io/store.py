@@ -16,7 +16,12 @@ results as they were.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,12 +32,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from modelwatch.errors import StoreError
+from modelwatch.errors import LockTimeout, StoreError
 
-SCHEMA_VERSION = 1
+_log = logging.getLogger(__name__)
+
 
 metadata = sa.MetaData()
 
+# Legacy guard (revision 0001): modelwatch 0.1 created the schema with ``create_all`` and
+# refused a store whose highest version here was newer than its own. Every revision that
+# changes tables inserts its number, so an old modelwatch refuses a migrated store.
 schema_info = sa.Table(
     "modelwatch_schema",
     metadata,
@@ -160,11 +169,10 @@ locks = sa.Table(
     sa.Column("holder", sa.String(64), nullable=False),
     sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),  # epoch seconds: portable comparison
+    sa.Column("host", sa.String(255)),  # holder's host and pid (revision 0002)
+    sa.Column("pid", sa.Integer),
+    sa.Column("heartbeat_at", sa.Float),  # epoch seconds of the holder's last heartbeat
 )
-
-
-class LockTimeout(StoreError):
-    """A named lock stayed held by someone else for longer than the timeout."""
 
 
 @dataclass(frozen=True)
@@ -197,43 +205,103 @@ def _now() -> datetime:
 
 
 class Store:
-    """Monitoring store at a SQLAlchemy URL. Create it where it is used; pass the URL around."""
+    """Monitoring store at a SQLAlchemy URL. Create it where it is used; pass the URL around.
 
-    def __init__(self, url: str) -> None:
+    On PostgreSQL every session is bounded: ``statement_timeout``, ``lock_timeout``
+    and ``idle_in_transaction_session_timeout`` (so a half-open client cannot hold
+    a window's rows forever), TCP keepalives both ways, a connect timeout, and
+    ``pool_pre_ping`` (a connection that died while pooled is replaced, not used).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        statement_timeout_s: float = 120.0,
+        lock_timeout_s: float = 30.0,
+        idle_in_transaction_timeout_s: float = 60.0,
+        connect_timeout_s: int = 10,
+        save_attempts: int = 3,
+    ) -> None:
         self.url = url
+        self.save_attempts = save_attempts
         try:
-            connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
-            self.engine = sa.create_engine(url, future=True, connect_args=connect_args)
-            if url.startswith("sqlite"):
+            backend = sa.engine.make_url(url).get_backend_name()
+            connect_args: dict[str, Any] = {}
+            if backend == "sqlite":
+                connect_args = {"timeout": 30}
+            elif backend == "postgresql":
+                options = " ".join(
+                    f"-c {name}={int(value * 1000)}"
+                    for name, value in (
+                        ("statement_timeout", statement_timeout_s),
+                        ("lock_timeout", lock_timeout_s),
+                        ("idle_in_transaction_session_timeout", idle_in_transaction_timeout_s),
+                    )
+                )
+                # server side: notice a vanished client within ~60 s
+                options += " -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10"
+                options += " -c tcp_keepalives_count=3"
+                connect_args = {
+                    "connect_timeout": connect_timeout_s,
+                    "keepalives": 1,
+                    "keepalives_idle": 30,
+                    "keepalives_interval": 10,
+                    "keepalives_count": 3,
+                    "options": options,
+                }
+            self.engine = sa.create_engine(
+                url, future=True, connect_args=connect_args, pool_pre_ping=True
+            )
+            if backend == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         except Exception as exc:
             raise StoreError(f"cannot open the monitoring store at {url!r}: {exc}") from exc
 
-    def create_schema(self) -> None:
-        """Create the tables (idempotent) and record the schema version."""
-        try:
-            metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                current = conn.execute(sa.select(sa.func.max(schema_info.c.version))).scalar()
-                if current is None:
-                    conn.execute(
-                        schema_info.insert().values(version=SCHEMA_VERSION, applied_at=_now())
-                    )
-                elif current > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"the store at {self.url!r} has schema version {current}, newer than this "
-                        f"modelwatch ({SCHEMA_VERSION}); upgrade modelwatch"
-                    )
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot create the store schema at {self.url!r}: {exc}") from exc
+    def check_schema(self) -> None:
+        """Refuse a store behind or ahead of this code (naming the command); create a new one."""
+        from modelwatch.io import migrate
+
+        migrate.check(self.engine)
+
+    def upgrade_schema(self) -> None:
+        """Bring the store to this code's schema revision (creates it when empty)."""
+        from modelwatch.io import migrate
+
+        migrate.upgrade(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
     # -- monitor runs -----------------------------------------------------------------
     def save_run(self, record: RunRecord) -> str:
-        """Insert a run, replacing an earlier run of the same window; one transaction."""
+        """Insert a run, replacing an earlier run of the same window; one transaction.
+
+        The write is idempotent (delete the window's run, insert the new one, same
+        run id), so a transient failure (dropped connection, lock or statement
+        timeout, server restart) is retried up to ``save_attempts`` times with
+        back-off; any failure leaves the earlier rows as they were.
+        """
         run_id = str(uuid.uuid4())
+        attempt = 1
+        while True:
+            try:
+                self._save_run(record, run_id)
+                return run_id
+            except StoreError as exc:
+                if not exc.transient or attempt >= self.save_attempts:
+                    raise
+                _log.warning(
+                    "saving the run of model %r failed (attempt %d of %d, transient): %s",
+                    record.model,
+                    attempt,
+                    self.save_attempts,
+                    str(exc).splitlines()[0],
+                )
+                time.sleep(min(2.0**attempt, 10.0))
+                attempt += 1
+
+    def _save_run(self, record: RunRecord, run_id: str) -> None:
         start = _utc(record.window_start)
         try:
             with self.engine.begin() as conn:
@@ -279,9 +347,9 @@ class Store:
                         conn.execute(table.insert(), [{**row, "run_id": run_id} for row in rows])
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(
-                f"cannot save the run of model {record.model!r} window {start.isoformat()}: {exc}"
+                f"cannot save the run of model {record.model!r} window {start.isoformat()}: {exc}",
+                transient=is_transient_db_error(exc),
             ) from exc
-        return run_id
 
     def runs(
         self, model: str, *, before: datetime | None = None, limit: int | None = None
@@ -539,44 +607,173 @@ class Store:
     # -- locks ------------------------------------------------------------------------
     @contextmanager
     def lock(
-        self, name: str, *, ttl_s: float = 600.0, timeout_s: float = 600.0, poll_s: float = 0.5
+        self, name: str, *, ttl_s: float = 30.0, timeout_s: float = 600.0, poll_s: float = 0.5
     ) -> Iterator[str]:
-        """Hold the named lock (one holder across processes sharing this store).
+        """Hold the named lock: one holder across the processes and hosts sharing this store.
 
-        A lock whose holder died expires after ``ttl_s``; waiting longer than
-        ``timeout_s`` raises :class:`LockTimeout` naming the holder.
+        The lock dies with its holder. On PostgreSQL it is a session-level advisory
+        lock on a dedicated connection: the server releases it the moment the
+        holder's session ends (killed process, closed socket; a vanished host within
+        the TCP keepalive time). Elsewhere it is a row in ``locks`` with the holder's
+        host, pid and a heartbeat refreshed every ``ttl_s / 3`` by a thread: a row
+        whose pid is gone on this host is taken over at once, a row whose heartbeat
+        is older than ``ttl_s`` (holder on another host died) after ``ttl_s``.
+        Waiting longer than ``timeout_s`` raises :class:`LockTimeout` naming the
+        holder (:meth:`break_lock` is the operator's override).
         """
+        if self.engine.dialect.name == "postgresql":
+            with self._advisory_lock(name, timeout_s=timeout_s, poll_s=poll_s) as holder:
+                yield holder
+        else:
+            with self._row_lock(name, ttl_s=ttl_s, timeout_s=timeout_s, poll_s=poll_s) as holder:
+                yield holder
+
+    def lock_holder(self, name: str) -> dict[str, Any] | None:
+        """The recorded holder of a lock (host, pid, since), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(locks).where(locks.c.name == name)).first()
+        return dict(row._mapping) if row else None
+
+    def break_lock(self, name: str) -> dict[str, Any] | None:
+        """Take a lock away from its holder (operator override); returns the holder it had.
+
+        On PostgreSQL the holder's session is terminated, which also rolls back
+        whatever it was writing. Use only when the holder is known to be gone or stuck.
+        """
+        holder = self.lock_holder(name)
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                space, key = _advisory_key(name)
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
+                        "'advisory' AND granted AND classid = :space AND objid = :key "
+                        "AND objsubid = 2 AND pid <> pg_backend_pid()"
+                    ),
+                    {"space": space, "key": key},
+                )
+            conn.execute(locks.delete().where(locks.c.name == name))
+        _log.warning("lock %r broken by an operator (holder was %s)", name, _describe(holder))
+        return holder
+
+    def _timeout(self, name: str, timeout_s: float) -> LockTimeout:
+        holder = self.lock_holder(name)
+        return LockTimeout(
+            f"lock {name!r} is held by another run ({_describe(holder)}); waited "
+            f"{timeout_s:.0f} s. If that holder is gone or stuck, an operator can take the "
+            f"lock with --force (e.g. modelwatch rollback <model> --force)"
+        )
+
+    @contextmanager
+    def _advisory_lock(self, name: str, *, timeout_s: float, poll_s: float) -> Iterator[str]:
+        holder = uuid.uuid4().hex
+        space, key = _advisory_key(name)
+        deadline = time.monotonic() + timeout_s
+        # autocommit: the session holds the lock, not a transaction (which the
+        # idle-in-transaction timeout would end)
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            lock_sql = sa.text("SELECT pg_try_advisory_lock(:space, :key)")
+            while not conn.execute(lock_sql, {"space": space, "key": key}).scalar():
+                if time.monotonic() > deadline:
+                    raise self._timeout(name, timeout_s)
+                time.sleep(poll_s)
+            try:
+                self._record_holder(conn, name, holder, expires_at=float("inf"))
+                yield holder
+            finally:
+                try:
+                    conn.execute(locks.delete().where(locks.c.holder == holder))
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_unlock(:space, :key)"),
+                        {"space": space, "key": key},
+                    )
+                except sa.exc.SQLAlchemyError as exc:  # session gone: so is the lock
+                    _log.warning("releasing lock %r: %s", name, str(exc).splitlines()[0])
+        finally:
+            conn.close()
+
+    def _record_holder(
+        self, conn: sa.Connection, name: str, holder: str, *, expires_at: float
+    ) -> None:
+        now = time.time()
+        conn.execute(locks.delete().where(locks.c.name == name))
+        conn.execute(
+            locks.insert().values(
+                name=name,
+                holder=holder,
+                acquired_at=_now(),
+                expires_at=min(expires_at, 1e18),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                heartbeat_at=now,
+            )
+        )
+
+    @contextmanager
+    def _row_lock(
+        self, name: str, *, ttl_s: float, timeout_s: float, poll_s: float
+    ) -> Iterator[str]:
         holder = uuid.uuid4().hex
         deadline = time.monotonic() + timeout_s
-        while not self._try_lock(name, holder, ttl_s):
+        while not self._try_row_lock(name, holder, ttl_s):
             if time.monotonic() > deadline:
-                with self.engine.connect() as conn:
-                    row = conn.execute(sa.select(locks).where(locks.c.name == name)).first()
-                since = f" since {row.acquired_at:%Y-%m-%d %H:%M:%S}" if row else ""
-                raise LockTimeout(
-                    f"lock {name!r} is held by another run{since}; waited {timeout_s:.0f} s"
-                )
+                raise self._timeout(name, timeout_s)
             time.sleep(poll_s)
+        stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat,
+            args=(name, holder, ttl_s, stop),
+            name=f"lock-heartbeat-{name}",
+            daemon=True,
+        )
+        beat.start()
         try:
             yield holder
         finally:
+            stop.set()
+            beat.join(timeout=5)
             with self.engine.begin() as conn:
                 conn.execute(locks.delete().where(locks.c.name == name, locks.c.holder == holder))
 
-    def _try_lock(self, name: str, holder: str, ttl_s: float) -> bool:
+    def _heartbeat(self, name: str, holder: str, ttl_s: float, stop: threading.Event) -> None:
+        while not stop.wait(ttl_s / 3):
+            now = time.time()
+            try:
+                with self.engine.begin() as conn:
+                    kept = conn.execute(
+                        locks.update()
+                        .where(locks.c.name == name, locks.c.holder == holder)
+                        .values(heartbeat_at=now, expires_at=now + ttl_s)
+                    ).rowcount
+            except sa.exc.SQLAlchemyError as exc:
+                _log.warning("heartbeat of lock %r failed: %s", name, str(exc).splitlines()[0])
+                continue
+            if not kept:
+                _log.error("lock %r was taken away from this holder (broken by an operator?)", name)
+                return
+
+    def _try_row_lock(self, name: str, holder: str, ttl_s: float) -> bool:
         now = time.time()
         try:
             with self.engine.begin() as conn:
-                conn.execute(locks.delete().where(locks.c.name == name, locks.c.expires_at < now))
-                conn.execute(
-                    locks.insert().values(
-                        name=name, holder=holder, acquired_at=_now(), expires_at=now + ttl_s
+                row = conn.execute(sa.select(locks).where(locks.c.name == name)).first()
+                if row is not None:
+                    if row.expires_at >= now and not _holder_is_dead(row.host, row.pid):
+                        return False
+                    _log.warning(
+                        "taking over lock %r from a dead holder (%s)",
+                        name,
+                        _describe(dict(row._mapping)),
                     )
-                )
-        except sa.exc.IntegrityError:
+                    conn.execute(
+                        locks.delete().where(locks.c.name == name, locks.c.holder == row.holder)
+                    )
+                self._record_holder(conn, name, holder, expires_at=now + ttl_s)
+        except sa.exc.IntegrityError:  # another process inserted first
             return False
-        except sa.exc.OperationalError as exc:  # SQLite "database is locked": try again
-            if "locked" in str(exc):
+        except sa.exc.OperationalError as exc:  # SQLite busy/locked: try again
+            if is_transient_db_error(exc):
                 return False
             raise
         return True
@@ -594,6 +791,65 @@ class Store:
                     conn.execute(table.delete().where(table.c.run_id.in_(ids)))
             for table in (monitor_runs, decisions, quarantine, data_quality):
                 conn.execute(table.delete().where(table.c.model == model))
+
+
+#: SQLSTATE codes worth retrying: serialization/deadlock, lock/statement timeout,
+#: admin shutdown / crash / cannot connect now, and class 08 (connection exceptions)
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03"})
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """Whether a database error may go away by trying again (decided by class and code).
+
+    Disconnects (SQLAlchemy's ``connection_invalidated``), PostgreSQL SQLSTATEs of
+    timeouts, deadlocks, shutdowns and class 08, PostgreSQL connection failures
+    that carry no SQLSTATE (refused, reset), and SQLite BUSY/LOCKED.
+    """
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    if code:
+        return code in _TRANSIENT_SQLSTATES or str(code).startswith("08")
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    if sqlite_code is not None:
+        return (int(sqlite_code) & 0xFF) in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    # libpq errors raised before/without a server response (connection refused or reset)
+    return isinstance(exc, sa.exc.OperationalError) and type(orig).__module__.startswith(
+        ("psycopg2", "psycopg")
+    )
+
+
+def _advisory_key(name: str) -> tuple[int, int]:
+    """Two int4 keys of a named advisory lock: modelwatch's key space and a hash of the name."""
+    digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
+    return 0x6D77, int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+def _holder_is_dead(host: str | None, pid: int | None) -> bool:
+    """A holder on this host whose process is gone (or a zombie) is dead; others are unknown."""
+    if host is None or pid is None or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    try:
+        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115 - tiny file
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def _describe(holder: Mapping[str, Any] | None) -> str:
+    if not holder:
+        return "holder unknown"
+    since = holder.get("acquired_at")
+    when = f" since {_utc(since):%Y-%m-%d %H:%M:%S} UTC" if since else ""
+    return f"pid {holder.get('pid') or '?'} on host {holder.get('host') or '?'}{when}"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

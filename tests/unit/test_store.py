@@ -16,7 +16,7 @@ T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     s = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    s.create_schema()
+    s.upgrade_schema()
     return s
 
 
@@ -104,11 +104,11 @@ def test_decisions_and_quarantine(store: Store) -> None:
 
 def test_unreachable_database_is_a_clear_error() -> None:
     store = Store("postgresql+psycopg2://nobody@127.0.0.1:1/none")
-    with pytest.raises(StoreError, match="cannot create the store schema"):
-        store.create_schema()
+    with pytest.raises(StoreError, match="cannot read the schema revision"):
+        store.upgrade_schema()
 
 
-def test_a_lock_has_one_holder_and_expires_when_its_holder_died(store: Store) -> None:
+def test_a_lock_has_one_holder(store: Store) -> None:
     import threading
     import time
 
@@ -131,12 +131,9 @@ def test_a_lock_has_one_holder_and_expires_when_its_holder_died(store: Store) ->
     waiter.join(5)
     assert order == ["first released", "second"]
     with (
-        pytest.raises(LockTimeout, match=r"lock 'promote-m' is held by another run since"),
+        pytest.raises(
+            LockTimeout, match=r"lock 'promote-m' is held by another run \(pid \d+ on host .+ since"
+        ),
         store.lock("promote-m", timeout_s=0.3, poll_s=0.05),
     ):
-        pass
-    stale = store.lock("stale", ttl_s=0.2)
-    stale.__enter__()  # its holder dies without releasing: the lock expires after its ttl
-    time.sleep(0.3)
-    with store.lock("stale", timeout_s=2, poll_s=0.05):
         pass
