@@ -35,18 +35,29 @@ def _guardrail_metrics(decision: ABDecision) -> dict[str, float]:
     return out
 
 
+#: the comparison's verdict (kinds ``ab`` / ``online-ab``); whether the alias moved is
+#: recorded separately, by a ``promotion`` decision written after the move
+CHALLENGER_WINS, CHAMPION_STAYS = "challenger-wins", "champion-stays"
+
+
 def _conclude(
     model_name: str,
-    outcome: str,
+    promote: bool,
     champion: ModelVersionRef,
     challenger: ModelVersionRef,
     decision: Any,
     evidence: dict[str, Any],
 ) -> Any:
     """Promote the challenger, or tell that the champion stays; the comparison's final state."""
-    if outcome == "promoted":
+    if decision.should_promote and promote:
         state = _promote(model_name, champion, challenger, decision.reason)
         return Completed(name=state.name, message=state.message, data=decision)
+    if decision.should_promote:
+        message = (
+            f"v{challenger.version} beats v{champion.version} but promote=False: no alias "
+            f"moved ({decision.reason})"
+        )
+        return Completed(name="NotPromoted", message=message, data=decision)
     message = f"v{champion.version} stays champion: {decision.reason}"
     publish.notify(model_name, "rejected", message, evidence)
     return Completed(name="Rejected", message=message, data=decision)
@@ -145,6 +156,7 @@ def compare_models(
         triggered_by: Flow run id of the run that asked for this comparison (lineage).
     """
     spec = data.load_spec(model_name)
+    store.check_schema()  # never a half-written run on a store of another revision
     ref_a = registry.resolve_version(model_name, champion)
     ref_b = registry.resolve_version(model_name, challenger)
     rows: Any = data.load_labeled_rows(spec, window_start, window_end)
@@ -163,7 +175,7 @@ def compare_models(
     checks = ab.guardrails(spec, holdout, scores_a, scores_b, latency)
     decision = ab.decide(primary, checks)
 
-    outcome = "promoted" if decision.should_promote and promote else "rejected"
+    verdict = CHALLENGER_WINS if decision.should_promote else CHAMPION_STAYS
     evidence = {
         **asdict(decision),
         "champion_version": ref_a.version,
@@ -178,7 +190,7 @@ def compare_models(
         spec,
         ref_a,
         ref_b,
-        outcome,
+        verdict,
         decision.reason,
         evidence,
         {
@@ -201,7 +213,7 @@ def compare_models(
         markdown,
         "ab",
     )
-    return _conclude(model_name, outcome, ref_a, ref_b, decision, evidence)
+    return _conclude(model_name, promote, ref_a, ref_b, decision, evidence)
 
 
 def _online_markdown(model: str, a: str, b: str, d: OnlineABDecision) -> str:
@@ -258,6 +270,7 @@ def compare_online(
         triggered_by: Flow run id of the run that asked for this comparison (lineage).
     """
     spec = data.load_spec(model_name)
+    store.check_schema()  # never a half-written run on a store of another revision
     if spec.columns.variant is None:
         raise ValueError(f"the spec of model {model_name!r} declares no columns.variant")
     ref_a = registry.resolve_version(model_name, champion)
@@ -280,12 +293,12 @@ def compare_online(
         )
         publish.publish_markdown(f"{model_name}-online-ab", markdown, f"Online A/B {model_name}")
         return Completed(name="InsufficientData", message=decision.reason, data=decision)
-    outcome = "promoted" if decision.should_promote and promote else "rejected"
+    verdict = CHALLENGER_WINS if decision.should_promote else CHAMPION_STAYS
     _record(
         spec,
         ref_a,
         ref_b,
-        outcome,
+        verdict,
         decision.reason,
         evidence,
         {"metric": decision.metric, "rule": decision.rule, "margin": decision.margin},
@@ -301,4 +314,4 @@ def compare_online(
         markdown,
         "online-ab",
     )
-    return _conclude(model_name, outcome, ref_a, ref_b, decision, evidence)
+    return _conclude(model_name, promote, ref_a, ref_b, decision, evidence)

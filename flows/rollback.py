@@ -14,7 +14,10 @@ from tasks import publish, registry, store
 
 @flow(name="rollback-model", flow_run_name="rollback-{model_name}", log_prints=True)
 def rollback_model(
-    model_name: str, reason: str = "manual rollback", requested_by: str = "unknown"
+    model_name: str,
+    reason: str = "manual rollback",
+    requested_by: str = "unknown",
+    force: bool = False,
 ) -> Any:
     """Move the 'champion' alias back to the 'previous' version.
 
@@ -22,10 +25,13 @@ def rollback_model(
         model_name: Registered model name.
         reason: Why the rollback is done (recorded on the model versions and in the store).
         requested_by: Who asked for the rollback.
+        force: Take the model's promotion lock from its holder first (only when that holder is known to be stuck; a dead holder releases it by itself).
     """
-    with registry.promotion_slot(model_name):  # alias moves of one model are serialized
+    store.check_schema()
+    # alias moves of one model are serialized
+    with registry.promotion_slot(model_name, force=force):
         result = registry.rollback(model_name, f"{reason} (by {requested_by})")
-    details = {**asdict(result), "reason": reason, "requested_by": requested_by}
+    details = {**asdict(result), "reason": reason, "requested_by": requested_by, "force": force}
     store.save_decision(model_name, "rollback", "rolled-back", details, current_flow_run_id())
     publish.publish_markdown(
         f"{model_name}-rollback",

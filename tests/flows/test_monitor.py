@@ -125,7 +125,7 @@ def test_degradation_retrains_and_promotes_exactly_when_the_ab_rule_says_so(
     versions = {v.version: v for v in registry.client.search_model_versions("name='credit'")}
     assert set(map(str, versions)) == {"1", "2"}
     ab = world.store().decisions("credit", kind="ab")[-1]
-    promoted = ab["outcome"] == "promoted"
+    promoted = ab["outcome"] == "challenger-wins"
     assert promoted == (ab["details"]["ci_low"] > 0.0)
     champion = registry.get_version("credit", "champion").version
     assert champion == ("2" if promoted else "1")

@@ -130,7 +130,7 @@ def test_a_clearly_better_challenger_is_promoted_with_guardrail_evidence(
             for g in details["guardrails"]
         ],
     )
-    assert ab["outcome"] == "promoted" and details["ci_low"] > 0
+    assert ab["outcome"] == "challenger-wins" and details["ci_low"] > 0
     names = [g["name"] for g in details["guardrails"]]
     assert names == ["ece", "equal_opportunity_difference[region]", "latency"]
     assert all(g["passed"] for g in details["guardrails"])
@@ -200,7 +200,7 @@ def test_an_equal_challenger_is_rejected_under_superiority(fresh_world: World) -
     ab = world.store().decisions("credit", kind="ab")[-1]
     details = ab["details"]
     print("equal:", {k: details[k] for k in ("champion_value", "challenger_value", "ci_low")})
-    assert ab["outcome"] == "rejected"
+    assert ab["outcome"] == "champion-stays"
     assert details["primary_passed"] is False and details["ci_low"] <= 0.0
     assert "Keep the champion" in (state.message or "")
     assert aliases(world) == {"champion": "1", "challenger": "2"}
@@ -350,4 +350,4 @@ def test_online_ab_waits_for_enough_traffic_then_promotes(
     assert min(decision.champion_n, decision.challenger_n) >= decision.required_n
     assert aliases(world) == {"champion": "2", "previous": "1"}
     outcomes = [d["outcome"] for d in world.store().decisions("credit", kind="online-ab")]
-    assert outcomes == ["insufficient-data", "promoted"]
+    assert outcomes == ["insufficient-data", "challenger-wins"]

@@ -71,10 +71,10 @@ def test_retrain_compare_promote_and_rollback_through_the_server(
     assert server_aliases(mlflow_server) == {"champion": "2", "previous": "1"}
     registry = Registry(mlflow_server.url)
     tags = registry.version_tags("credit", "2")
-    assert tags["modelwatch.ab.v1_vs_v2"].startswith("promoted:")
+    assert tags["modelwatch.ab.v1_vs_v2"].startswith("challenger-wins:")
     run = registry.client.get_run(tags["modelwatch.ab.last_run_id"])
     assert run.data.metrics["guardrail.ece.passed"] == 1.0
-    assert run.data.tags["modelwatch.outcome"] == "promoted"
+    assert run.data.tags["modelwatch.outcome"] == "challenger-wins"
 
     state = rollback_model(
         model_name="credit", reason="test", requested_by="pytest", return_state=True
