@@ -54,13 +54,20 @@ def postgres_database(prefix: str) -> Iterator[str]:
     import psycopg2
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = psycopg2.connect(PG_DSN)
-    conn.autocommit = True
+
+    def admin() -> Any:
+        conn = psycopg2.connect(PG_DSN, connect_timeout=10)
+        conn.autocommit = True
+        return conn
+
+    conn = admin()
     try:
         with conn.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
         yield name
     finally:
+        conn = admin()  # a fresh connection: a test may have restarted the server
         with conn.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
