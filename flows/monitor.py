@@ -95,9 +95,13 @@ def monitor_model(
     summary = MonitorSummary.build(
         record, values, drift, validated.report, judgement, decision, store_run_id
     )
-    publish.publish_markdown(
-        f"{model_name}-monitor-summary", monitor_markdown(summary, drift), f"{model_name} {label}"
-    )
+    # optional analyses a small window skipped (each task logged its own skip)
+    notes = metrics.small_window_notes(spec, window.n_rows, window.n_labeled)
+    skipped = f" (skipped: {'; '.join(notes)})" if notes else ""
+    markdown = monitor_markdown(summary, drift)
+    if notes:
+        markdown += "\nSkipped for lack of data: " + "; ".join(notes) + ".\n"
+    publish.publish_markdown(f"{model_name}-monitor-summary", markdown, f"{model_name} {label}")
     publish.publish_drift_table(model_name, drift)
     report_path = publish.publish_report(
         spec,
@@ -125,7 +129,7 @@ def monitor_model(
     retrain = (decision.degraded and spec.retraining.enabled) or force_retrain
     if not retrain or dry_run:
         name = "Degraded" if decision.degraded else "Completed"
-        return Completed(name=name, message=f"{label}: {decision.reason}", data=summary)
+        return Completed(name=name, message=f"{label}: {decision.reason}{skipped}", data=summary)
 
     reason = "forced by parameter force_retrain" if force_retrain else decision.reason
     state: Any = retrain_model(

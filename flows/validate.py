@@ -7,7 +7,7 @@ validation summary → critical failure: quarantine the window's files, fail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -86,6 +86,12 @@ def validate_window(
         return ValidatedWindow(window=window, report=None)
     report = quality.run_suite(spec, window.predictions, (start, end), f"{model_name}-{label}")
     stats = quality.data_quality(spec, window)
+    # the source reader resolved these (latest label wins); report them beside the others
+    stats = replace(
+        stats,
+        conflicting_labels=window.conflicting_labels,
+        conflicting_label_ids=window.conflicting_label_ids,
+    )
     if not dry_run:
         quality.save_data_quality(model_name, (start, end), stats, run_id)
     quality.publish_data_quality(model_name, label, stats)

@@ -42,6 +42,7 @@ from sklearn.model_selection import StratifiedKFold
 from modelwatch.errors import StatisticsError
 
 __all__ = [
+    "MIN_ROWS",
     "DomainClassifierResult",
     "PCAReconstructionResult",
     "delong_auc_variance",
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+MIN_ROWS = 10
+"""Fewest rows per side (reference and current) both methods accept."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,10 @@ def _check(
         missing = [c for c in [*numeric, *categorical] if c not in frame.columns]
         if missing:
             raise StatisticsError(f"columns {missing} are missing from the {side} data")
-        if len(frame) < 10:
-            raise StatisticsError(f"{function} needs at least 10 {side} rows; got {len(frame)}")
+        if len(frame) < MIN_ROWS:
+            raise StatisticsError(
+                f"{function} needs at least {MIN_ROWS} {side} rows; got {len(frame)}"
+            )
 
 
 def _codes(

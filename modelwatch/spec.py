@@ -11,6 +11,7 @@ fsspec URLs (``s3://...``) are used as they are.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,6 +46,11 @@ class Sources(_Frozen):
 class Columns(_Frozen):
     id: str = Field(description="Prediction id (unique per prediction; join key of the labels).")
     timestamp: str = Field(description="Prediction time (UTC).")
+    timestamp_unit: Literal["s", "ms", "us", "ns"] | None = Field(
+        default=None,
+        description="Unit of integer (epoch) timestamps; without it an integer timestamp "
+        "column is rejected (never read as nanoseconds).",
+    )
     numeric: tuple[str, ...] = Field(default=(), description="Numeric feature columns.")
     categorical: tuple[str, ...] = Field(default=(), description="Categorical feature columns.")
     prediction: str = Field(description="Predicted label (classification) or value (regression).")
@@ -303,7 +309,10 @@ AlertChannel = Annotated[WebhookChannel | SmtpChannel, Field(discriminator="type
 class MonitorSpec(_Frozen):
     """Everything modelwatch needs to monitor one model."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Model name = MLflow model.")
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]{0,63}$",
+        description="Model name = MLflow model (a stricter subset of MODEL_NAME_RULE).",
+    )
     task: TaskType = Field(description="binary, multiclass or regression.")
     description: str = ""
     sources: Sources
@@ -329,39 +338,111 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "<root>"
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr`` of a value, mappings elided, cut to ``limit`` characters (control chars escaped)."""
+    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+#: top-level keys every monitor spec has; a mapping with none of them is not a spec at all
+_SPEC_KEYS: tuple[str, ...] = ("name", "task", "sources", "columns")
+
+
 def parse_spec(data: Any, *, source: str = "<spec>") -> MonitorSpec:
-    """Validate a parsed spec mapping; errors name ``source``, field path and value."""
+    """Validate a parsed spec mapping; errors name ``source``, field path and value.
+
+    Errors never reproduce the file beyond a field path and its offending value
+    (cut to 80 characters): the value of an unknown field is not shown, a mapping
+    with none of the spec's top-level keys is reported as "not a monitor spec"
+    without its content, and pydantic's own message (which quotes every input)
+    is not chained.
+    """
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a monitor spec must be a mapping, got {type(data).__name__}")
+    if not any(key in data for key in _SPEC_KEYS):
+        raise SpecError(
+            f"{source}: not a monitor spec: it has none of the keys {', '.join(_SPEC_KEYS)} "
+            f"({len(data)} other top-level key(s); content not shown)"
+        )
     try:
         return MonitorSpec.model_validate(data)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            value = err.get("input")
-            shown = repr(value) if not isinstance(value, dict) else "{...}"
-            if len(shown) > 80:
-                shown = shown[:77] + "..."
-            lines.append(f"  {_loc(err['loc'])}: {err['msg']} (got {shown})")
-        raise SpecError(f"{source}: invalid monitor spec\n" + "\n".join(lines)) from exc
+            if err["type"] == "extra_forbidden":
+                shown = "value not shown"
+            else:
+                shown = f"got {_shown(err.get('input'))}"
+            loc = _loc(err["loc"])
+            loc = loc if len(loc) <= 100 else loc[:97] + "..."
+            lines.append(f"  {loc}: {err['msg']} ({shown})")
+        # not chained: the ValidationError's text quotes every input in full
+        raise SpecError(f"{source}: invalid monitor spec\n" + "\n".join(lines)) from None
 
 
 def load_spec(path: str | Path) -> MonitorSpec:
-    """Read and validate a spec file."""
+    """Read and validate a spec file; errors name the file, never reproduce its text.
+
+    A YAML error gives the line, the column and the parser's problem (not the
+    offending line, which PyYAML would quote); the parser's exception is not
+    chained for the same reason.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise SpecError(f"{path}: monitor spec file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (invalid byte at position {exc.start})") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the monitor spec ({exc.strerror})") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+        where, problem = "", type(exc).__name__
+        if isinstance(exc, yaml.MarkedYAMLError):
+            mark = exc.problem_mark or exc.context_mark
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = (exc.problem or exc.context or problem)[:80]
+        # not chained: PyYAML's message quotes the offending line of the file
+        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
     return parse_spec(data, source=str(path))
 
 
+#: the one rule for a model name wherever it becomes part of a path (spec file, suite,
+#: reports, MLflow artifacts); names containing ".." are refused as well
+MODEL_NAME_RULE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_MODEL_NAME = re.compile(MODEL_NAME_RULE)
+
+
+def check_model_name(name: object) -> str:
+    """``name`` if it is a safe model name, else a :class:`SpecError` naming the rule and value.
+
+    Rule: :data:`MODEL_NAME_RULE` (1-64 ASCII letters, digits, ``_``, ``.``, ``-``;
+    first a letter or digit) and no ``..``. So no path separator, no NUL, no
+    ``.``/``..`` and no hidden file can come from a model name. Checked before
+    any file is opened. A spec's own ``name`` is stricter (``^[a-z][a-z0-9_-]{0,63}$``),
+    so every spec name passes this rule.
+    """
+    if isinstance(name, str) and _MODEL_NAME.fullmatch(name) and ".." not in name:
+        return name
+    if isinstance(name, str):
+        shown = repr(name[:64]) + (f"... ({len(name)} characters)" if len(name) > 64 else "")
+    else:
+        shown = f"{type(name).__name__} {_shown(name, 40)}"
+    raise SpecError(
+        f"invalid model name {shown}: a model name must match {MODEL_NAME_RULE} "
+        "(1-64 letters, digits, '_', '.' or '-', starting with a letter or digit) "
+        "and must not contain '..'"
+    )
+
+
 def find_spec(model_name: str, specs_dir: str | Path) -> MonitorSpec:
-    """Load ``<specs_dir>/<model_name>.yaml``; the error lists the available models."""
+    """Load ``<specs_dir>/<model_name>.yaml``; the error lists the available models.
+
+    The name is checked with :func:`check_model_name` before any file is touched.
+    """
+    check_model_name(model_name)
     specs_dir = Path(specs_dir)
     path = specs_dir / f"{model_name}.yaml"
     if not path.exists():

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.exceptions import MissingContextError
 
 from modelwatch.io import sources
 from modelwatch.settings import get_settings
@@ -20,7 +21,19 @@ def load_spec(model_name: str) -> MonitorSpec:
 
 @task(name="load-window", task_run_name="load-window-{spec.name}", **IO_TASK)
 def load_window(spec: MonitorSpec, start: datetime, end: datetime) -> sources.WindowData:
-    return sources.load_window(spec, start, end, get_settings().home_dir)
+    window = sources.load_window(spec, start, end, get_settings().home_dir)
+    if window.conflicting_labels:
+        try:
+            logger = get_run_logger()
+        except MissingContextError:  # called as .fn: modelwatch.io.sources logged it
+            return window
+        logger.warning(
+            "%d prediction id(s) of this window have conflicting labels; the latest label is "
+            "used (label_timestamp, else file order). E.g. ids: %s",
+            window.conflicting_labels,
+            ", ".join(window.conflicting_label_ids),
+        )
+    return window
 
 
 @task(name="load-labeled-rows", **IO_TASK)

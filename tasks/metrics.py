@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.exceptions import MissingContextError
 
 from modelwatch import multivariate
 from modelwatch.io.registry import ModelVersionRef
@@ -22,6 +24,57 @@ from tasks import IO_TASK, TASK_DEFAULTS, registry, train
 PREDICTION_PREFIX = "prediction:"
 TARGET_PREFIX = "target:"
 
+#: Fewest rows for each optional analysis; a smaller window skips it (the run completes, the
+#: task logs it and :func:`small_window_notes` puts a note in the run's summary).
+#: Multivariate drift: window rows (the domain classifier and PCA refuse fewer).
+MIN_ROWS_MULTIVARIATE = multivariate.MIN_ROWS
+#: CBPE estimates: window rows (its band, estimate +- z * sigma_c * sqrt(c/n), is a normal
+#: approximation that leaves [0, 1] on a handful of rows).
+MIN_ROWS_ESTIMATION = 30
+#: Bootstrap CIs of the realized metrics: labeled rows (a few rows resample to a degenerate
+#: interval such as [0, 0]); the point values are still computed.
+MIN_ROWS_BOOTSTRAP = 10
+#: Segment metrics: labeled rows per segment value (``segment_metrics``' ``min_rows``).
+MIN_ROWS_SEGMENT = 30
+
+
+def small_window_notes(spec: MonitorSpec, n_rows: int, n_labeled: int) -> list[str]:
+    """One note per optional analysis that a window of this size skips (empty: none)."""
+    notes = []
+    if spec.drift.multivariate and n_rows < MIN_ROWS_MULTIVARIATE:
+        notes.append(f"multivariate drift skipped ({n_rows} rows < {MIN_ROWS_MULTIVARIATE})")
+    if spec.task == "binary" and spec.columns.score is not None and n_rows < MIN_ROWS_ESTIMATION:
+        notes.append(f"CBPE estimation skipped ({n_rows} rows < {MIN_ROWS_ESTIMATION})")
+    if 0 < n_labeled < MIN_ROWS_BOOTSTRAP:
+        notes.append(
+            f"bootstrap CIs of realized metrics skipped ({n_labeled} labeled rows "
+            f"< {MIN_ROWS_BOOTSTRAP})"
+        )
+    if spec.columns.segments and 0 < n_labeled < MIN_ROWS_SEGMENT:
+        notes.append(
+            f"segment metrics skipped ({n_labeled} labeled rows < {MIN_ROWS_SEGMENT} "
+            "per segment value)"
+        )
+    return notes
+
+
+def _run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The task run's logger; the module's logger when called outside a run (``.fn``)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+def _skipped(analysis: str, rows: int, minimum: int, what: str = "rows") -> None:
+    _run_logger().info(
+        "%s skipped: the window has %d %s, fewer than the %d it needs",
+        analysis,
+        rows,
+        what,
+        minimum,
+    )
+
 
 @task(name="realized-metrics", **TASK_DEFAULTS)
 def realized_metrics(spec: MonitorSpec, labeled: pd.DataFrame) -> list[MetricValue]:
@@ -31,9 +84,20 @@ def realized_metrics(spec: MonitorSpec, labeled: pd.DataFrame) -> list[MetricVal
         return []
     y_true, y_pred = labeled[cols.target].to_numpy(), labeled[cols.prediction].to_numpy()
     y_score = labeled[cols.score].to_numpy() if cols.score else None
-    overall = classification_metrics(y_true, y_pred, y_score, n_bootstrap=200, seed=0)
+    n_bootstrap = 200
+    if len(labeled) < MIN_ROWS_BOOTSTRAP:
+        _skipped("bootstrap CIs", len(labeled), MIN_ROWS_BOOTSTRAP, "labeled rows")
+        n_bootstrap = 0
+    overall = classification_metrics(y_true, y_pred, y_score, n_bootstrap=n_bootstrap, seed=0)
     segments = list(cols.segments)
-    per_segment = segment_metrics(y_true, y_pred, y_score, labeled[segments]) if segments else []
+    if segments and len(labeled) < MIN_ROWS_SEGMENT:
+        _skipped("segment metrics", len(labeled), MIN_ROWS_SEGMENT, "labeled rows")
+        segments = []
+    per_segment = (
+        segment_metrics(y_true, y_pred, y_score, labeled[segments], min_rows=MIN_ROWS_SEGMENT)
+        if segments
+        else []
+    )
     return [*overall.values(), *per_segment]
 
 
@@ -183,6 +247,9 @@ def estimated_metrics(
     cols = spec.columns
     if cols.score is None or spec.task != "binary":
         return []
+    if len(predictions) < MIN_ROWS_ESTIMATION:
+        _skipped("CBPE estimation", len(predictions), MIN_ROWS_ESTIMATION)
+        return []
     estimator = fit_estimator(spec, reference, reference_outputs)
     if estimator is None:
         return []
@@ -196,6 +263,9 @@ def multivariate_drift(
 ) -> list[MetricValue]:
     """Domain-classifier ROC AUC (with CI) and PCA reconstruction error, <= 5k rows per side."""
     if not spec.drift.multivariate:
+        return []
+    if len(current) < MIN_ROWS_MULTIVARIATE:
+        _skipped("multivariate drift", len(current), MIN_ROWS_MULTIVARIATE)
         return []
     cols = spec.columns
     kw: dict[str, Any] = {"numeric": cols.numeric, "categorical": cols.categorical}

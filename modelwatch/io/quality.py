@@ -1324,6 +1324,8 @@ class DataQualityStats:
     unexpected_columns: tuple[str, ...]
     columns: tuple[ColumnQuality, ...]
     unmatched_labels: int | None = None  # label rows matching no prediction (None: not known)
+    conflicting_labels: int | None = None  # ids labeled twice with different values (None: n/a)
+    conflicting_label_ids: tuple[str, ...] = ()  # a few of those ids (ids only: no PII)
 
     @property
     def type_mismatches(self) -> list[str]:
@@ -1386,6 +1388,15 @@ class DataQualityStats:
                     "detail": None,
                 }
             )
+        if self.conflicting_labels is not None:
+            rows.append(
+                {
+                    "column_name": None,
+                    "stat": "conflicting_labels",
+                    "value": float(self.conflicting_labels),
+                    "detail": ",".join(self.conflicting_label_ids) or None,
+                }
+            )
         for col in self.columns:
             stats: list[tuple[str, float | None, str | None]] = [
                 ("missing_share", col.missing_share, col.dtype),
@@ -1415,6 +1426,8 @@ class DataQualityStats:
             lines.append(f"{self.duplicate_rows} duplicate row(s)")
         if self.unmatched_labels:
             lines.append(f"{self.unmatched_labels} label(s) match no prediction of the window")
+        if self.conflicting_labels:
+            lines.append(f"{self.conflicting_labels} id(s) with conflicting labels (latest used)")
         for c in self.columns:
             where = f"column {c.column!r}"
             if c.missing_share >= 0.5:

@@ -9,6 +9,7 @@ quarantine record can point at them and tests can prove they were untouched.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,13 @@ import pandas as pd
 
 from modelwatch.errors import SchemaError, SourceError
 from modelwatch.spec import FileSource, MonitorSpec, resolve_path
+
+_log = logging.getLogger(__name__)
+
+#: optional column of the label feed: when each label was given; orders conflicting labels
+LABEL_TIMESTAMP = "label_timestamp"
+#: at most this many example ids of conflicting labels are kept (ids only, never other values)
+CONFLICT_EXAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,10 @@ class WindowData:
     #: label rows, in the label files that labeled this window, whose id matches none of its
     #: predictions (mistyped ids, labels of predictions never logged or of another window)
     unmatched_labels: int = 0
+    #: ids of this window labeled more than once with different values (the latest label is
+    #: used, see :func:`_join_labels`), and the first few of them (as text)
+    conflicting_labels: int = 0
+    conflicting_label_ids: tuple[str, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -94,28 +106,46 @@ def _read_file(path: str, fmt: str) -> pd.DataFrame:
         ) from exc
 
 
-def _to_utc(frame: pd.DataFrame, column: str, path: str) -> pd.Series:
+def _to_utc(frame: pd.DataFrame, column: str, path: str, unit: str | None = None) -> pd.Series:
     """The timestamp column in UTC; naive values are taken as UTC (the data contract).
 
     Text timestamps may mix offsets and naive values (``2026-11-23T10:00+01:00``,
-    ``2026-11-23 09:30:00``): each is parsed as ISO 8601 on its own.
+    ``2026-11-23 09:30:00``): each is parsed as ISO 8601 on its own. Numbers
+    (epoch timestamps) need ``unit`` (the spec's ``columns.timestamp_unit``):
+    without it they are refused, never read as nanoseconds (which put every row
+    in January 1970 and left the window silently empty).
     """
     if column not in frame.columns:
         raise SchemaError(f"{path}: timestamp column {column!r} is missing", path=path)
     values = frame[column]
+    dtype = values.dtype
+    is_number = (
+        pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_bool_dtype(dtype)
+        and bool(values.notna().any())  # an all-empty column is no epoch column
+    )
+    if is_number and unit is None:
+        kind = "integers" if pd.api.types.is_integer_dtype(dtype) else "numbers"
+        raise SchemaError(
+            f"column {column!r} in {path} holds {kind}; declare columns.timestamp_unit "
+            "(s, ms, us or ns) in the monitor spec",
+            path=path,
+        )
     is_text = not (
-        pd.api.types.is_datetime64_any_dtype(values.dtype)
-        or pd.api.types.is_numeric_dtype(values.dtype)
+        pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype)
     )
     try:
-        if is_text:
+        if is_number:
+            converted = pd.to_datetime(values, unit=unit, utc=True)
+        elif is_text:
             converted = pd.to_datetime(values, utc=True, format="ISO8601")
         else:
             converted = pd.to_datetime(values, utc=True)
     except (ValueError, TypeError, OverflowError) as exc:
         first = str(exc).strip().splitlines()[0]
+        how = f" with columns.timestamp_unit {unit!r}" if is_number else ""
         raise SchemaError(
-            f"{path}: column {column!r} cannot be parsed as timestamps ({first})", path=path
+            f"{path}: column {column!r} cannot be parsed as timestamps{how} ({first})", path=path
         ) from exc
     return converted
 
@@ -147,7 +177,7 @@ def load_window(spec: MonitorSpec, start: datetime, end: datetime, home: Path) -
         files = []
     for path in files:
         frame = _read_file(path, spec.sources.predictions.format)
-        ts = _to_utc(frame, cols.timestamp, path)
+        ts = _to_utc(frame, cols.timestamp, path, cols.timestamp_unit)
         mask = ((ts >= ts_start) & (ts < ts_end)).to_numpy()
         if mask.any():
             part = frame.loc[mask].copy()
@@ -155,7 +185,16 @@ def load_window(spec: MonitorSpec, start: datetime, end: datetime, home: Path) -
             parts.append(part)
             used.append(path)
     predictions = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    labeled, unmatched = _join_labels(spec, predictions, home)
+    labeled, unmatched, conflicts = _join_labels(spec, predictions, home)
+    if conflicts:
+        _log.warning(
+            "window %s of model %r: %d prediction id(s) have conflicting labels (the latest "
+            "label is used), e.g. %s",
+            ts_start.isoformat(),
+            spec.name,
+            len(conflicts),
+            ", ".join(conflicts[:CONFLICT_EXAMPLES]),
+        )
     return WindowData(
         start=ts_start.to_pydatetime(),
         end=ts_end.to_pydatetime(),
@@ -163,26 +202,39 @@ def load_window(spec: MonitorSpec, start: datetime, end: datetime, home: Path) -
         labeled=labeled,
         files=tuple(used),
         unmatched_labels=unmatched,
+        conflicting_labels=len(conflicts),
+        conflicting_label_ids=tuple(conflicts[:CONFLICT_EXAMPLES]),
     )
 
 
 def _join_labels(
     spec: MonitorSpec, predictions: pd.DataFrame, home: Path
-) -> tuple[pd.DataFrame, int]:
-    """Predictions joined with their labels, and the count of unmatched label rows.
+) -> tuple[pd.DataFrame, int, list[str]]:
+    """Predictions joined with their labels, the count of unmatched label rows, conflicting ids.
 
     Unmatched: rows of the label files that label at least one prediction of
     the window whose id matches none of the window's predictions.
+
+    One label per id, the declared rule being *the latest label wins*
+    (corrections arrive after the first label). "Latest" means: the greatest
+    :data:`LABEL_TIMESTAMP` (``label_timestamp``) when the label feed has that
+    column (parsed like the prediction timestamps, ``columns.timestamp_unit``
+    included; rows without one rank before every row with one); ties, and label
+    feeds without the column, fall back to file order: files sorted by path,
+    rows in file order, the last one winning. Ids labeled more than once with
+    different values (a missing value counts as a value) are returned as text,
+    in order of first appearance.
     """
     cols = spec.columns
     empty = predictions.iloc[0:0].assign(**{cols.target: pd.Series(dtype="float64")})
     if spec.sources.labels is None or predictions.empty or cols.id not in predictions.columns:
-        return empty, 0
+        return empty, 0, []
     try:
         files = _list_files(spec.sources.labels, home)
     except SourceError:
-        return empty, 0
+        return empty, 0, []
     ids = set(predictions[cols.id].astype(str))
+    order = "__modelwatch_label_time__"
     parts = []
     unmatched = 0
     for path in files:
@@ -192,13 +244,23 @@ def _join_labels(
                 raise SchemaError(f"{path}: label feed column {column!r} is missing", path=path)
         keep = frame[cols.id].astype(str).isin(ids).to_numpy()
         if keep.any():
-            parts.append(frame.loc[keep, [cols.id, cols.target]])
+            part = frame.loc[keep, [cols.id, cols.target]]
+            if LABEL_TIMESTAMP in frame.columns:
+                kept = frame.loc[keep]
+                part = part.assign(
+                    **{order: _to_utc(kept, LABEL_TIMESTAMP, path, cols.timestamp_unit)}
+                )
+            parts.append(part)
             unmatched += int((~keep).sum())
     if not parts:
-        return empty, unmatched
-    labels = pd.concat(parts, ignore_index=True)
+        return empty, unmatched, []
+    labels = pd.concat(parts, ignore_index=True)  # file order, then row order
     labels[cols.id] = labels[cols.id].astype(predictions[cols.id].dtype)
-    # a later label for the same prediction wins (corrections arrive after the first label)
+    values = labels.groupby(cols.id, sort=False)[cols.target].nunique(dropna=False)
+    conflicts = [str(i)[:64] for i in values.index[values.to_numpy() > 1]]
+    if order in labels.columns:
+        labels = labels.sort_values(order, kind="stable", na_position="first")
+        labels = labels.drop(columns=order)
     labels = labels.drop_duplicates(subset=[cols.id], keep="last")
     joined = predictions.merge(labels, on=cols.id, how="inner", validate="many_to_one")
-    return joined, unmatched
+    return joined, unmatched, conflicts

@@ -123,3 +123,137 @@ def test_files_in_different_time_zones_are_combined_in_utc(tmp_path: Path) -> No
     window = load_window(_spec(tmp_path), START, END, tmp_path)
     assert window.n_rows == 5 and len(window.files) == 2
     assert str(window.predictions["timestamp"].dt.tz) == "UTC"
+
+
+# --------------------------------------------------------------------------- epoch timestamps
+
+
+def _epoch_log(unit: str, start: datetime = START) -> pd.DataFrame:
+    """Six rows of the window plus two an hour later, timestamps as epoch integers in ``unit``."""
+    log = pd.concat(
+        [_log(6, start), _log(2, start + timedelta(hours=1)).assign(prediction_id=["l0", "l1"])],
+        ignore_index=True,
+    )
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
+    seconds = (log["timestamp"] - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta("1s")
+    return log.assign(timestamp=(seconds * per_second).astype("int64"))
+
+
+def _with_unit(spec: MonitorSpec, unit: str | None) -> MonitorSpec:
+    data = spec.model_dump(mode="json")
+    data["columns"]["timestamp_unit"] = unit
+    return parse_spec(data, source="test")
+
+
+@pytest.mark.parametrize(("unit", "fmt"), [("s", "parquet"), ("ms", "csv"), ("ns", "parquet")])
+def test_epoch_integer_timestamps_are_read_with_the_declared_unit(
+    tmp_path: Path, unit: str, fmt: str
+) -> None:
+    _write(_epoch_log(unit), tmp_path / "predictions" / f"a.{fmt}", fmt)
+    _write(_labels(["p0", "p5", "l0"]), tmp_path / "labels" / f"a.{fmt}", fmt)
+    before = _digests(tmp_path)
+    window = load_window(_with_unit(_spec(tmp_path, fmt), unit), START, END, tmp_path)
+    assert list(window.predictions["prediction_id"]) == [f"p{i}" for i in range(6)]
+    assert window.predictions["timestamp"].iloc[0] == pd.Timestamp(START)
+    assert str(window.predictions["timestamp"].dt.tz) == "UTC"
+    assert sorted(window.labeled["prediction_id"]) == ["p0", "p5"]
+    assert _digests(tmp_path) == before  # raw files byte-identical
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"), [("int64", "integers"), ("float64", "numbers")], ids=["int", "float"]
+)
+def test_epoch_timestamps_without_a_unit_are_refused_naming_column_and_file(
+    tmp_path: Path, values: str, kind: str
+) -> None:
+    path = _write(
+        _epoch_log("s").astype({"timestamp": values}), tmp_path / "predictions" / "a.csv", "csv"
+    )
+    before = _digests(tmp_path)
+    with pytest.raises(SchemaError) as err:
+        load_window(_spec(tmp_path, "csv"), START, END, tmp_path)  # was: 0 rows, no error
+    assert str(err.value) == (
+        f"column 'timestamp' in {path} holds {kind}; declare columns.timestamp_unit "
+        "(s, ms, us or ns) in the monitor spec"
+    )
+    assert err.value.path == str(path)
+    assert _digests(tmp_path) == before
+
+
+def test_epoch_timestamps_out_of_range_for_the_unit_name_the_unit(tmp_path: Path) -> None:
+    path = _write(_epoch_log("ns"), tmp_path / "predictions" / "a.parquet")
+    with pytest.raises(
+        SchemaError,
+        match=rf"{path}: column 'timestamp' cannot be parsed as timestamps with "
+        r"columns.timestamp_unit 's'",
+    ):
+        load_window(_with_unit(_spec(tmp_path), "s"), START, END, tmp_path)
+
+
+# --------------------------------------------------------------------------- conflicting labels
+
+
+def test_conflicting_labels_are_counted_and_the_last_file_wins(tmp_path: Path) -> None:
+    _write(_log(6), tmp_path / "predictions" / "a.parquet")
+    first = pd.DataFrame({"prediction_id": ["p0", "p1", "p2", "p3"], "defaulted": [0, 0, 1, 1]})
+    later = pd.DataFrame({"prediction_id": ["p0", "p1", "p3"], "defaulted": [1, 0, 0]})
+    _write(first, tmp_path / "labels" / "2026-11-23T10.parquet")
+    _write(later, tmp_path / "labels" / "2026-11-23T11.parquet")
+    window = load_window(_spec(tmp_path), START, END, tmp_path)
+    labels = dict(zip(window.labeled["prediction_id"], window.labeled["defaulted"], strict=True))
+    assert labels == {"p0": 1, "p1": 0, "p2": 1, "p3": 0}  # the later file's label
+    assert window.conflicting_labels == 2  # p1 repeats the same value: no conflict
+    assert window.conflicting_label_ids == ("p0", "p3")
+
+
+def test_a_label_timestamp_decides_which_conflicting_label_is_latest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _write(_log(3), tmp_path / "predictions" / "a.parquet")
+    t = pd.Timestamp(START)
+    # the file read last holds the older label for p0 and the newer one for p1
+    a = pd.DataFrame(
+        {
+            "prediction_id": ["p0", "p1", "p2"],
+            "defaulted": [1, 1, 1],
+            "label_timestamp": [t + timedelta(days=2), t + timedelta(days=1), pd.NaT],
+        }
+    )
+    b = pd.DataFrame(
+        {
+            "prediction_id": ["p0", "p1", "p2"],
+            "defaulted": [0, 0, 0],
+            "label_timestamp": [t + timedelta(days=1), t + timedelta(days=2), t],
+        }
+    )
+    _write(a, tmp_path / "labels" / "a.parquet")
+    _write(b, tmp_path / "labels" / "b.parquet")
+    with caplog.at_level("WARNING", logger="modelwatch.io.sources"):
+        window = load_window(_spec(tmp_path), START, END, tmp_path)
+    labels = dict(zip(window.labeled["prediction_id"], window.labeled["defaulted"], strict=True))
+    # p0: a's label is newer; p1: b's; p2: a label without a time ranks first, so b's wins
+    assert labels == {"p0": 1, "p1": 0, "p2": 0}
+    assert window.conflicting_labels == 3
+    assert "3 prediction id(s) have conflicting labels" in caplog.text
+    assert "label_timestamp" not in set(window.labeled.columns) - set(window.predictions.columns)
+
+
+def test_conflicting_labels_reach_the_data_quality_rows(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from modelwatch.io.quality import data_quality_stats
+
+    _write(_log(6), tmp_path / "predictions" / "a.parquet")
+    _write(_labels(["p0", "p1"]), tmp_path / "labels" / "a.parquet")
+    _write(_labels(["p1", "p0"]), tmp_path / "labels" / "b.parquet")
+    spec = _spec(tmp_path)
+    window = load_window(spec, START, END, tmp_path)
+    stats = replace(
+        data_quality_stats(window.predictions, spec),
+        conflicting_labels=window.conflicting_labels,
+        conflicting_label_ids=window.conflicting_label_ids,
+    )
+    rows = {(r["column_name"], r["stat"]): r for r in stats.to_rows()}
+    assert rows[(None, "conflicting_labels")]["value"] == 2.0
+    assert rows[(None, "conflicting_labels")]["detail"] == "p0,p1"
+    assert "2 id(s) with conflicting labels (latest used)" in stats.problems()

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from modelwatch.errors import SpecError
-from modelwatch.spec import find_spec, load_spec, parse_spec
+from modelwatch.spec import MODEL_NAME_RULE, check_model_name, find_spec, load_spec, parse_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "deployments" / "specs"
 
@@ -80,3 +80,156 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
     path.write_text("name: [unclosed\n")
     with pytest.raises(SpecError, match=r"bad\.yaml: not valid YAML"):
         load_spec(path)
+
+
+# --------------------------------------------------------------------------- model names
+
+
+@pytest.mark.parametrize(
+    "name", ["credit", "Credit-2", "a", "9lives", "fraud_v2.1", "a" * 64, "x-y_z.w", "a.b"]
+)
+def test_a_safe_model_name_is_returned_as_it_is(name: str) -> None:
+    assert check_model_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../x",
+        "../../tmp/secret",
+        "a/b",
+        "a\\b",
+        "..",
+        ".",
+        "a..b",
+        "x\x00",
+        "a" * 65,
+        ".hidden",
+        "-rf",
+        "_x",
+        "",
+        " credit",
+        "credit\n",
+        "cr€dit",
+        "/etc/passwd",
+    ],
+)
+def test_an_unsafe_model_name_is_refused_naming_the_rule_and_the_value(name: str) -> None:
+    with pytest.raises(SpecError) as info:
+        check_model_name(name)
+    message = str(info.value)
+    assert MODEL_NAME_RULE in message and "must not contain '..'" in message
+    assert repr(name[:64]) in message  # the value, repr-escaped
+    assert "\x00" not in message and "\n" not in message
+
+
+def test_a_long_or_non_text_name_is_shown_truncated() -> None:
+    with pytest.raises(SpecError) as info:
+        check_model_name("b" * 5000)
+    message = str(info.value)
+    assert "b" * 65 not in message and "(5000 characters)" in message
+    with pytest.raises(SpecError, match=r"invalid model name NoneType None"):
+        check_model_name(None)
+
+
+def test_every_spec_name_is_a_safe_model_name() -> None:
+    """The spec's own name pattern is the stricter one: a 65-character name is refused too."""
+    data = _demo()
+    data["name"] = "a" * 64
+    assert check_model_name(parse_spec(data).name)
+    data["name"] = "a" * 65
+    with pytest.raises(SpecError, match=r"name: String should match pattern"):
+        parse_spec(data)
+
+
+def test_find_spec_checks_the_name_before_touching_the_file_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    specs = tmp_path / "a" / "specs"
+    specs.mkdir(parents=True)
+    loot = tmp_path / "loot"
+    loot.mkdir()
+    (loot / "secret.yaml").write_text("api_token: hunter2-TOPSECRET\n")
+    touched: list[str] = []
+    for name in ("exists", "read_text", "glob"):
+        original = getattr(Path, name)
+
+        def spy(self: Path, *args: object, _original=original, **kwargs: object) -> object:  # type: ignore[no-untyped-def]
+            touched.append(str(self))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, name, spy)
+    with pytest.raises(SpecError) as info:
+        find_spec("../../loot/secret", specs)
+    assert touched == []
+    assert "hunter2" not in str(info.value) and "TOPSECRET" not in str(info.value)
+    assert MODEL_NAME_RULE in str(info.value)
+
+
+# --------------------------------------------------------------------------- no echo of content
+
+
+def _chain(exc: BaseException) -> str:
+    """Every message a traceback of ``exc`` would print (causes and contexts included)."""
+    texts = []
+    seen: BaseException | None = exc
+    while seen is not None:
+        texts.append(str(seen))
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    return "\n".join(texts)
+
+
+def test_a_yaml_error_gives_line_and_column_but_not_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "credit.yaml"
+    path.write_text("name: credit\npassword: hunter2-TOPSECRET: [\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    text = _chain(info.value)
+    assert str(path) in text and "not valid YAML at line 2, column" in text
+    assert "hunter2" not in text and "TOPSECRET" not in text
+
+
+def test_an_unknown_field_is_named_without_its_value(tmp_path: Path) -> None:
+    data = _demo()
+    data["api_token"] = "hunter2-TOPSECRET"
+    data["drift"]["alpha"] = 3
+    path = tmp_path / "credit.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    text = _chain(info.value)
+    assert "api_token: Extra inputs are not permitted (value not shown)" in text
+    assert "drift.alpha" in text and "(got 3)" in text  # the offending value of a known field
+    assert "hunter2" not in text and "TOPSECRET" not in text
+
+
+def test_a_file_that_is_no_spec_is_not_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "credit.yaml"
+    path.write_text("db_password: hunter2-TOPSECRET\nuser: admin\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    text = _chain(info.value)
+    assert "not a monitor spec" in text and "2 other top-level key(s)" in text
+    assert "hunter2" not in text and "db_password" not in text
+    path.write_text("hunter2-TOPSECRET\n")
+    with pytest.raises(SpecError, match="must be a mapping, got str") as info:
+        load_spec(path)
+    assert "hunter2" not in _chain(info.value)
+
+
+def test_a_binary_file_names_the_byte_position_only(tmp_path: Path) -> None:
+    path = tmp_path / "credit.yaml"
+    path.write_bytes(b"name: \xffhunter2-TOPSECRET\n")
+    with pytest.raises(SpecError, match=r"not UTF-8 text \(invalid byte at position 6\)") as info:
+        load_spec(path)
+    assert "hunter2" not in _chain(info.value)
+
+
+def test_timestamp_unit_is_declared_in_columns() -> None:
+    data = _demo()
+    assert parse_spec(data).columns.timestamp_unit is None
+    data["columns"]["timestamp_unit"] = "ms"
+    assert parse_spec(data).columns.timestamp_unit == "ms"
+    data["columns"]["timestamp_unit"] = "minutes"
+    with pytest.raises(SpecError, match=r"columns\.timestamp_unit: Input should be 's', 'ms'"):
+        parse_spec(data)
