@@ -89,6 +89,7 @@ def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelV
         target=cols.target,
         profile=reference_profile(reference, spec),
         model_card=model_card(spec, metrics, {"n_reference": len(reference), "seed": seed}),
+        trust_pickle=spec.model.trust_pickle,
     )
 
 
@@ -117,7 +118,7 @@ def serve_window(
     """Score window ``index`` with the current champion and append log + labels files."""
     registry = open_registry(settings)
     champion = registry.get_version(spec.name, "champion")
-    model = registry.load_model(spec.name, champion.version)
+    model = registry.load_model(spec.name, champion.version, trust_pickle=spec.model.trust_pickle)
     hours = (end - start).total_seconds() / 3600
     truth = simulate.generate_window(
         index, start=start, hours=hours, rows=rows, seed=seed, scenario=scenario

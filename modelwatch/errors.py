@@ -13,7 +13,9 @@
     ├── StoreError                the monitoring store failed
     ├── RegistryError             MLflow (tracking server / model registry) failed
     │   ├── AliasNotFound         a registered model has no such alias
-    │   └── ChampionChanged       the champion moved since the comparison (promotion refused)
+    │   ├── ChampionChanged       the champion moved since the comparison (promotion refused)
+    │   └── UntrustedModelError   a model artifact is not skops with trusted types and the
+    │                             spec's ``model.trust_pickle`` is off (load / log refused)
     └── RetrainError              retraining could not produce a candidate
 
 Every message names the thing (file, column, field) and the bad value. Wrap
@@ -77,6 +79,15 @@ class AliasNotFound(RegistryError):
 
 class ChampionChanged(RegistryError):
     """A promotion found another champion than the one its comparison was made against."""
+
+
+class UntrustedModelError(RegistryError):
+    """A model artifact could run code when loaded (cloudpickle, or skops with foreign types).
+
+    Raised before anything is deserialized, when loading a version, and when logging a model
+    that cannot be saved as skops with numpy/scipy/scikit-learn types only; the message names
+    the model, the version (when there is one) and the setting ``model.trust_pickle``.
+    """
 
 
 class RetrainError(ModelwatchError):

@@ -269,6 +269,19 @@ class Schedule(_Frozen):
     window_hours: float = Field(default=1.0, gt=0, description="Length of one window.")
 
 
+class ModelPolicy(_Frozen):
+    """How the registered versions' model artifacts may be deserialized."""
+
+    trust_pickle: bool = Field(
+        default=False,
+        description=(
+            "Load (and log) models that are not skops with numpy/scipy/scikit-learn types "
+            "only, e.g. cloudpickle: loading them runs code from the artifact. Only for "
+            "models whose every registered version comes from someone you trust."
+        ),
+    )
+
+
 AlertEvent = Literal["degraded", "promoted", "rejected", "validation_failed", "rolled_back"]
 _ALL_EVENTS: tuple[AlertEvent, ...] = (
     "degraded",
@@ -322,6 +335,9 @@ class MonitorSpec(_Frozen):
     retraining: RetrainingPolicy = Field(default_factory=RetrainingPolicy)
     ab: ABPolicy = Field(default_factory=ABPolicy)
     schedule: Schedule = Field(default_factory=Schedule)
+    model: ModelPolicy = Field(
+        default_factory=ModelPolicy, description="Trust in the model artifacts."
+    )
     alerts: tuple[AlertChannel, ...] = Field(default=(), description="Where alerts go.")
 
     @model_validator(mode="after")

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.exceptions import MissingContextError
 
 from modelwatch import train
 from modelwatch.io.registry import ChampionChanged as ChampionChanged
 from modelwatch.io.registry import ModelVersionRef, PromotionResult, Registry
 from modelwatch.settings import get_settings
-from modelwatch.spec import MonitorSpec
+from modelwatch.spec import MonitorSpec, find_spec
 from modelwatch.stats.drift import ReferenceProfile
 from tasks import IO_TASK
 
@@ -53,9 +56,45 @@ def load_profile(ref: ModelVersionRef) -> ReferenceProfile | None:
     return None if arrays is None else ReferenceProfile.from_arrays(arrays)
 
 
+def spec_trusts_pickle(model_name: str) -> bool:
+    """``model.trust_pickle`` of the model's monitor spec (False when it has none)."""
+    specs_dir = get_settings().resolved_specs_dir
+    if not (specs_dir / f"{model_name}.yaml").exists():
+        return False
+    return find_spec(model_name, specs_dir).model.trust_pickle
+
+
 @task(name="load-model", task_run_name="load-model-{ref.name}-v{ref.version}", **IO_TASK)
-def load_model(ref: ModelVersionRef) -> Any:
-    return open_registry().load_model(ref.name, ref.version)
+def load_model(ref: ModelVersionRef, trust_pickle: bool | None = None) -> Any:
+    """The version's model; refuses non-skops artifacts unless ``trust_pickle`` (default:
+    the spec's ``model.trust_pickle``); a trusted pickle's warning goes to the run log."""
+    trust = spec_trusts_pickle(ref.name) if trust_pickle is None else trust_pickle
+    with _warnings_to_run_log():
+        return open_registry().load_model(ref.name, ref.version, trust_pickle=trust)
+
+
+@contextmanager
+def _warnings_to_run_log() -> Iterator[None]:
+    """Repeat the registry's warnings of this thread (``model.trust_pickle``) in the run log."""
+    thread = threading.get_ident()
+    try:
+        run_logger = get_run_logger()
+    except MissingContextError:  # called outside a flow or task run: the plain log has it
+        yield
+        return
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.thread == thread:
+                run_logger.warning(record.getMessage())
+
+    registry_logger = logging.getLogger(Registry.__module__)
+    handler = Forward(logging.WARNING)
+    registry_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        registry_logger.removeHandler(handler)
 
 
 @task(name="log-candidate", **IO_TASK)
@@ -70,21 +109,23 @@ def log_candidate(
     model_card: str | None = None,
 ) -> ModelVersionRef:
     features = list(spec.columns.features)
-    return open_registry().log_model_version(
-        spec.name,
-        model,
-        training_data=training_data.drop(columns=list(spec.columns.pii), errors="ignore"),
-        input_example=training_data[features].head(5),
-        params=params,
-        metrics=metrics,
-        tags=tags,
-        run_name=run_name,
-        pii=spec.columns.pii,
-        alias="challenger",
-        target=spec.columns.target,
-        model_card=model_card,
-        profile=train.reference_profile(training_data, spec),
-    )
+    with _warnings_to_run_log():
+        return open_registry().log_model_version(
+            spec.name,
+            model,
+            training_data=training_data.drop(columns=list(spec.columns.pii), errors="ignore"),
+            input_example=training_data[features].head(5),
+            params=params,
+            metrics=metrics,
+            tags=tags,
+            run_name=run_name,
+            pii=spec.columns.pii,
+            alias="challenger",
+            target=spec.columns.target,
+            model_card=model_card,
+            profile=train.reference_profile(training_data, spec),
+            trust_pickle=spec.model.trust_pickle,
+        )
 
 
 @task(name="tag-versions", **IO_TASK)

@@ -9,20 +9,31 @@ imported lazily (it costs ~1.5 s).
 
 Conventions:
 
-* experiment ``modelwatch/<model>`` per model, created with an explicit
+* experiment ``modelwatch/<model>`` per model. With a local tracking store
+  (SQLite, a database URL, ``file:``) it is created with an explicit
   ``artifact_location`` (``<artifact_root>/<model>``), so nothing lands in the
-  ``./mlruns`` of whatever directory the process started in;
+  ``./mlruns`` of whatever directory the process started in. With an http(s)
+  tracking server it is created with **no** artifact location: the server's
+  ``--artifacts-destination`` is used (``mlflow-artifacts:/...``, proxied), so every
+  worker, whatever its ``MODELWATCH_HOME``, reads the same artifacts;
 * registered model ``<model>``; aliases ``champion``, ``challenger``, ``previous``;
 * a model version's run holds the model (a LoggedModel named ``model``), the
   training dataset (``mlflow.log_input``, context ``training``) and its drift
   reference ``reference/reference.parquet`` — PII columns never reach MLflow;
 * decisions are tags ``modelwatch.*`` on the model versions.
 
-Serialization: scikit-learn models are saved in MLflow's default **skops**
-format. The types skops does not trust by default are listed from the model
-itself and accepted only when they come from numpy / scipy / scikit-learn;
-a model with other types (a configured trainer's custom estimator, ...) falls
-back to cloudpickle, with a warning and the tag ``modelwatch.serialization``.
+Serialization (the trust rule): a model artifact is deserialized only when
+its ``MLmodel`` file (read as plain YAML, never a ``modelwatch.*`` tag) says
+``serialization_format: skops`` and every type skops does not trust by default is
+a *class* defined in numpy / scipy / scikit-learn outside their test and file-I/O
+modules (:func:`_is_trusted_type`); skops then loads it with exactly that
+explicit list (MLmodel's own ``skops_trusted_types`` is ignored: it comes from the
+artifact). Anything else — cloudpickle, pickle, skops with other types — raises
+:class:`~modelwatch.errors.UntrustedModelError` before any byte is deserialized,
+unless the caller passes ``trust_pickle=True`` (the spec's ``model.trust_pickle``),
+which loads it with a WARNING naming the version. Logging follows the same rule:
+a model skops cannot save with trusted types only is refused at log time, or
+saved with cloudpickle (tag ``modelwatch.serialization``) when ``trust_pickle``.
 
 Errors: every MLflow failure is re-raised as :class:`~modelwatch.errors.RegistryError`
 naming the model / version / alias; :func:`is_transient_error` tells a retry
@@ -32,11 +43,14 @@ locked).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,7 +61,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from modelwatch.errors import AliasNotFound, ChampionChanged, RegistryError
+from modelwatch.errors import AliasNotFound, ChampionChanged, RegistryError, UntrustedModelError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -72,8 +86,33 @@ REFERENCE_ARTIFACT = "reference/reference.parquet"
 MODEL_CARD_ARTIFACT = "model_card.md"
 EXPERIMENT_PREFIX = "modelwatch/"
 
-# Modules whose types skops may load from a model logged here.
-_TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+# Packages whose classes skops may construct from a model logged or loaded here ...
+_TRUSTED_PACKAGES = frozenset({"sklearn", "numpy", "scipy"})
+# ... except from these modules: tests, file I/O (memmap, npz, netCDF, ...: a stored
+# constructor call would open or create files), ctypes pointers, build tools.
+_EXCLUDED_MODULE_PARTS = frozenset(
+    {
+        "tests",
+        "testing",
+        "_testing",
+        "conftest",
+        "__main__",
+        "io",
+        "_io",
+        "npyio",
+        "_npyio_impl",
+        "_datasource",
+        "memmap",
+        "ctypeslib",
+        "f2py",
+        "distutils",
+    }
+)
+# The setting named by every refusal.
+TRUST_SETTING = "model.trust_pickle"
+# A run id used as a cache folder name: no separators, no dots.
+_SAFE_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_REMOTE_SCHEMES = frozenset({"http", "https", "databricks"})
 
 SerializationFormat = Literal["skops", "cloudpickle"]
 
@@ -278,23 +317,169 @@ def _pip_requirements(serialization: SerializationFormat) -> list[str]:
     return requirements
 
 
-def _skops_trusted_types(model: Any) -> list[str] | None:
-    """Untrusted-by-default types of ``model`` if all are numpy/scipy/sklearn, else None."""
+def _is_trusted_type(name: str) -> bool:
+    """True when skops may construct ``name`` (``"module.attr"``) from a model artifact.
+
+    Only *classes* whose defining module is in numpy / scipy / scikit-learn and not a
+    test, file-I/O, ctypes or build module. Functions and methods are refused: skops
+    calls some stored callables with stored arguments (``ConstructorFromReduceNode``),
+    and those packages contain functions that execute strings or touch files. Only the
+    named module of a trusted package is imported (to find the object), nothing else.
+    """
+    module_name, _, attr = name.rpartition(".")
+    if not module_name or not attr:
+        return False
+    if not _trusted_module(module_name):
+        return False
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    if not isinstance(obj, type) or not _trusted_module(str(getattr(obj, "__module__", ""))):
+        return False  # not a class, or a class re-exported from another package
+    import numpy as np
+
+    return not issubclass(obj, np.memmap)
+
+
+def _trusted_module(module_name: str) -> bool:
+    parts = module_name.split(".")
+    return (
+        parts[0] in _TRUSTED_PACKAGES
+        and all(parts)
+        and not _EXCLUDED_MODULE_PARTS.intersection(parts)
+    )
+
+
+def _skops_types(model: Any) -> tuple[list[str], list[str]] | str:
+    """``(trusted, foreign)`` untrusted-by-default types of ``model`` in skops, or why skops
+    cannot serialize it at all."""
     try:
         import skops.io as sio
 
         untrusted = sio.get_untrusted_types(data=sio.dumps(model))
     except Exception as exc:  # skops cannot serialize it at all
-        _log.warning("skops cannot serialize %s (%s)", type(model).__name__, exc)
-        return None
-    if all(name.startswith(_TRUSTED_MODULE_PREFIXES) for name in untrusted):
-        return sorted(untrusted)
-    _log.warning(
-        "model %s contains types outside numpy/scipy/scikit-learn %s",
-        type(model).__name__,
-        sorted(n for n in untrusted if not n.startswith(_TRUSTED_MODULE_PREFIXES)),
+        return f"skops cannot serialize it: {type(exc).__name__}: {exc}"
+    trusted = sorted(name for name in untrusted if _is_trusted_type(name))
+    return trusted, sorted(set(untrusted) - set(trusted))
+
+
+def _read_sklearn_flavor(model_dir: Path, what: str) -> tuple[str, Path]:
+    """``(serialization_format, model file)`` from the ``MLmodel`` file (plain YAML, no code)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((model_dir / "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RegistryError(f"{what}: cannot read its MLmodel file: {exc}") from exc
+    flavors = data.get("flavors") if isinstance(data, dict) else None
+    flavor = flavors.get("sklearn") if isinstance(flavors, dict) else None
+    if not isinstance(flavor, dict):
+        found = sorted(flavors) if isinstance(flavors, dict) else []
+        raise RegistryError(f"{what}: its MLmodel file has no sklearn flavor (flavors: {found})")
+    # MLflow's own default when the key is missing (models logged before skops existed).
+    fmt = str(flavor.get("serialization_format", "pickle"))
+    relative = flavor.get("pickled_model")
+    root = model_dir.resolve()
+    path = (root / str(relative)).resolve() if isinstance(relative, str) and relative else None
+    if path is None or not path.is_relative_to(root) or not path.is_file():
+        raise RegistryError(
+            f"{what}: the sklearn flavor's pickled_model {relative!r} is not a file inside "
+            "the model artifact"
+        )
+    return fmt, path
+
+
+def _deserialize_sklearn(
+    model_dir: Path,
+    *,
+    model_name: str,
+    version: str,
+    trust_pickle: bool,
+) -> Any:
+    """Load the sklearn model in ``model_dir`` under the trust rule (see the module docstring)."""
+    what = f"version {version} of model {model_name!r}"
+    fmt, path = _read_sklearn_flavor(model_dir, what)
+    opt_in = (
+        f"set {TRUST_SETTING}: true in the monitor spec of {model_name!r} only if everyone "
+        "who can register versions of it is trusted"
     )
-    return None
+    if fmt == "skops":
+        import skops.io as sio
+
+        try:
+            untrusted = sio.get_untrusted_types(file=path)
+        except Exception as exc:
+            raise RegistryError(f"{what}: its model file is not a valid skops file: {exc}") from exc
+        foreign = sorted(name for name in untrusted if not _is_trusted_type(name))
+        if foreign and not trust_pickle:
+            raise UntrustedModelError(
+                f"refusing to load {what}: its skops file needs types that are not numpy/scipy/"
+                f"scikit-learn classes {foreign}, and constructing them can run code; "
+                f"{TRUST_SETTING} is false ({opt_in})"
+            )
+        if foreign:
+            _log.warning(
+                "%s = true: loading %s with the non-numpy/scipy/scikit-learn skops types %s "
+                "(this can run code from the artifact)",
+                TRUST_SETTING,
+                what,
+                foreign,
+            )
+        return sio.load(path, trusted=sorted(untrusted))
+    if fmt not in ("cloudpickle", "pickle"):
+        raise RegistryError(f"{what}: unknown sklearn serialization_format {fmt!r} in MLmodel")
+    if not trust_pickle:
+        raise UntrustedModelError(
+            f"refusing to load {what}: its model artifact is serialized with {fmt} "
+            f"(MLmodel sklearn serialization_format={fmt!r}), and loading it runs any code "
+            f"the artifact contains; only skops models with numpy/scipy/scikit-learn types "
+            f"are loaded while {TRUST_SETTING} is false ({opt_in})"
+        )
+    _log.warning(
+        "%s = true: loading %s from %s with %s; this runs whatever code the artifact "
+        "contains. Re-register it in the skops format to drop the opt-in.",
+        TRUST_SETTING,
+        what,
+        path.name,
+        fmt,
+    )
+    with path.open("rb") as handle:
+        if fmt == "cloudpickle":
+            import cloudpickle
+
+            return cloudpickle.load(handle)
+        import pickle
+
+        return pickle.load(handle)
+
+
+def _cache_file(cache_dir: Path | None, run_id: str, name: str) -> Path | None:
+    """``<cache_dir>/<run_id>/<name>``; None (no cache) without a dir or for an odd run id.
+
+    The run id comes from the tracking server: it is used as a folder name only when it is
+    a plain id (no separators, no ``..``, not empty), so no two runs share a cache entry
+    and nothing is written outside ``cache_dir``. A run's artifacts never change, so the
+    cache never goes stale.
+    """
+    if cache_dir is None:
+        return None
+    if not _SAFE_RUN_ID.fullmatch(run_id):
+        _log.warning("not caching %s of run %r: not a plain MLflow run id", name, run_id)
+        return None
+    return Path(cache_dir) / run_id / name
+
+
+def _cache_put(local: str | Path, cached: Path) -> None:
+    """Copy ``local`` to ``cached`` atomically: readers never see a partial file, and
+    concurrent writers (threads, processes, machines sharing the folder) never clash."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(f".{cached.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        shutil.copyfile(local, partial)
+        os.replace(partial, cached)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- registry
@@ -306,9 +491,11 @@ class Registry:
     ``tracking_uri`` must be explicit (``sqlite:////abs/mlflow.db``,
     ``http://127.0.0.1:5000``, ...); a relative SQLite path is made absolute.
     ``artifact_root`` (a local folder) is where experiments created here keep
-    their artifacts (``<artifact_root>/<model>``); default for a SQLite URI:
-    ``mlartifacts/`` next to the database; for a server: the server's own
-    artifact store (``--artifacts-destination``).
+    their artifacts (``<artifact_root>/<model>``) with a local tracking store;
+    default for a SQLite URI: ``mlartifacts/`` next to the database. With an
+    http(s) tracking server it is ignored (``artifact_root`` is None): artifacts
+    go to the server's own store (``--artifacts-destination``), which every
+    worker can read, not to a folder of the machine that logged them.
     """
 
     _model_locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
@@ -318,7 +505,9 @@ class Registry:
         if not tracking_uri:
             raise RegistryError("Registry needs an explicit MLflow tracking URI; got ''")
         self.tracking_uri = _normalize_tracking_uri(tracking_uri)
-        if artifact_root is None:
+        if self.remote:
+            artifact_root = None  # the server's artifact store, reachable from every worker
+        elif artifact_root is None:
             db = _sqlite_path(self.tracking_uri)
             artifact_root = db.parent / "mlartifacts" if db is not None else None
         self.artifact_root = artifact_root.expanduser().resolve() if artifact_root else None
@@ -328,6 +517,11 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({self.tracking_uri!r}, artifact_root={self.artifact_root!r})"
+
+    @property
+    def remote(self) -> bool:
+        """True for a tracking server (http, https, databricks), False for a local store."""
+        return urlparse(self.tracking_uri).scheme.lower() in _REMOTE_SCHEMES
 
     # ------------------------------------------------------------------ plumbing
 
@@ -405,6 +599,18 @@ class Registry:
                         f"{model_name!r} is deleted; restore it or purge it"
                     )
                 experiment_id = experiment.experiment_id
+                location = str(experiment.artifact_location or "")
+                if self.remote and urlparse(location).scheme in ("", "file"):
+                    _log.warning(
+                        "MLflow experiment %r keeps its artifacts in the local folder %s of "
+                        "the machine that created it: workers elsewhere cannot load its "
+                        "models or references through %s. Create the experiment anew "
+                        "(modelwatch creates it without a location, i.e. in the server's "
+                        "artifact store).",
+                        name,
+                        location,
+                        self.tracking_uri,
+                    )
         self._experiments[model_name] = experiment_id
         return experiment_id
 
@@ -472,6 +678,7 @@ class Registry:
         serialization_format: SerializationFormat | None = None,
         pip_requirements: Sequence[str] | None = None,
         n_example_rows: int = 5,
+        trust_pickle: bool = False,
     ) -> ModelVersionRef:
         """Log ``model`` in one run and register it as a new version of ``model_name``.
 
@@ -484,10 +691,20 @@ class Registry:
         everything. The version gets ``tags`` and ``description``; ``alias`` (e.g.
         ``"challenger"``) is set last. The run is FAILED if any step fails, and
         the alias is then never moved.
+
+        The model is saved as skops with its numpy/scipy/scikit-learn classes trusted.
+        One that cannot be (a custom estimator type, ...) raises
+        :class:`UntrustedModelError` before any run is created, unless
+        ``trust_pickle`` (the spec's ``model.trust_pickle``): it is then saved with
+        cloudpickle, with a warning. ``serialization_format="cloudpickle"`` also needs
+        ``trust_pickle``: nothing could load the version otherwise.
         """
         import time
 
         started = time.perf_counter()
+        fmt, trusted = self._choose_format(
+            model_name, model, serialization_format, trust_pickle=trust_pickle
+        )
         run_id = self._start_run(model_name, run_name, tags)
         ok = False
         try:
@@ -500,12 +717,13 @@ class Registry:
                     self.client.log_text(run_id, model_card, MODEL_CARD_ARTIFACT)
                 if profile is not None:
                     self._log_profile(run_id, profile)
-                model_id, source, fmt = self._log_sklearn_model(
+                model_id, source = self._log_sklearn_model(
                     run_id,
                     model,
                     example,
                     params=params,
-                    serialization_format=serialization_format,
+                    fmt=fmt,
+                    trusted=trusted,
                     pip_requirements=pip_requirements,
                 )
                 self.client.set_tag(run_id, "modelwatch.serialization", fmt)
@@ -581,7 +799,7 @@ class Registry:
         from mlflow.exceptions import MlflowException
 
         ref = self.resolve(model_name, version_or_alias)
-        cached = Path(cache_dir) / ref.run_id / "profile.npz" if cache_dir is not None else None
+        cached = _cache_file(cache_dir, ref.run_id, "profile.npz")
         if cached is None or not cached.exists():
             what = f"downloading the profile of version {ref.version} of model {model_name!r}"
             with self._errors(what), tempfile.TemporaryDirectory(prefix="modelwatch-prof-") as tmp:
@@ -594,12 +812,53 @@ class Registry:
                 if cached is None:
                     with np.load(local, allow_pickle=False) as data:
                         return {key: data[key] for key in data.files}
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                partial = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-                shutil.copyfile(local, partial)
-                os.replace(partial, cached)
+                _cache_put(local, cached)
         with np.load(cached, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
+
+    @staticmethod
+    def _choose_format(
+        model_name: str,
+        model: Any,
+        requested: SerializationFormat | None,
+        *,
+        trust_pickle: bool,
+    ) -> tuple[SerializationFormat, list[str] | None]:
+        """``(format, skops trusted types)`` for saving ``model`` under the trust rule."""
+        kind = type(model).__qualname__
+        opt_in = (
+            f"set {TRUST_SETTING}: true in the monitor spec of {model_name!r} to save it with "
+            "cloudpickle (loading it then runs code from the artifact)"
+        )
+        if requested == "cloudpickle":
+            if not trust_pickle:
+                raise UntrustedModelError(
+                    f"model {model_name!r}: serialization_format='cloudpickle' was requested "
+                    f"for type {kind} but {TRUST_SETTING} is false, so no monitor could load "
+                    f"it; {opt_in}"
+                )
+            return "cloudpickle", None
+        found = _skops_types(model)
+        if isinstance(found, str):
+            problem = found
+        elif found[1]:
+            problem = f"it contains types that are not numpy/scipy/scikit-learn classes {found[1]}"
+        else:
+            return "skops", found[0]
+        if requested == "skops" or not trust_pickle:
+            raise UntrustedModelError(
+                f"model {model_name!r}: type {kind} cannot be saved in the skops format with "
+                f"numpy/scipy/scikit-learn types only ({problem}); {opt_in}"
+            )
+        _log.warning(
+            "%s = true: saving %s of model %r with cloudpickle (%s); loading it will run "
+            "code from the artifact",
+            TRUST_SETTING,
+            kind,
+            model_name,
+            problem,
+        )
+        return "cloudpickle", None
 
     def _log_sklearn_model(
         self,
@@ -608,31 +867,17 @@ class Registry:
         example: pd.DataFrame,
         *,
         params: Mapping[str, Any],
-        serialization_format: SerializationFormat | None,
+        fmt: SerializationFormat,
+        trusted: list[str] | None,
         pip_requirements: Sequence[str] | None,
-    ) -> tuple[str, str, SerializationFormat]:
+    ) -> tuple[str, str]:
         """Save the model as a LoggedModel of the run (no fluent API).
 
-        Returns ``(model_id, artifact_location, serialization_format)``.
+        Returns ``(model_id, artifact_location)``.
         """
         import mlflow.sklearn
         from mlflow.entities import LoggedModelOutput, LoggedModelStatus
         from mlflow.models import Model, infer_signature
-
-        trusted: list[str] | None = None
-        fmt: SerializationFormat
-        if serialization_format == "cloudpickle":
-            fmt = "cloudpickle"
-        else:
-            trusted = _skops_trusted_types(model)
-            if trusted is None and serialization_format == "skops":
-                raise RegistryError(
-                    f"model {type(model).__name__} cannot be saved in the skops format with "
-                    "numpy/scipy/scikit-learn types only; use serialization_format='cloudpickle'"
-                )
-            fmt = "skops" if trusted is not None else "cloudpickle"
-            if fmt == "cloudpickle":
-                _log.warning("saving %s with cloudpickle", type(model).__name__)
 
         predict_fn = "predict_proba" if hasattr(model, "predict_proba") else "predict"
         output = getattr(model, predict_fn)(example)
@@ -676,7 +921,7 @@ class Registry:
             except Exception as exc:
                 _log.warning("could not mark logged model %s FAILED: %s", logged.model_id, exc)
             raise
-        return str(logged.model_id), str(logged.artifact_location), fmt
+        return str(logged.model_id), str(logged.artifact_location)
 
     def _register(
         self,
@@ -802,17 +1047,27 @@ class Registry:
             ) from exc
         return self._ref(mv)
 
-    def load_model(self, model_name: str, version_or_alias: str) -> Any:
-        """The scikit-learn model of a version or alias (``mlflow.sklearn``: has predict_proba)."""
-        return self.load_model_version(model_name, version_or_alias)[1]
+    def load_model(
+        self, model_name: str, version_or_alias: str, *, trust_pickle: bool = False
+    ) -> Any:
+        """The scikit-learn model of a version or alias (has predict_proba)."""
+        return self.load_model_version(model_name, version_or_alias, trust_pickle=trust_pickle)[1]
 
     def load_model_version(
-        self, model_name: str, version_or_alias: str
+        self, model_name: str, version_or_alias: str, *, trust_pickle: bool = False
     ) -> tuple[ModelVersionRef, Any]:
-        """``(ref, model)``: the model together with the version it was resolved to."""
+        """``(ref, model)``: the model together with the version it was resolved to.
+
+        The artifact is downloaded, its ``MLmodel`` read as YAML, and the model file
+        deserialized only under the trust rule (module docstring): a cloudpickle /
+        pickle model, or skops with types other than numpy/scipy/scikit-learn classes,
+        raises :class:`UntrustedModelError` (naming the version and ``model.trust_pickle``)
+        without running anything, unless ``trust_pickle``. Not ``mlflow.sklearn.load_model``:
+        it trusts the artifact's own skops type list and puts its ``code`` paths on
+        ``sys.path``.
+        """
         ref = self.resolve(model_name, version_or_alias)
         import mlflow.artifacts
-        import mlflow.sklearn
 
         what = f"loading version {ref.version} of model {model_name!r}"
         with self._errors(what), tempfile.TemporaryDirectory(prefix="modelwatch-load-") as tmp:
@@ -821,7 +1076,9 @@ class Registry:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=source, dst_path=tmp, tracking_uri=self.tracking_uri
             )
-            model = mlflow.sklearn.load_model(local)
+            model = _deserialize_sklearn(
+                Path(local), model_name=model_name, version=ref.version, trust_pickle=trust_pickle
+            )
         return ref, model
 
     def load_reference(
@@ -833,10 +1090,9 @@ class Registry:
         (a run's artifacts never change, so the cache never goes stale).
         """
         ref = self.resolve(model_name, version_or_alias)
-        if cache_dir is not None:
-            cached = Path(cache_dir) / ref.run_id / "reference.parquet"
-            if cached.exists():
-                return pd.read_parquet(cached)
+        cached = _cache_file(cache_dir, ref.run_id, "reference.parquet")
+        if cached is not None and cached.exists():
+            return pd.read_parquet(cached)
         what = (
             f"downloading {REFERENCE_ARTIFACT} of version {ref.version} of model "
             f"{model_name!r} (run {ref.run_id})"
@@ -854,12 +1110,8 @@ class Registry:
                     f"{REFERENCE_ARTIFACT} artifact: {exc}"
                 ) from exc
             frame = pd.read_parquet(local)
-            if cache_dir is not None:
-                cached = Path(cache_dir) / ref.run_id / "reference.parquet"
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                partial = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-                shutil.copyfile(local, partial)
-                os.replace(partial, cached)  # atomic: readers never see a partial file
+            if cached is not None:
+                _cache_put(local, cached)
         return frame
 
     def model_card(self, model_name: str, version_or_alias: str) -> str | None:

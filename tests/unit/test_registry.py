@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import requests
 
-from modelwatch.errors import AliasNotFound, RegistryError
+from modelwatch.errors import AliasNotFound, RegistryError, UntrustedModelError
 from modelwatch.io.registry import (
     ChampionChanged,
     ModelVersionRef,
@@ -269,17 +269,26 @@ def test_failed_logging_marks_the_run_failed_and_registers_nothing(
     assert [run.info.status for run in runs] == ["FAILED"]
 
 
-def test_a_model_with_non_sklearn_types_falls_back_to_cloudpickle(
+def test_a_model_with_non_sklearn_types_is_refused_at_log_time_unless_trusted(
     registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec
 ) -> None:
     wrapped = _Wrapper(model)
 
-    ref = _log(registry, "credit-custom", wrapped, training, spec)
+    with pytest.raises(UntrustedModelError) as info:
+        _log(registry, "credit-custom", wrapped, training, spec)
+    message = str(info.value)
+    assert "model 'credit-custom'" in message and "model.trust_pickle" in message
+    assert "tests.unit.test_registry._Wrapper" in message  # the offending type
+    assert registry.client.get_experiment_by_name("modelwatch/credit-custom") is None  # no run
+
+    ref = _log(registry, "credit-custom", wrapped, training, spec, trust_pickle=True)
 
     assert registry.version_tags("credit-custom", ref.version)["modelwatch.serialization"] == (
         "cloudpickle"
     )
-    loaded = registry.load_model("credit-custom", ref.version)
+    with pytest.raises(UntrustedModelError, match=r"version 1 of model 'credit-custom'"):
+        registry.load_model("credit-custom", ref.version)
+    loaded = registry.load_model("credit-custom", ref.version, trust_pickle=True)
     x = feature_frame(training.head(20), spec)
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
 
@@ -367,6 +376,11 @@ def test_relative_sqlite_uris_are_made_absolute_with_artifacts_next_to_the_db(
     assert registry.tracking_uri == f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
     assert registry.artifact_root == tmp_path / "home" / "mlartifacts"
     assert Registry("http://127.0.0.1:5000").artifact_root is None
+    # A server keeps the artifacts (proxied), whatever local folder a worker passes.
+    remote = Registry("http://127.0.0.1:5000", artifact_root=tmp_path / "home" / "mlartifacts")
+    assert remote.remote and remote.artifact_root is None
+    assert remote._artifact_location("credit") is None
+    assert not Registry("sqlite:///home/mlflow.db").remote
     assert os.listdir(tmp_path) == []  # constructing a registry touches nothing
 
 
