@@ -41,6 +41,7 @@ def monitor_model(
         dry_run: Compute and publish artifacts, but write nothing to the store and never retrain.
     """
     spec = data.load_spec(model_name)
+    store.check_schema()  # never a half-written run on a store of another revision
     start, end = window_bounds(window_end, window_hours or spec.schedule.window_hours)
     label = window_label(start)
     champion = registry.resolve_version(model_name, "champion")

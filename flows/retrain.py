@@ -49,6 +49,7 @@ def retrain_model(
         promote: Let the comparison move the 'champion' alias.
     """
     spec = data.load_spec(model_name)
+    store.check_schema()  # never a half-written run on a store of another revision
     policy = spec.retraining
     _, end = window_bounds(window_end, spec.schedule.window_hours)
     last = store.last_decision_time(model_name, "retrain")

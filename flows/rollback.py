@@ -9,6 +9,7 @@ from prefect import flow
 from prefect.states import Completed
 
 from flows.common import current_flow_run_id
+from modelwatch.spec import check_model_name
 from tasks import publish, registry, store
 
 
@@ -27,6 +28,7 @@ def rollback_model(
         requested_by: Who asked for the rollback.
         force: Take the model's promotion lock from its holder first (only when that holder is known to be stuck; a dead holder releases it by itself).
     """
+    check_model_name(model_name)  # the one rule before a name reaches a path or a lock
     store.check_schema()
     # alias moves of one model are serialized
     with registry.promotion_slot(model_name, force=force):

@@ -51,7 +51,7 @@ def reset(spec: MonitorSpec, settings: Settings) -> None:
     if root.exists():
         shutil.rmtree(root)
     store = Store(settings.resolved_store_url)
-    store.create_schema()
+    store.upgrade_schema()
     store.delete_model(spec.name)
     store.dispose()
     open_registry(settings).delete_registered_model(spec.name)

@@ -11,6 +11,8 @@
     ├── ValidationFailed          a critical Great Expectations expectation failed
     ├── StatisticsError           a statistic cannot be computed from its inputs
     ├── StoreError                the monitoring store failed
+    │   ├── StoreSchemaError      the store's schema revision differs from this code's
+    │   └── LockTimeout           a named lock stayed held by a live holder
     ├── RegistryError             MLflow (tracking server / model registry) failed
     │   ├── AliasNotFound         a registered model has no such alias
     │   ├── ChampionChanged       the champion moved since the comparison (promotion refused)
@@ -66,7 +68,19 @@ class StatisticsError(ModelwatchError):
 
 
 class StoreError(ModelwatchError):
-    """The monitoring store failed."""
+    """The monitoring store failed; ``transient`` says whether trying again can help."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class StoreSchemaError(StoreError):
+    """The store is behind (or ahead of) this code's schema; the message names the command."""
+
+
+class LockTimeout(StoreError):
+    """A named lock stayed held by a live holder for longer than the timeout."""
 
 
 class RegistryError(ModelwatchError):

@@ -84,7 +84,7 @@ def publish_report(
     settings = get_settings()
     store = Store(settings.resolved_store_url)
     try:
-        store.create_schema()
+        store.check_schema()
         rows = store.metric_history(spec.name, spec.degradation.metric, limit=48)
     finally:
         store.dispose()

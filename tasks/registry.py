@@ -154,6 +154,7 @@ def log_evidence_run(
     )
 
 
+#: how long a promotion or rollback waits for the model's promotion lock
 PROMOTION_SLOT_TIMEOUT_S = 600.0
 
 
@@ -162,24 +163,31 @@ def promotion_limit_name(model_name: str) -> str:
 
 
 @contextmanager
-def promotion_slot(model_name: str) -> Iterator[None]:
+def promotion_slot(model_name: str, *, force: bool = False) -> Iterator[None]:
     """Hold the model's promotion lock: one alias move of a model at a time, across processes.
 
-    The lock lives in the monitoring store (a row in ``locks``, expiring after
-    ``PROMOTION_SLOT_TIMEOUT_S`` if its holder dies), so it works the same with
-    Prefect's local mode, a server, and several workers. Prefect's lease-based
-    global concurrency limits leaked their slot in the local server (it runs no
-    lease reaper), which then blocked every later promotion.
+    The lock lives in the monitoring store and dies with its holder (a PostgreSQL
+    advisory lock, or a row with the holder's pid, host and heartbeat: see
+    :meth:`modelwatch.io.store.Store.lock`). ``force`` first takes the lock away
+    from its holder: the operator's override when the holder is known to be stuck.
+    Prefect's lease-based global concurrency limits leaked their slot in the local
+    server (it runs no lease reaper), which then blocked every later promotion.
     """
     from tasks.store import open_store
 
+    name = promotion_limit_name(model_name)
     store = open_store()
     try:
-        with store.lock(
-            promotion_limit_name(model_name),
-            ttl_s=PROMOTION_SLOT_TIMEOUT_S,
-            timeout_s=PROMOTION_SLOT_TIMEOUT_S,
-        ):
+        if force:
+            holder = store.break_lock(name)
+            if holder:
+                get_run_logger().warning(
+                    "--force: took lock %r from pid %s on host %s",
+                    name,
+                    holder.get("pid"),
+                    holder.get("host"),
+                )
+        with store.lock(name, timeout_s=PROMOTION_SLOT_TIMEOUT_S):
             yield
     finally:
         store.dispose()

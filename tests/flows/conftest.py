@@ -57,7 +57,7 @@ class World:
         from modelwatch.io.store import Store
 
         store = Store(self.settings.resolved_store_url)
-        store.create_schema()
+        store.upgrade_schema()
         return store
 
     def registry(self):  # type: ignore[no-untyped-def]

@@ -217,6 +217,7 @@ def test_a_guardrail_violation_rejects_a_better_challenger(
         tmp_path,
         monkeypatch,
         retraining={"trainer": "tests.flows.test_retrain:overconfident_trainer"},
+        model={"trust_pickle": True},  # a test-module class: skops can't trust it, cloudpickle
     )
 
     state = retrain(world, 7)

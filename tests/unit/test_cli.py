@@ -100,7 +100,7 @@ def test_suite_build_names_a_broken_suite_file(
 def _quarantine_twice(home: Path) -> Store:
     store = Store(f"sqlite:///{home / 'home' / 'store.db'}")
     (home / "home").mkdir(exist_ok=True)
-    store.create_schema()
+    store.upgrade_schema()
     for run in ("run-1", "run-2"):  # the same window quarantined twice: both recorded
         store.quarantine_files(
             "credit",
