@@ -84,7 +84,9 @@ def validate_window(
         ) from exc
     if window.n_rows == 0:
         return ValidatedWindow(window=window, report=None)
-    report = quality.run_suite(spec, window.predictions, (start, end), f"{model_name}-{label}")
+    report = quality.run_suite(
+        spec, window.predictions, (start, end), f"{model_name}-{label}", labels=window.labeled
+    )
     stats = quality.data_quality(spec, window)
     # the source reader resolved these (latest label wins); report them beside the others
     stats = replace(

@@ -20,8 +20,13 @@ from tasks.store import open_store
 
 @task(name="run-expectation-suite", task_run_name="gx-{spec.name}", **TASK_DEFAULTS)
 def run_suite(
-    spec: MonitorSpec, frame: pd.DataFrame, window: tuple[datetime, datetime], run_name: str
+    spec: MonitorSpec,
+    frame: pd.DataFrame,
+    window: tuple[datetime, datetime],
+    run_name: str,
+    labels: pd.DataFrame | None = None,
 ) -> quality.ValidationReport:
+    """The suite on the window's log (``labels``: its labeled rows, for the label expectations)."""
     settings = get_settings()
     suite = quality.load_suite(settings.resolved_expectations_dir / f"{spec.name}.json")
     return quality.validate_frame(
@@ -31,6 +36,7 @@ def run_suite(
         data_docs_dir=settings.data_docs_dir,
         run_name=run_name,
         window=window,
+        labels=labels,
     )
 
 

@@ -28,6 +28,15 @@ PII: values of PII columns never appear in outcomes, summaries or Data Docs
 (unexpected-value examples and observed values of those columns are dropped
 before anything is rendered or stored).
 
+HTML: the Data Docs site renders HTML-escaped copies of the validation results
+and escapes column names in section titles (:func:`_html_safe_result`,
+:func:`_safe_page_view`): a window value or column name like ``<script>`` is
+shown as text, never run. Outcomes and summaries keep the raw text.
+
+Labels: expectations with ``meta.frame == "labels"`` (the generated one: the
+target's classes in the reference) read the window's labeled rows, passed to
+:func:`validate_frame` as ``labels``.
+
 ``great_expectations`` costs seconds to import: it is imported lazily, on the
 first validation, never at module import.
 """
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import html
 import json
 import math
 import os
@@ -56,6 +66,7 @@ from modelwatch.errors import SchemaError, SuiteError, ValidationFailed
 from modelwatch.spec import MonitorSpec
 
 __all__ = [
+    "FRAMES",
     "GENERATED_BY",
     "NUMERIC_TYPES",
     "SEVERITIES",
@@ -78,6 +89,8 @@ GENERATED_BY: Final = "modelwatch"
 _FLOAT_MAX: Final = sys.float_info.max  # finite bounds: ``between`` then rejects only ±inf
 _SOME: Final = 1e-6  # ``mostly`` of "not entirely null": fails only when every value is missing
 SEVERITIES: Final = ("critical", "warning", "info")
+#: ``meta.frame`` of an expectation: the data it reads (absent: the prediction log).
+FRAMES: Final = ("predictions", "labels")
 
 #: kwargs that say how to run an expectation, not what it expects.
 _RUNTIME_KWARGS: Final = frozenset(
@@ -206,6 +219,9 @@ def build_suite(
       ``window_end``) and not in the future (``now``), see
       :func:`validate_frame`; score in [0, 1]; prediction in the target
       classes of the reference (classification).
+    * critical, on the labels (``meta.frame: "labels"``, see :func:`validate_frame`):
+      the target takes one of its classes seen in the reference (classification;
+      a third class in a binary target is a validation failure, not a metric error).
     * warning: no columns besides the declared ones; the latency column exists
       and is >= 0; features not null with ``mostly`` = 1 - reference null
       share - ``null_margin``; numeric features within the reference range
@@ -240,6 +256,7 @@ def build_suite(
     expectations = [
         *_table_expectations(spec, typical_rows=typical_rows),
         *_output_expectations(reference, spec, range_margin=range_margin, mostly=mostly),
+        *_label_expectations(reference, spec),
         *_feature_expectations(
             reference,
             spec,
@@ -444,6 +461,24 @@ def _output_expectations(
     return exps
 
 
+def _label_expectations(reference: pd.DataFrame, spec: MonitorSpec) -> list[dict[str, Any]]:
+    """Expectations on the labels joined to a window (``meta.frame == "labels"``)."""
+    cols = spec.columns
+    if spec.task not in ("binary", "multiclass"):
+        return []
+    classes = sorted(_json_value(v) for v in pd.unique(reference[cols.target].dropna()))
+    exp = _expectation(
+        "expect_column_values_to_be_in_set",
+        "critical",
+        f"Every label of the target {cols.target!r} is one of the {len(classes)} classes seen "
+        "in the reference (another class breaks the performance metrics and retraining).",
+        column=cols.target,
+        value_set=classes,
+    )
+    exp["meta"].update(frame="labels", classes=spec.task)
+    return [exp]
+
+
 def _feature_expectations(
     reference: pd.DataFrame,
     spec: MonitorSpec,
@@ -583,6 +618,11 @@ def _check_suite(suite: Any, *, source: str) -> None:
         meta = exp.get("meta") or {}
         if not isinstance(meta, Mapping):
             raise SuiteError(f"{where} ({exp['type']}): 'meta' must be an object")
+        if meta.get("frame") is not None and meta.get("frame") not in FRAMES:
+            raise SuiteError(
+                f"{where} ({exp['type']}): meta.frame must be one of {list(FRAMES)}; "
+                f"got {meta.get('frame')!r}"
+            )
         for severity in (exp.get("severity"), meta.get("severity")):
             if severity is not None and severity not in SEVERITIES:
                 raise SuiteError(
@@ -723,10 +763,16 @@ class ExpectationOutcome:
     success: bool
     observed: str
     expected: str
+    frame: str = "predictions"  # the data the expectation read: "predictions" (the log) or "labels"
 
     def line(self) -> str:
-        """``column 'score': expect_... min 0 max 1 — 12 unexpected (e.g. 1.3)``."""
+        """``column 'score': expect_... min 0 max 1 — 12 unexpected (e.g. 1.3)``.
+
+        An expectation on the labels reads ``column 'defaulted' in labels: ...``.
+        """
         where = f"column {self.column!r}" if self.column is not None else "table"
+        if self.frame != "predictions":
+            where += f" in {self.frame}"
         what = f"{self.expectation_type} {self.expected}".strip()
         return f"{where}: {what} — {self.observed}"
 
@@ -899,6 +945,46 @@ def _observed_text(
     return "passed" if success else "failed"
 
 
+def _listed(values: Sequence[Any], *, more: bool = False) -> str:
+    """``[2]``, ``['maybe', 'yes']``: values as a short list (numbers bare, text quoted)."""
+    shown = [repr(_fmt_value(v)) if isinstance(v, str) else _fmt_value(v) for v in values[:8]]
+    if more or len(values) > 8:
+        shown.append("…")
+    return "[" + ", ".join(shown) + "]"
+
+
+def _sorted_values(values: Sequence[Any]) -> list[Any]:
+    try:
+        return sorted(values)
+    except TypeError:  # mixed types (e.g. 1 and "1"): by their text
+        return sorted(values, key=str)
+
+
+def _outside_set_text(
+    result: Mapping[str, Any], kwargs: Mapping[str, Any], meta: Mapping[str, Any]
+) -> str:
+    """``values [2] outside the binary classes [0, 1] of the reference (15 of 1200 labels)``."""
+    partial = list(result.get("partial_unexpected_list") or [])
+    found: list[Any] = []
+    for value in partial:
+        value = _json_value(value)
+        if not _is_missing(value) and value not in found:
+            found.append(value)
+    count = int(result.get("unexpected_count") or 0)
+    value_set = _sorted_values([_json_value(v) for v in kwargs.get("value_set") or []])
+    classes = meta.get("classes")
+    if classes == "binary":
+        name = f"the binary classes {_listed(value_set)} of the reference"
+    elif classes == "multiclass":
+        name = f"the {len(value_set)} classes {_listed(value_set)} of the reference"
+    else:
+        name = f"the set {_listed(value_set)}"
+    total = result.get("element_count")
+    rows = f"{count} of {total} labels" if isinstance(total, int) else f"{count} labels"
+    listed = _listed(_sorted_values(found), more=count > len(partial))
+    return f"values {listed} outside {name} ({rows})"
+
+
 # --------------------------------------------------------------------------- validation
 
 _LOCK = threading.RLock()  # GX contexts are not thread-safe; Prefect may call from pool threads
@@ -1001,12 +1087,13 @@ def _ephemeral_validation(suite: dict[str, Any], digest: str) -> Any:
 
 @cache
 def _pii_safe_docs_action() -> type:
-    """UpdateDataDocsAction that first drops PII values from the stored validation results."""
+    """UpdateDataDocsAction that stores PII-free, HTML-escaped validation results, then renders."""
     _gx()
     from great_expectations.checkpoint.actions import UpdateDataDocsAction
 
     class PiiSafeUpdateDataDocsAction(UpdateDataDocsAction):
-        """Drop PII values from each validation result (and re-store it), then update the docs."""
+        """Drop PII values from each validation result, re-store an HTML-escaped copy of it
+        (the one the Data Docs site renders), then update the docs."""
 
         type: Literal["modelwatch_update_data_docs"] = "modelwatch_update_data_docs"  # type: ignore[assignment]
         pii_columns: tuple[str, ...] = ()
@@ -1014,8 +1101,8 @@ def _pii_safe_docs_action() -> type:
         def run(self, checkpoint_result: Any, action_context: Any = None) -> Any:
             store = self._resolve_context().context.validation_results_store
             for key, result in checkpoint_result.run_results.items():
-                if _scrub_result(result, set(self.pii_columns)):
-                    store.set(key, result)
+                _scrub_result(result, set(self.pii_columns))
+                store.set(key, _html_safe_result(result))
             return super().run(checkpoint_result=checkpoint_result, action_context=action_context)
 
     return PiiSafeUpdateDataDocsAction
@@ -1034,12 +1121,123 @@ def _scrub_result(suite_result: Any, pii: set[str]) -> bool:
     return changed
 
 
+#: exception_info keys the Data Docs renderer writes as raw HTML (the message is a template
+#: parameter, which GX escapes itself: escaping it here would show ``&lt;`` on the page).
+_RAW_HTML_EXCEPTION_KEYS: Final = frozenset({"exception_traceback"})
+
+
+def _html_escaped(value: Any) -> Any:
+    """``value`` with every string in it (nested lists, tuples and dict keys/values) HTML-escaped."""
+    if isinstance(value, str):
+        return html.escape(value, quote=True)
+    if isinstance(value, Mapping):
+        return {_html_escaped(k): _html_escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_html_escaped(v) for v in value]
+    return value
+
+
+def _html_safe_exception(info: Mapping[str, Any]) -> dict[str, Any]:
+    """exception_info with its tracebacks escaped (GX nests them per metric)."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if isinstance(value, Mapping):
+            out[key] = _html_safe_exception(value)
+        elif key in _RAW_HTML_EXCEPTION_KEYS and isinstance(value, str):
+            out[key] = html.escape(value, quote=True)
+        else:
+            out[key] = value
+    return out
+
+
+def _html_safe_result(suite_result: Any) -> Any:
+    """A copy of a GX suite validation result that the Data Docs renderer can inline safely.
+
+    GX 1.24 escapes the parameters of its string templates (expectation kwargs
+    such as value sets, exception messages) but writes the unexpected-value
+    tables, observed values (e.g. a window's column names), result details and
+    exception tracebacks into the page as raw HTML: a window value like
+    ``<img src=x onerror=...>`` would run in the browser. Every string under
+    ``result`` and every traceback is HTML-escaped here; column names shown as
+    section titles are escaped by the site's page view (:func:`_safe_page_view`).
+    ``suite_result`` itself is not modified (outcomes keep the raw text).
+    """
+    safe = copy.deepcopy(suite_result)
+    for res in safe.results:
+        if res.result:
+            res.result = _html_escaped(dict(res.result))
+        if res.exception_info:
+            res.exception_info = _html_safe_exception(res.exception_info)
+    return safe
+
+
+@cache
+def _safe_page_view() -> type:
+    """DefaultJinjaPageView that escapes column names where GX writes them as raw HTML.
+
+    GX 1.24 puts a column's name raw into its section's title and into the
+    table of contents (the name is the template, not a parameter). The Data
+    Docs site of :func:`_docs_context` renders its expectation and validation
+    pages with this view; GX finds it as ``modelwatch.io.quality.SafeDataDocsPageView``
+    (module ``__getattr__``: GX is imported only when a page is rendered).
+    """
+    _gx()
+    from great_expectations.render.renderer.column_section_renderer import (
+        convert_to_string_and_escape,
+    )
+    from great_expectations.render.view.view import DefaultJinjaPageView
+
+    class SafeDataDocsPageView(DefaultJinjaPageView):
+        def render(self, document: Any, template: Any = None, **kwargs: Any) -> Any:
+            document = copy.deepcopy(document)
+            for section in getattr(document, "sections", None) or []:
+                name = getattr(section, "section_name", None)
+                if not isinstance(name, str):
+                    continue
+                raw_title = convert_to_string_and_escape(name)  # type: ignore[no-untyped-call]
+                for block in section.content_blocks or []:
+                    header = getattr(block, "header", None)
+                    string_template = getattr(header, "string_template", None)
+                    if (
+                        isinstance(string_template, dict)
+                        and string_template.get("template") == raw_title
+                    ):
+                        string_template["template"] = html.escape(raw_title, quote=True)
+                section.section_name = html.escape(name, quote=True)
+            return super().render(document, template, **kwargs)  # type: ignore[no-untyped-call]
+
+    SafeDataDocsPageView.__module__ = __name__
+    return SafeDataDocsPageView
+
+
+def __getattr__(name: str) -> Any:
+    """``SafeDataDocsPageView``, built on first access (GX loads it by module and class name)."""
+    if name == "SafeDataDocsPageView":
+        return _safe_page_view()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _use_safe_page_view(context: Any) -> None:
+    """Point the expectation and validation pages of every Data Docs site at the safe view."""
+    view = {"module_name": __name__, "class_name": "SafeDataDocsPageView"}
+    for site_name, site in dict(context.variables.data_docs_sites or {}).items():
+        config = copy.deepcopy(dict(site))
+        builders = config.setdefault("site_section_builders", {})
+        for section in ("expectations", "validations"):
+            builders.setdefault(section, {})
+            if isinstance(builders[section], dict):
+                builders[section]["view"] = dict(view)
+        if config != site:
+            context.update_data_docs_site(site_name, config)
+
+
 def _docs_context(root: Path) -> Any:
     """The GX file project rooted at ``root`` (created on first use), with its pandas asset."""
     key = str(root)
     if key not in _DOCS:
         root.mkdir(parents=True, exist_ok=True)
         context = _quiet(_gx().get_context(mode="file", project_root_dir=key))
+        _use_safe_page_view(context)
         source = context.data_sources.add_or_update_pandas("modelwatch")
         if not any(a.name == "frame" for a in source.assets):
             source.add_dataframe_asset("frame")
@@ -1147,6 +1345,7 @@ def validate_frame(
     window: tuple[datetime, datetime] | None = None,
     now: datetime | None = None,
     result_format: str = "BASIC",
+    labels: pd.DataFrame | None = None,
 ) -> ValidationReport:
     """Run ``suite`` on ``frame`` with Great Expectations; return what passed and failed.
 
@@ -1162,6 +1361,12 @@ def validate_frame(
     counts and up to 20 examples) is 35-40 % faster than ``"SUMMARY"`` (which
     adds value counts of the unexpected values) on 100k rows; ``"BOOLEAN_ONLY"``
     is faster still but reports no counts or examples.
+
+    Expectations with ``meta.frame == "labels"`` read ``labels`` (the window's
+    predictions joined with their labels) instead of ``frame``, in the
+    ephemeral context (they are not on the Data Docs page); their outcomes come
+    last and read ``column 'defaulted' in labels: ... values [2] outside the
+    binary classes [0, 1] of the reference``. Without ``labels`` they are skipped.
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(
@@ -1169,8 +1374,14 @@ def validate_frame(
             f"Got {type(frame).__name__} instead."
         )
     _check_suite(suite, source="suite")
+    if labels is not None and not isinstance(labels, pd.DataFrame):
+        raise TypeError(
+            "The 'labels' parameter of validate_frame must be a pandas DataFrame or None. "
+            f"Got {type(labels).__name__} instead."
+        )
     parameters = _suite_parameters(window, now)
-    normalized = _normalized(suite)
+    whole = _normalized(suite)
+    normalized, label_suite = _split_by_frame(whole)
     digest = _suite_hash(normalized)
     pii_set = set(pii)
     data = _slim_frame(frame, normalized)
@@ -1208,13 +1419,64 @@ def validate_frame(
             docs_path = str(index) if index.exists() else None
             docs_url = _page_url(_docs_context(root), result_key, index)
         order = {e.id: i for i, e in enumerate(validation.suite.expectations) if e.id}
+        outcomes = _outcomes(result, order, pii_set, present={str(c) for c in frame.columns})
+        if labels is not None and label_suite["expectations"]:
+            on_labels = _label_outcomes(labels, label_suite, parameters, run_id, pii_set)
+            outcomes = _in_suite_order(whole, outcomes, on_labels)
     return ValidationReport(
         suite_name=normalized["name"],
         n_rows=len(frame),
-        outcomes=_outcomes(result, order, pii_set, present={str(c) for c in frame.columns}),
+        outcomes=outcomes,
         data_docs_path=docs_path,
         data_docs_url=docs_url,
     )
+
+
+def _split_by_frame(suite: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the expectations on the prediction log, those on the labels) as two suites."""
+    on_labels = [e for e in suite["expectations"] if (e.get("meta") or {}).get("frame") == "labels"]
+    if not on_labels:
+        return suite, {**suite, "name": f"{suite['name']}-labels", "expectations": []}
+    log = [e for e in suite["expectations"] if (e.get("meta") or {}).get("frame") != "labels"]
+    return (
+        {**suite, "expectations": log},
+        {**suite, "name": f"{suite['name']}-labels", "expectations": on_labels},
+    )
+
+
+def _in_suite_order(
+    suite: Mapping[str, Any],
+    on_log: tuple[ExpectationOutcome, ...],
+    on_labels: tuple[ExpectationOutcome, ...],
+) -> tuple[ExpectationOutcome, ...]:
+    """The outcomes of both parts of a suite (each in its part's order) in the suite's order."""
+    is_label = [(e.get("meta") or {}).get("frame") == "labels" for e in suite["expectations"]]
+    if (len(on_log), len(on_labels)) != (is_label.count(False), is_label.count(True)):
+        return on_log + on_labels  # not one outcome per expectation: keep both as they came
+    log_iter, label_iter = iter(on_log), iter(on_labels)
+    return tuple(next(label_iter) if label else next(log_iter) for label in is_label)
+
+
+def _label_outcomes(
+    labels: pd.DataFrame,
+    suite: dict[str, Any],
+    parameters: Mapping[str, datetime],
+    run_id: Any,
+    pii: set[str],
+) -> tuple[ExpectationOutcome, ...]:
+    """Outcomes of the label expectations on ``labels`` (ephemeral context; caller holds _LOCK)."""
+    validation = _ephemeral_validation(suite, _suite_hash(suite))
+    result = validation.run(
+        batch_parameters={"dataframe": _slim_frame(labels, suite)},
+        expectation_parameters=parameters,
+        result_format="BASIC",
+        run_id=run_id,
+    )
+    store = _EPHEMERAL["context"].validation_results_store
+    for key in store.list_keys():
+        store.remove_key(key)
+    order = {e.id: i for i, e in enumerate(validation.suite.expectations) if e.id}
+    return _outcomes(result, order, pii, present={str(c) for c in labels.columns}, frame="labels")
 
 
 def _page_url(context: Any, result_key: Any, index: Path) -> str | None:
@@ -1236,11 +1498,14 @@ def _outcomes(
     pii: set[str],
     *,
     present: set[str] | None = None,
+    frame: str = "predictions",
 ) -> tuple[ExpectationOutcome, ...]:
     """One outcome per expectation, in the suite's order (``order``: expectation id -> index).
 
     An expectation on a column missing from the frame (``present``: the
     frame's columns) reads "column missing (cannot evaluate)" whatever GX raised.
+    ``frame`` names the data the suite read (``"labels"``: value-set failures
+    list the values outside the set, see :func:`_outside_set_text`).
     """
     rows: list[tuple[int, ExpectationOutcome]] = []
     for res in suite_result.results:
@@ -1255,12 +1520,8 @@ def _outcomes(
             and type_ != "expect_column_to_exist"
             and any(c not in present for c in columns)
         )
-        outcome = ExpectationOutcome(
-            expectation_type=type_,
-            column=", ".join(columns) if columns else None,
-            severity=severity,
-            success=bool(res.success),
-            observed="column missing (cannot evaluate)"
+        observed = (
+            "column missing (cannot evaluate)"
             if missing and not res.success
             else _observed_text(
                 type_,
@@ -1268,8 +1529,25 @@ def _outcomes(
                 res.result or {},
                 res.exception_info or {},
                 pii=involves_pii,
-            ),
+            )
+        )
+        if (
+            frame != "predictions"
+            and type_ == "expect_column_values_to_be_in_set"
+            and not res.success
+            and not missing
+            and not involves_pii
+            and _exception_message(res.exception_info or {}) is None
+        ):
+            observed = _outside_set_text(res.result or {}, kwargs, config.meta or {})
+        outcome = ExpectationOutcome(
+            expectation_type=type_,
+            column=", ".join(columns) if columns else None,
+            severity=severity,
+            success=bool(res.success),
+            observed=observed,
             expected=_expected_text(kwargs, pii=involves_pii),
+            frame=frame,
         )
         rows.append((order.get(config.id, len(order)), outcome))
     rows.sort(key=lambda row: row[0])

@@ -3,18 +3,24 @@
 One file per window: ``<reports_dir>/<model>/<window start>.html`` (re-running a
 window replaces its report). Only feature columns, metrics and statistics reach
 the report — never PII columns, never row values.
+
+Escaping: every name and value written into the HTML (model, column and
+category names, reasons, warnings, alt text) goes through :func:`html.escape`;
+the plots draw text as typed (matplotlib's mathtext is off, so a name like
+``$x_1$`` is neither interpreted nor able to fail the report).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import numpy as np
 import pandas as pd
@@ -23,6 +29,8 @@ if TYPE_CHECKING:
     from modelwatch.stats.drift import DriftReport
     from modelwatch.stats.performance import MetricValue
     from modelwatch.summaries import MonitorSummary
+
+_P = ParamSpec("_P")
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,24 @@ def _figure(width: float = 7.0, height: float = 3.0) -> tuple[Any, Any]:
     return plt.subplots(figsize=(width, height))
 
 
+def _literal_text(plot: Callable[_P, str]) -> Callable[_P, str]:
+    """Run ``plot`` with mathtext off: column names and categories are drawn as typed.
+
+    With mathtext on, a category like ``$100-$200`` is drawn in italics and one
+    like ``$\\bar$`` raises a ParseSyntaxException that loses the whole report.
+    """
+
+    @functools.wraps(plot)
+    def literal(*args: _P.args, **kwargs: _P.kwargs) -> str:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return plot(*args, **kwargs)
+
+    return literal
+
+
+@_literal_text
 def drift_plot(drift: DriftReport) -> str:
     """Bar chart of statistic / threshold per column (above 1 = drifted)."""
     fig, ax = _figure(7.0, 0.35 * max(len(drift.columns), 3) + 1.0)
@@ -74,6 +100,7 @@ def drift_plot(drift: DriftReport) -> str:
     return _png(fig)
 
 
+@_literal_text
 def history_plot(history: Sequence[HistoryPoint], *, metric: str, threshold: float | None) -> str:
     fig, ax = _figure()
     points = [p for p in history if p.value is not None]
@@ -108,6 +135,7 @@ def history_plot(history: Sequence[HistoryPoint], *, metric: str, threshold: flo
     return _png(fig)
 
 
+@_literal_text
 def distribution_plot(reference: pd.Series, current: pd.Series, *, column: str) -> str:
     fig, ax = _figure(3.4, 2.4)
     if pd.api.types.is_numeric_dtype(reference) and pd.api.types.is_numeric_dtype(current):

@@ -461,3 +461,29 @@ def test_a_window_100x_larger_than_usual_warns(
         v for v in validation if v["expectation"] == "expect_table_row_count_to_be_between"
     ]
     assert [v["observed"] for v in row_count if not v["success"]] == [f"{len(base['log'])} rows"]
+
+
+def test_a_third_class_in_a_binary_target_fails_naming_the_column_and_values(
+    world: World, base: dict[str, Frame], guard: Guard
+) -> None:
+    """Labels with a class the reference never had (2 in a 0/1 target) fail validation."""
+    third = lambda f: f.assign(  # noqa: E731
+        defaulted=f["defaulted"].where(f.index % 100 != 7, 2)
+    )
+    log = _plant(world, base, 61, labels=third)
+    start, _ = world.window(61)
+    label_file = world.home / "demo" / "credit" / "labels" / f"{start:%Y-%m-%dT%H%M}.parquet"
+    before = hashlib.sha256(label_file.read_bytes()).hexdigest()
+    check = guard()
+    state = _run(world, 61)
+    _assert_failed(
+        state,
+        "failed validation",
+        "column 'defaulted' in labels: expect_column_values_to_be_in_set",
+        "values [2] outside the binary classes [0, 1] of the reference",
+    )
+    assert "statistic" not in (state.message or "").lower()
+    check(start)  # every raw file byte-identical, other windows' results untouched
+    assert hashlib.sha256(label_file.read_bytes()).hexdigest() == before
+    assert _window_results(world, 61)[0] == []  # no monitor run stored for the window
+    assert str(log) in [q["path"] for q in _quarantined(world, start)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -36,13 +37,18 @@ WINDOW = (START, START + timedelta(hours=1))
 NOW = START + timedelta(hours=2)
 
 
-def _served_log(index: int = 0, rows: int = 1000) -> pd.DataFrame:
-    """A prediction log as the serving system writes it: window + score + prediction."""
+def _served(index: int = 0, rows: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A prediction log as the serving system writes it, and the log joined with its labels."""
     window = generate_window(index, start=START, rows=rows)
     window["score"] = np.random.default_rng(index).random(rows)
     window["prediction"] = (window["score"] >= 0.5).astype("int64")
-    log, _labels = split_log_and_labels(window)
-    return log
+    log, labels = split_log_and_labels(window)
+    return log, log.merge(labels[["prediction_id", "defaulted"]], on="prediction_id")
+
+
+def _served_log(index: int = 0, rows: int = 1000) -> pd.DataFrame:
+    """A prediction log as the serving system writes it: window + score + prediction."""
+    return _served(index, rows)[0]
 
 
 def _find(
@@ -88,8 +94,15 @@ def log() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def clean_report(log: pd.DataFrame, suite: dict[str, Any]) -> ValidationReport:
-    return validate_frame(log, suite, pii=PII)
+def labeled() -> pd.DataFrame:
+    return _served()[1]
+
+
+@pytest.fixture(scope="module")
+def clean_report(
+    log: pd.DataFrame, labeled: pd.DataFrame, suite: dict[str, Any]
+) -> ValidationReport:
+    return validate_frame(log, suite, pii=PII, labels=labeled)
 
 
 # --------------------------------------------------------------------------- build_suite
@@ -146,7 +159,8 @@ def test_generated_suite_covers_the_contract_of_the_prediction_log(
     assert rows[0]["kwargs"] == {"min_value": 1}
     columns = {e["kwargs"].get("column") for e in suite["expectations"]}
     assert "email" not in columns  # PII columns get no expectations
-    assert "defaulted" not in columns  # the prediction log has no target
+    on_log = {e["kwargs"].get("column") for e in suite["expectations"] if "frame" not in e["meta"]}
+    assert "defaulted" not in on_log  # the prediction log has no target (its labels do)
 
 
 def test_not_null_threshold_follows_the_reference_null_share(
@@ -754,3 +768,137 @@ def test_a_rebuild_keeps_hand_written_expectations_and_reports_them(
     assert rebuilt["expectations"][-1] == edited["expectations"][-1]
     assert diff.removed == ("expect_table_row_count_to_be_between #2",)  # no typical size now
     assert (diff.added, diff.changed) == ((), ())
+
+
+# --------------------------------------------------------------------------- labels (issue 9)
+
+
+def test_the_suite_checks_the_target_classes_of_the_labels(suite: dict[str, Any]) -> None:
+    target = _find(suite, "expect_column_values_to_be_in_set", "defaulted")
+    assert target["severity"] == "critical"
+    assert target["kwargs"] == {"column": "defaulted", "value_set": [0, 1]}
+    assert (target["meta"]["frame"], target["meta"]["classes"]) == ("labels", "binary")
+
+
+def test_a_third_class_in_a_binary_target_is_a_critical_failure_naming_column_and_values(
+    log: pd.DataFrame, labeled: pd.DataFrame, suite: dict[str, Any]
+) -> None:
+    bad = labeled.assign(defaulted=labeled["defaulted"].where(labeled.index % 100 != 7, 2))
+    report = validate_frame(log, suite, pii=PII, labels=bad, window=WINDOW, now=NOW)
+    (failure,) = report.critical_failures
+    n_bad = int((bad["defaulted"] == 2).sum())
+    assert (failure.column, failure.frame) == ("defaulted", "labels")
+    assert failure.line() == (
+        "column 'defaulted' in labels: expect_column_values_to_be_in_set in {0, 1} — "
+        f"values [2] outside the binary classes [0, 1] of the reference "
+        f"({n_bad} of {len(bad)} labels)"
+    )
+    with pytest.raises(ValidationFailed, match=r"column 'defaulted' in labels: .* values \[2\]"):
+        report.raise_for_critical("window 10:00")
+    # the label expectation keeps its place in the suite's order
+    got = [(o.expectation_type, o.column) for o in report.outcomes]
+    assert got == [(e["type"], e["kwargs"].get("column")) for e in suite["expectations"]]
+
+
+def test_label_classes_of_a_multiclass_target_and_text_labels(
+    log: pd.DataFrame, labeled: pd.DataFrame, reference: pd.DataFrame, spec: MonitorSpec
+) -> None:
+    names = {0: "repaid", 1: "defaulted"}
+    multiclass = spec.model_copy(update={"task": "multiclass"})
+    suite = build_suite(reference.assign(defaulted=reference["defaulted"].map(names)), multiclass)
+    log = log.assign(prediction=log["prediction"].map(names))
+    text = labeled.assign(defaulted=labeled["defaulted"].map(names).astype(object))
+    clean = validate_frame(log, suite, pii=PII, labels=text, window=WINDOW, now=NOW)
+    assert clean.success, clean.summary()
+    text.loc[::50, "defaulted"] = "late"
+    text.loc[1::50, "defaulted"] = np.nan  # a missing label is no class
+    (failure,) = validate_frame(
+        log, suite, pii=PII, labels=text, window=WINDOW, now=NOW
+    ).critical_failures
+    assert "values ['late'] outside the 2 classes ['defaulted', 'repaid'] of the reference" in (
+        failure.observed
+    )
+
+
+def test_labels_without_the_target_column_say_so(
+    log: pd.DataFrame, labeled: pd.DataFrame, suite: dict[str, Any]
+) -> None:
+    report = validate_frame(log, suite, labels=labeled.drop(columns=["defaulted"]), now=NOW)
+    (failure,) = report.critical_failures
+    assert failure.line().startswith("column 'defaulted' in labels:")
+    assert failure.observed == "column missing (cannot evaluate)"
+
+
+def test_label_expectations_are_skipped_without_labels_and_pass_on_none_yet(
+    log: pd.DataFrame, labeled: pd.DataFrame, suite: dict[str, Any]
+) -> None:
+    without = validate_frame(log, suite, pii=PII, window=WINDOW, now=NOW)
+    assert len(without.outcomes) == len(suite["expectations"]) - 1
+    assert all(o.frame == "predictions" for o in without.outcomes)
+    empty = validate_frame(log, suite, pii=PII, labels=labeled.iloc[0:0], window=WINDOW, now=NOW)
+    assert empty.success and len(empty.outcomes) == len(suite["expectations"])
+
+
+def test_an_unknown_frame_in_a_suite_is_named(log: pd.DataFrame, suite: dict[str, Any]) -> None:
+    bad = copy.deepcopy(suite)
+    bad["expectations"][0]["meta"]["frame"] = "label"
+    with pytest.raises(SuiteError, match=r"expectations\[0\] .*meta.frame must be one of"):
+        validate_frame(log, bad)
+
+
+# --------------------------------------------------------------------------- HTML escaping (issue 9)
+
+_IMG = '<img src=x onerror="document.body.dataset.pwned=1">'
+_SCRIPT = "<script>document.body.dataset.pwned=2</script>"
+
+
+def test_data_docs_escape_window_values_column_names_and_tracebacks(
+    log: pd.DataFrame, suite: dict[str, Any], reference: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Every value and name reaches the Data Docs HTML escaped once: never raw, never twice."""
+    hand_written = [
+        ("expect_column_values_to_not_be_null", {"column": _IMG}),  # section title, TOC
+        ("expect_column_values_to_not_be_null", {"column": _SCRIPT}),  # missing: a traceback
+        ("expect_column_values_to_match_regex", {"column": "channel", "regex": "^[a-z]+$"}),
+        ("expect_column_distinct_values_to_be_in_set", {"column": "region", "value_set": ["x"]}),
+        ("expect_column_distinct_values_to_equal_set", {"column": "region", "value_set": [_IMG]}),
+        ("expect_column_most_common_value_to_be_in_set", {"column": "channel", "value_set": ["x"]}),
+        ("expect_table_columns_to_match_ordered_list", {"column_list": ["age", _SCRIPT]}),
+        ("expect_column_values_to_be_in_set", {"column": "channel", "value_set": [_SCRIPT]}),
+    ]
+    with_payloads = copy.deepcopy(suite)
+    with_payloads["expectations"] += [
+        {"type": t, "kwargs": kw, "meta": {"severity": "warning"}} for t, kw in hand_written
+    ]
+    window = log.assign(
+        region=log["region"].astype(object).where(log.index % 7 != 0, _IMG),
+        channel=log["channel"].astype(object).where(log.index % 5 != 0, _SCRIPT),
+    )
+    window[_IMG] = np.where(log.index % 2 == 0, None, "x")  # an undeclared column, half empty
+    for result_format in ("BASIC", "SUMMARY", "COMPLETE"):
+        root = tmp_path / result_format
+        report = validate_frame(
+            window,
+            with_payloads,
+            pii=PII,
+            data_docs_dir=root,
+            run_name="credit-xss",
+            window=WINDOW,
+            now=NOW,
+            result_format=result_format,
+        )
+        assert _IMG[:20] in report.summary()  # outcomes and summaries keep the raw text
+        pages = [p for p in root.rglob("*.html")]
+        assert len(pages) == 3  # index, suite, validation
+        validation_page = next(p for p in pages if "validations" in p.parts)
+        for page in pages:
+            text = page.read_text(encoding="utf-8")
+            for raw in ("<img src=x", "<script>document"):
+                assert raw not in text, (result_format, page, raw)
+            for twice in ("&amp;lt;", "&amp;quot;", "&amp;#x27;", "&amp;gt;"):
+                assert twice not in text, (result_format, page, twice)
+        text = validation_page.read_text(encoding="utf-8")
+        for shown in (_IMG, _SCRIPT):  # escaped once: the browser shows the text
+            assert html.escape(shown, quote=True) in text or html.escape(shown, quote=False) in (
+                text
+            ), (result_format, shown)

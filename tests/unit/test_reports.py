@@ -95,3 +95,36 @@ def test_writing_a_report_twice_replaces_it(tmp_path: Path) -> None:
     assert first == second == tmp_path / "credit" / "2026-11-23T1000.html"
     assert second.read_text() == "<p>two</p>"
     assert list((tmp_path / "credit").iterdir()) == [second]
+
+
+def test_names_values_and_reasons_are_escaped_and_dollars_drawn_as_typed() -> None:
+    """HTML in a column name, a category, the model, the reason or a warning is shown as text;
+    a ``$...$`` name (matplotlib mathtext) neither fails the report nor is interpreted."""
+    from dataclasses import replace
+
+    payload = '<img src=x onerror="alert(1)">'
+    math = "$\\bar$"  # not valid mathtext: matplotlib raised ParseSyntaxException on it
+    summary, _, metrics, history, reference, current = _inputs()
+    reference = reference.rename(columns={"region": payload, "product": math})
+    current = current.rename(columns={"region": payload, "product": math})
+    current[payload] = current[payload].astype(object).where(current.index % 10 != 0, payload)
+    current[math] = current[math].astype(object).where(current.index % 10 != 1, "$x^{$")
+    categorical = [payload, math, "channel"]
+    drift = detect_drift(reference, current, numeric=simulate.NUMERIC, categorical=categorical)
+    summary = replace(summary, model=payload, reason=payload, drifted_features=(payload,))
+    text = render_report(
+        summary,
+        drift=drift,
+        metrics=metrics,
+        history=history,
+        metric="roc_auc",
+        threshold=0.69,
+        reference=reference,
+        current=current,
+        warnings=[payload],
+        top_features=9,
+    )
+    assert "<img src=x" not in text
+    escaped = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    assert f"<title>{escaped} " in text and f">{escaped}<" in text  # title, tables, reason
+    assert f'alt="{escaped}"' in text and f'alt="{math}"' in text  # both distribution plots
