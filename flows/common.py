@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from modelwatch.settings import get_settings
 from modelwatch.spec import find_spec
@@ -50,3 +51,20 @@ def current_flow_run_id() -> str | None:
 
     run_id = flow_run.id
     return str(run_id) if run_id else None
+
+
+def run_with_watchdog(flow: Any, **parameters: Any) -> Any:
+    """Run a flow in this process with a watchdog and return its final state (the CLI's way).
+
+    If the process is killed, the watchdog (:mod:`modelwatch.watchdog`) marks its
+    unfinished flow runs Crashed and stops the Prefect temporary server it started;
+    the runs carry the tag it looks for.
+    """
+    from prefect import tags
+
+    from modelwatch import watchdog
+
+    tag = watchdog.run_tag()
+    watchdog.start(tag)
+    with tags(tag):
+        return flow(**parameters, return_state=True)

@@ -46,6 +46,7 @@ def validate_window(
         dry_run: Validate and publish artifacts, but write nothing to the store.
     """
     spec = data.load_spec(model_name)
+    store.check_schema()  # never a half-written run on a store of another revision
     start, end = window_bounds(window_end, window_hours or spec.schedule.window_hours)
     label = window_label(start)
     run_id = current_flow_run_id()

@@ -59,15 +59,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     print(f"modelwatch home: {settings.home_dir}")
     print("starting Prefect in local mode (first start takes ~15 s)...", flush=True)
+    from flows.common import run_with_watchdog
     from flows.demo import demo
 
-    state: Any = demo(
+    state: Any = run_with_watchdog(
+        demo,
         model_name=args.model,
         n_windows=args.windows,
         rows_per_window=args.rows,
         drift_start=args.drift_start,
         seed=args.seed,
-        return_state=True,
     )
     print()
     print(f"demo {state.name}: {state.message}")
@@ -99,14 +100,15 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     settings = get_settings()
     _check_store(settings)
     prepare_environment(settings)
+    from flows.common import run_with_watchdog
     from flows.monitor import monitor_model
 
-    state: Any = monitor_model(
+    state: Any = run_with_watchdog(
+        monitor_model,
         model_name=args.model,
         window_end=args.window_end,
         force_retrain=args.force_retrain,
         dry_run=args.dry_run,
-        return_state=True,
     )
     print(f"{state.name}: {state.message}")
     return 0 if state.is_completed() else 1
@@ -116,9 +118,10 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     settings = get_settings()
     _check_store(settings)
     prepare_environment(settings)
+    from flows.common import run_with_watchdog
     from flows.retrain import retrain_model
 
-    state: Any = retrain_model(model_name=args.model, reason=args.reason, return_state=True)
+    state: Any = run_with_watchdog(retrain_model, model_name=args.model, reason=args.reason)
     print(f"{state.name}: {state.message}")
     return 0 if state.is_completed() else 1
 
@@ -127,14 +130,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     settings = get_settings()
     _check_store(settings)
     prepare_environment(settings)
+    from flows.common import run_with_watchdog
     from flows.rollback import rollback_model
 
-    state: Any = rollback_model(
+    state: Any = run_with_watchdog(
+        rollback_model,
         model_name=args.model,
         reason=args.reason,
         requested_by=args.by,
         force=args.force,
-        return_state=True,
     )
     print(f"{state.name}: {state.message}")
     return 0 if state.is_completed() else 1
@@ -144,16 +148,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     settings = get_settings()
     _check_store(settings)
     prepare_environment(settings)
+    from flows.common import run_with_watchdog
     from flows.compare import compare_models
 
-    state: Any = compare_models(
+    state: Any = run_with_watchdog(
+        compare_models,
         model_name=args.model,
         window_start=args.start,
         window_end=args.end,
         champion=args.a,
         challenger=args.b,
         promote=args.promote,
-        return_state=True,
     )
     print(f"{state.name}: {state.message}")
     return 0 if state.is_completed() else 1
