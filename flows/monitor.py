@@ -9,18 +9,35 @@ artifacts → events → retrain branch.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from prefect import flow
 from prefect.states import Completed, Failed
 from pydantic import Field
 
-from flows.common import current_flow_run_id, monitor_run_name, window_bounds, window_label
+from flows.common import (
+    current_flow_run_id,
+    earlier_windows,
+    monitor_run_name,
+    scheduled_start,
+    window_bounds,
+    window_label,
+)
 from flows.retrain import retrain_model
 from flows.validate import validate_window
 from modelwatch.summaries import MonitorSummary, monitor_markdown
 from tasks import data, metrics, publish, registry, store
+
+
+def _catch_up(model_name: str, start: datetime, window_hours: float, max_windows: int) -> None:
+    """Monitor, oldest first, the earlier windows with no run in the store (``monitor-model`` subflows)."""
+    candidates = earlier_windows(start, window_hours, max_windows)
+    for _, end in store.unmonitored_windows(model_name, candidates):
+        state: Any = monitor_model(
+            model_name, window_end=end, window_hours=window_hours, return_state=True
+        )
+        print(f"catch-up {window_label(end - timedelta(hours=window_hours))}: {state.name}")
 
 
 @flow(name="monitor-model", flow_run_name=monitor_run_name, log_prints=True)
@@ -35,15 +52,19 @@ def monitor_model(
 
     Args:
         model_name: Monitored model (the name of deployments/specs/<model>.yaml and of the MLflow registered model).
-        window_end: End of the window (UTC, exclusive); default: the last complete window before now.
+        window_end: End of the window (UTC, exclusive); default: the last complete window before the run's scheduled start (a deployment's run; it first catches up to schedule.catchup_max_windows unmonitored earlier windows), else before now.
         window_hours: Window length in hours; default: the spec's schedule.window_hours.
         force_retrain: Run the retraining branch even if the model is not degraded.
         dry_run: Compute and publish artifacts, but write nothing to the store and never retrain.
     """
     spec = data.load_spec(model_name)
     store.check_schema()  # never a half-written run on a store of another revision
-    start, end = window_bounds(window_end, window_hours or spec.schedule.window_hours)
+    hours = window_hours or spec.schedule.window_hours
+    scheduled = scheduled_start() if window_end is None else None
+    start, end = window_bounds(window_end, hours, now=scheduled)
     label = window_label(start)
+    if scheduled is not None and not dry_run and spec.schedule.catchup_max_windows:
+        _catch_up(model_name, start, hours, spec.schedule.catchup_max_windows)
     champion = registry.resolve_version(model_name, "champion")
     validated = validate_window(
         model_name, end, (end - start).total_seconds() / 3600, dry_run=dry_run
@@ -115,9 +136,25 @@ def monitor_model(
         validated.report,
     )
 
+    episode = None
     if decision.degraded:
+        episode = store.degradation_episode(
+            model_name, start, end, champion.version, spec.degradation.n, judgement.bad
+        )
+        # only mode "event" emits the event the on-degraded deployment retrains on
+        event = "degraded" if spec.retraining.mode == "event" else "degradation-detected"
         publish.emit_model_event(
-            "degraded", model_name, {"window": label, "reason": decision.reason}
+            event,
+            model_name,
+            {
+                "window": label,
+                "reason": decision.reason,
+                "mode": spec.retraining.mode,
+                "champion": champion.version,
+                "episode": episode.id,
+                "windows": episode.windows,
+                "flow_run_id": current_flow_run_id(),
+            },
         )
         publish.send_alert(
             spec,
@@ -127,7 +164,7 @@ def monitor_model(
             {"window": label, "champion": champion.version, **summary.metrics},
             {"report": f"file://{report_path}"},
         )
-    retrain = (decision.degraded and spec.retraining.enabled) or force_retrain
+    retrain = (decision.degraded and spec.retraining.mode == "inline") or force_retrain
     if not retrain or dry_run:
         name = "Degraded" if decision.degraded else "Completed"
         return Completed(name=name, message=f"{label}: {decision.reason}{skipped}", data=summary)
@@ -138,6 +175,7 @@ def monitor_model(
         reason=reason,
         window_end=end,
         triggered_by=current_flow_run_id(),
+        episode=None if force_retrain or episode is None else episode.id,
         return_state=True,
     )
     summary = summary.with_retrain(state.name, state.message or "")

@@ -34,6 +34,8 @@ def retrain_model(
     window_end: datetime | None = None,
     triggered_by: str | None = None,
     promote: bool = True,
+    windows: list[tuple[datetime, datetime]] | None = None,
+    episode: str | None = None,
 ) -> Any:
     """Train a challenger, register it and A/B-compare it (guarded promotion).
 
@@ -47,10 +49,14 @@ def retrain_model(
         window_end: Newest data to use (UTC, exclusive); default: the last complete window.
         triggered_by: Flow run id of the monitor run that asked for retraining.
         promote: Let the comparison move the 'champion' alias.
+        windows: Train on exactly these windows ([start, end) pairs, e.g. the degraded windows of a modelwatch.model.degraded event) instead of the most recent validated ones.
+        episode: Degradation episode asking for the retrain; an episode is retrained at most once (a second request ends as AlreadyRetrained).
     """
     spec = data.load_spec(model_name)
     store.check_schema()  # never a half-written run on a store of another revision
     policy = spec.retraining
+    if windows and window_end is None:
+        window_end = max(e for _, e in windows)
     _, end = window_bounds(window_end, spec.schedule.window_hours)
     last = store.last_decision_time(model_name, "retrain")
     if last and datetime.now(UTC) - last < timedelta(hours=policy.cooldown_hours):
@@ -65,11 +71,17 @@ def retrain_model(
 
     champion = registry.resolve_version(model_name, "champion")
     quarantined = train.quarantined_windows(model_name)
-    windows = train.without_quarantined(
-        store.recent_validated_windows(model_name, end, policy.recent_windows + len(quarantined)),
-        quarantined,
-        policy.recent_windows,
-    )
+    if windows:  # the caller's windows (an event's degraded windows), all of them
+        chosen = sorted(windows, reverse=True)
+        windows = train.without_quarantined(chosen, quarantined, len(chosen))
+    else:
+        windows = train.without_quarantined(
+            store.recent_validated_windows(
+                model_name, end, policy.recent_windows + len(quarantined)
+            ),
+            quarantined,
+            policy.recent_windows,
+        )
     recent = [data.load_labeled_rows(spec, s, e) for s, e in windows]
     reference = registry.load_reference(champion)
     training = train.assemble_training_set(spec, reference, recent, windows)
@@ -89,6 +101,18 @@ def retrain_model(
             current_flow_run_id(),
         )
         return Completed(name="NotEnoughData", message=message)
+
+    holder = store.claim_episode(model_name, episode, current_flow_run_id()) if episode else None
+    if holder is not None:
+        message = f"degradation episode {episode} was already retrained (flow run {holder})"
+        store.save_decision(
+            model_name,
+            "retrain-skipped",
+            "duplicate-episode",
+            {"message": message, "episode": episode},
+            current_flow_run_id(),
+        )
+        return Completed(name="AlreadyRetrained", message=message)
 
     candidate = train.fit_candidate(
         spec, training.frame, registry.load_model(champion), policy.seed
@@ -127,6 +151,7 @@ def retrain_model(
             **params,
             **val,
             "reason": reason,
+            "episode": episode,
             "trainer": policy.trainer or "champion-pipeline",
             "windows": [[s.isoformat(), e.isoformat()] for s, e in training.windows],
             "holdout": [training.holdout_start.isoformat(), holdout_end.isoformat()],

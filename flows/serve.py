@@ -1,8 +1,12 @@
-"""``modelwatch serve``: the deployments of ``deployments/prefect.yaml``, served locally.
+"""``modelwatch serve``: the deployments generated from the specs, served locally.
 
-No work pool needed: ``serve`` polls the Prefect API and runs the flows in this
-process' subprocesses. Needs a Prefect server with a scheduler for cron runs
-(``prefect server start``); the temporary local server has none.
+The same definitions as ``deployments/prefect.yaml`` (:mod:`flows.deployments`):
+per model a scheduled monitor (concurrency limit 1) and the ``on-degraded``
+retrain (its event trigger enabled when the spec says ``retraining.mode: event``),
+plus the manual deployments. No work pool needed: ``serve`` polls the Prefect API
+and runs the flows in this process' subprocesses. Needs a Prefect server with a
+scheduler for cron runs (``prefect server start``); the temporary local server has
+none. The automations ``serve`` creates stay on the server when it stops.
 """
 
 from __future__ import annotations
@@ -10,43 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from prefect import serve
-
-from flows.compare import compare_models, compare_online
-from flows.monitor import monitor_model
-from flows.retrain import retrain_model
-from flows.rollback import rollback_model
-from flows.validate import validate_window
+from flows.deployments import load_specs, runner_deployments
 from modelwatch.settings import get_settings
-from modelwatch.spec import load_spec
 
 
 def build_deployments(models: Sequence[str] = ()) -> list[Any]:
-    """One hourly/daily monitor deployment per spec, plus manual retrain/compare/rollback/validate."""
-    specs_dir = get_settings().resolved_specs_dir
-    specs = [load_spec(path) for path in sorted(specs_dir.glob("*.yaml"))]
-    if models:
-        specs = [s for s in specs if s.name in set(models)]
-    deployments = [
-        monitor_model.to_deployment(
-            name=f"{spec.name}-scheduled",
-            cron=spec.schedule.cron,
-            parameters={"model_name": spec.name},
-            tags=["modelwatch", spec.name],
-            description=f"Monitor {spec.name} every window ({spec.schedule.cron}).",
-        )
-        for spec in specs
-    ]
-    deployments += [
-        retrain_model.to_deployment(name="manual", tags=["modelwatch"]),
-        compare_models.to_deployment(name="manual", tags=["modelwatch"]),
-        compare_online.to_deployment(name="manual", tags=["modelwatch"]),
-        rollback_model.to_deployment(name="manual", tags=["modelwatch"]),
-        validate_window.to_deployment(name="manual", tags=["modelwatch"]),
-        monitor_model.to_deployment(name="manual", tags=["modelwatch"]),
-    ]
-    return deployments
+    """The runner deployments of the specs in the settings' specs folder (``models``: only these)."""
+    return runner_deployments(load_specs(get_settings().resolved_specs_dir, models))
 
 
 def serve_all(models: Sequence[str] = ()) -> None:
+    from prefect import serve
+
     serve(*build_deployments(models))  # pragma: no cover - blocks until interrupted

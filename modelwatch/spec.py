@@ -181,8 +181,23 @@ class DegradationPolicy(_Frozen):
         return self
 
 
+RetrainingMode = Literal["inline", "event", "off"]
+
+
 class RetrainingPolicy(_Frozen):
-    enabled: bool = Field(default=True, description="Run the retraining branch when degraded.")
+    """How a degraded model is retrained: one path at a time.
+
+    ``inline``: the monitor run calls the retrain flow itself; ``event``: the monitor
+    emits ``modelwatch.model.degraded`` with the degraded windows and the generated
+    ``<model>-on-degraded`` deployment retrains on them; ``off``: never. The former
+    ``enabled: true | false`` is read as ``mode: inline | off``.
+    """
+
+    mode: RetrainingMode = Field(
+        default="inline",
+        description="inline: the monitor run retrains; event: the monitor emits "
+        "modelwatch.model.degraded and the on-degraded deployment retrains; off: never.",
+    )
     recent_windows: int = Field(
         default=6, ge=1, description="Most recent labeled windows added to the reference."
     )
@@ -206,6 +221,28 @@ class RetrainingPolicy(_Frozen):
         description="'package.module:function' called as trainer(frame, spec, seed=seed) and "
         "returning a fitted estimator; default: clone and refit the champion's pipeline.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _enabled_is_mode(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "enabled" not in data:
+            return data
+        data = dict(data)
+        enabled = data.pop("enabled")
+        if not isinstance(enabled, bool):
+            raise ValueError(f"enabled must be true or false (use mode instead); got {enabled!r}")
+        if "mode" in data:
+            raise ValueError(
+                "enabled and mode both set; enabled is replaced by mode (inline | event | off): "
+                "remove enabled"
+            )
+        data["mode"] = "inline" if enabled else "off"
+        return data
+
+    @property
+    def enabled(self) -> bool:
+        """The monitor's inline retraining branch runs (``mode == "inline"``)."""
+        return self.mode == "inline"
 
 
 class ABPolicy(_Frozen):
@@ -267,6 +304,13 @@ class ABPolicy(_Frozen):
 class Schedule(_Frozen):
     cron: str = Field(default="0 * * * *", description="Cron of the monitor deployment (UTC).")
     window_hours: float = Field(default=1.0, gt=0, description="Length of one window.")
+    catchup_max_windows: int = Field(
+        default=0,
+        ge=0,
+        le=168,
+        description="Each scheduled run first monitors up to this many earlier windows that "
+        "have no run in the store (oldest first); 0: only its own window.",
+    )
 
 
 class ModelPolicy(_Frozen):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefect import task
 
@@ -108,6 +108,95 @@ def recent_validated_windows(
         store.dispose()
     good = [r for r in rows if r["validation_passed"] and r["n_labeled"] > 0]
     return [(r["window_start"], r["window_end"]) for r in good[:limit]]
+
+
+@task(name="unmonitored-windows", **IO_TASK)
+def unmonitored_windows(
+    model: str, windows: list[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """The ``windows`` (oldest first) that have no run in the store (catch-up candidates)."""
+    if not windows:
+        return []
+    store = open_store()
+    try:
+        rows = store.runs(model, before=windows[-1][1], limit=len(windows))
+    finally:
+        store.dispose()
+    done = {row["window_start"] for row in rows}
+    return [(start, end) for start, end in windows if start not in done]
+
+
+class Episode(NamedTuple):
+    """A degradation episode: consecutive degraded windows under one champion."""
+
+    id: str  # "<model>-v<champion>-<first degraded window start>"
+    windows: list[tuple[str, str]]  # the bad windows of the decision, ISO, oldest first
+
+
+@task(name="degradation-episode", **IO_TASK)
+def degradation_episode(
+    model: str,
+    start: datetime,
+    end: datetime,
+    champion_version: str,
+    n: int,
+    current_bad: bool,
+) -> Episode:
+    """The episode a degraded window belongs to and the bad windows behind the decision.
+
+    The episode starts at the oldest window of the unbroken run of ``degraded`` windows
+    (same champion) that ends at this one; a promotion (new champion) or a healthy
+    window starts a new episode. The bad windows are the k-of-n evidence: bad windows
+    among the last ``n`` served by this champion, this one included.
+    """
+    store = open_store()
+    try:
+        rows = store.runs(model, before=start)
+    finally:
+        store.dispose()
+    first = start
+    for row in rows:
+        if row["champion_version"] != champion_version or row["status"] != "degraded":
+            break
+        first = row["window_start"]
+    bad = [(start, end)] if current_bad else []
+    for row in rows[: max(n - 1, 0)]:
+        if row["champion_version"] != champion_version:
+            break
+        if row["bad"]:
+            bad.append((row["window_start"], row["window_end"]))
+    windows = [(s.isoformat(), e.isoformat()) for s, e in sorted(bad)]
+    return Episode(f"{model}-v{champion_version}-{first:%Y-%m-%dT%H%M}", windows)
+
+
+@task(name="claim-retrain-episode", **IO_TASK)
+def claim_episode(model: str, episode: str, flow_run_id: str | None) -> str | None:
+    """Claim retraining for a degradation episode: None if this run holds it, else the holder.
+
+    The claim is a ``retrain-episode`` decision row. Two runs that claim at once both
+    insert a row; the oldest row (created_at, then id) wins for both readers.
+    """
+    store = open_store()
+    try:
+
+        def claims() -> list[dict[str, Any]]:
+            rows = store.decisions(model, kind="retrain-episode")
+            return [r for r in rows if r["details"].get("episode") == episode]
+
+        earlier = claims()
+        if earlier:
+            return str(earlier[0]["flow_run_id"] or earlier[0]["id"])
+        mine = store.save_decision(
+            model,
+            kind="retrain-episode",
+            outcome="claimed",
+            details={"episode": episode},
+            flow_run_id=flow_run_id,
+        )
+        first = min(claims(), key=lambda r: (r["created_at"], r["id"]))
+        return None if first["id"] == mine else str(first["flow_run_id"] or first["id"])
+    finally:
+        store.dispose()
 
 
 @task(name="save-decision", **IO_TASK)

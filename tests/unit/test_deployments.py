@@ -46,3 +46,74 @@ def test_parameter_descriptions_reach_the_run_form() -> None:
     props = monitor_model.parameters.properties
     assert "last complete window" in props["window_end"]["description"]
     assert props["window_hours"]["anyOf"][0]["exclusiveMinimum"] == 0
+
+
+def _specs(**retraining: str):  # type: ignore[no-untyped-def]
+    from flows.deployments import load_specs
+
+    specs = load_specs(REPO / "deployments" / "specs")
+    if retraining:
+        specs = [
+            s.model_copy(update={"retraining": s.retraining.model_copy(update=retraining)})
+            for s in specs
+        ]
+    return specs
+
+
+def test_prefect_yaml_is_what_the_generator_writes_from_the_specs() -> None:
+    from flows.deployments import main, prefect_yaml
+
+    text = (REPO / "deployments" / "prefect.yaml").read_text()
+    assert text == prefect_yaml(_specs()), "stale: run python -m flows.deployments"
+    assert main(["--check"]) == 0
+
+
+def test_each_spec_gets_a_scheduled_monitor_and_an_on_degraded_retrain() -> None:
+    from flows.deployments import deployment_definitions
+
+    names = [(d["entrypoint"], d["name"]) for d in deployment_definitions(_specs())]
+    assert ("flows/monitor.py:monitor_model", "credit-scheduled") in names
+    assert ("flows/retrain.py:retrain_model", "credit-on-degraded") in names
+    assert len(names) == len(set(names))
+    yaml_names = [(d["entrypoint"], d["name"]) for d in DEPLOYMENTS]
+    assert yaml_names == names
+
+
+@pytest.mark.parametrize(("mode", "enabled"), [("inline", False), ("event", True), ("off", False)])
+def test_the_on_degraded_trigger_is_enabled_only_in_event_mode(mode: str, enabled: bool) -> None:
+    from flows.deployments import deployment_definitions
+
+    (on_degraded,) = [
+        d for d in deployment_definitions(_specs(mode=mode)) if d["name"] == "credit-on-degraded"
+    ]
+    (trigger,) = on_degraded["triggers"]
+    assert trigger["enabled"] is enabled
+    assert trigger["expect"] == ["modelwatch.model.degraded"]
+    assert trigger["match"] == {"prefect.resource.id": "modelwatch.model.credit"}
+    assert trigger["parameters"]["windows"] == "{{ event.payload.windows }}"
+    assert trigger["parameters"]["episode"] == "{{ event.payload.episode }}"
+
+
+def test_serve_runs_the_same_definitions_with_the_same_limits_and_triggers() -> None:
+    from flows.deployments import deployment_definitions, runner_deployments
+
+    specs = _specs(mode="event")
+    definitions = deployment_definitions(specs)
+    served = runner_deployments(specs)
+    assert [d.name for d in served] == [d["name"] for d in definitions]
+    by_name = {(d.flow_name, d.name): d for d in served}
+    scheduled = by_name[("monitor-model", "credit-scheduled")]
+    assert scheduled.concurrency_limit == 1
+    assert [s.schedule.cron for s in scheduled.schedules] == ["0 * * * *"]
+    assert scheduled.parameters == {
+        "model_name": "credit",
+        "force_retrain": False,
+        "dry_run": False,
+    }
+    retrain = by_name[("retrain-model", "credit-on-degraded")]
+    assert retrain.concurrency_limit == 1
+    (trigger,) = retrain.triggers
+    assert trigger.enabled is True
+    assert trigger.expect == {"modelwatch.model.degraded"}
+    assert trigger.parameters["windows"] == "{{ event.payload.windows }}"
+    assert by_name[("monitor-model", "manual")].concurrency_limit is None

@@ -70,7 +70,7 @@ def test_missing_file_and_unknown_model_are_clear(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="monitor spec file not found"):
         load_spec(tmp_path / "nope.yaml")
     with pytest.raises(
-        SpecError, match=r"no monitor spec for model 'nope'.*available: \['credit'\]"
+        SpecError, match=r"no monitor spec for model 'nope'.*available: \[.*'credit'.*\]"
     ):
         find_spec("nope", SPECS)
 
@@ -233,3 +233,47 @@ def test_timestamp_unit_is_declared_in_columns() -> None:
     data["columns"]["timestamp_unit"] = "minutes"
     with pytest.raises(SpecError, match=r"columns\.timestamp_unit: Input should be 's', 'ms'"):
         parse_spec(data)
+
+
+def test_the_demo_spec_retrains_inline_and_does_not_catch_up() -> None:
+    spec = find_spec("credit", SPECS)
+    assert spec.retraining.mode == "inline"
+    assert spec.retraining.enabled is True
+    assert spec.schedule.catchup_max_windows == 0
+
+
+@pytest.mark.parametrize(("enabled", "mode"), [(True, "inline"), (False, "off")])
+def test_the_former_retraining_enabled_is_read_as_a_mode(enabled: bool, mode: str) -> None:
+    data = _demo()
+    data["retraining"].pop("mode")
+    data["retraining"]["enabled"] = enabled
+    spec = parse_spec(data, source="credit.yaml")
+    assert spec.retraining.mode == mode
+    assert spec.retraining.enabled is enabled
+
+
+def test_retraining_enabled_and_mode_together_are_refused() -> None:
+    data = _demo()
+    data["retraining"]["enabled"] = True
+    data["retraining"]["mode"] = "event"
+    with pytest.raises(SpecError, match=r"retraining: .*enabled and mode both set.*remove enabled"):
+        parse_spec(data, source="credit.yaml")
+
+
+def test_an_unknown_retraining_mode_is_named_with_its_value() -> None:
+    data = _demo()
+    data["retraining"]["mode"] = "twice"
+    with pytest.raises(
+        SpecError,
+        match=r"retraining\.mode: Input should be 'inline', 'event' or 'off' \(got 'twice'\)",
+    ):
+        parse_spec(data, source="credit.yaml")
+
+
+def test_catchup_max_windows_is_bounded() -> None:
+    data = _demo()
+    data["schedule"]["catchup_max_windows"] = -1
+    with pytest.raises(SpecError, match=r"schedule\.catchup_max_windows: .*(got -1)"):
+        parse_spec(data, source="credit.yaml")
+    data["schedule"]["catchup_max_windows"] = 3
+    assert parse_spec(data, source="credit.yaml").schedule.catchup_max_windows == 3

@@ -1,0 +1,227 @@
+"""The deployments of modelwatch, generated from the monitor specs (one source of truth).
+
+``modelwatch serve`` serves :func:`runner_deployments`; ``deployments/prefect.yaml``
+is written by ``python -m flows.deployments`` from :func:`deployment_definitions`
+(``--check`` fails when the file is stale; ``tests/unit/test_deployments.py`` too).
+
+Per spec ``<model>``:
+
+* ``<model>-scheduled`` — ``monitor-model`` on the spec's cron, concurrency limit 1
+  (a late run never overlaps the next one);
+* ``<model>-on-degraded`` — ``retrain-model`` triggered by ``modelwatch.model.degraded``
+  about ``modelwatch.model.<model>``, with the event's degraded windows and episode;
+  the trigger is enabled only when the spec says ``retraining.mode: event``;
+  concurrency limit 1.
+
+Plus one ``manual`` deployment per flow (run form defaults: the first spec's model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelwatch.spec import MonitorSpec, load_spec
+
+MONITOR = "flows/monitor.py:monitor_model"
+RETRAIN = "flows/retrain.py:retrain_model"
+DEGRADED_EVENT = "modelwatch.model.degraded"
+WORK_POOL = {"name": "modelwatch", "work_queue_name": "default"}
+
+HEADER = """\
+# Prefect deployments of modelwatch. GENERATED from deployments/specs/*.yaml by
+#   python -m flows.deployments            (do not edit; --check tells whether it is stale)
+# `modelwatch serve` serves the same definitions (flows/deployments.py) without a work pool.
+#
+#   prefect work-pool create modelwatch --type process
+#   prefect --no-prompt deploy --all --prefect-file deployments/prefect.yaml   # from the repo root
+#   prefect worker start --pool modelwatch                                     # from the repo root
+#
+# Entry points are relative to the repo root (run deploy and the worker there).
+"""
+
+
+def load_specs(specs_dir: Path, models: Sequence[str] = ()) -> list[MonitorSpec]:
+    specs = [load_spec(path) for path in sorted(specs_dir.glob("*.yaml"))]
+    return [s for s in specs if not models or s.name in set(models)]
+
+
+def model_deployments(spec: MonitorSpec) -> list[dict[str, Any]]:
+    """The scheduled monitor and the event-triggered retrain of one model."""
+    name = spec.name
+    event_mode = spec.retraining.mode == "event"
+    return [
+        {
+            "name": f"{name}-scheduled",
+            "description": (
+                f"Monitor {name} every window ({spec.schedule.cron}, "
+                f"{spec.schedule.window_hours:g} h; catch-up of up to "
+                f"{spec.schedule.catchup_max_windows} missed windows)."
+            ),
+            "entrypoint": MONITOR,
+            "tags": ["modelwatch", name],
+            "parameters": {"model_name": name, "force_retrain": False, "dry_run": False},
+            "schedules": [{"cron": spec.schedule.cron, "timezone": "UTC", "active": True}],
+            "concurrency_limit": 1,
+        },
+        {
+            "name": f"{name}-on-degraded",
+            "description": (
+                f"Retrain {name} on the degraded windows of a {DEGRADED_EVENT} event "
+                f"(trigger enabled: retraining.mode is {spec.retraining.mode})."
+            ),
+            "entrypoint": RETRAIN,
+            "tags": ["modelwatch", name],
+            "parameters": {"model_name": name},
+            "concurrency_limit": 1,
+            "triggers": [
+                {
+                    "type": "event",
+                    "enabled": event_mode,
+                    "match": {"prefect.resource.id": f"modelwatch.model.{name}"},
+                    "expect": [DEGRADED_EVENT],
+                    "parameters": {
+                        "model_name": "{{ event.resource.model }}",
+                        "reason": f"event {DEGRADED_EVENT}",
+                        "windows": "{{ event.payload.windows }}",
+                        "episode": "{{ event.payload.episode }}",
+                        "triggered_by": "{{ event.payload.flow_run_id }}",
+                    },
+                }
+            ],
+        },
+    ]
+
+
+def manual_deployments(model: str) -> list[dict[str, Any]]:
+    """One run-form deployment per flow (``model`` is only the form's default)."""
+    ab = {"model_name": model, "champion": "champion", "challenger": "challenger", "promote": False}
+    return [
+        {
+            "name": "manual",
+            "description": "Monitor any model for any window (pick it in the run form).",
+            "entrypoint": MONITOR,
+            "tags": ["modelwatch"],
+            "parameters": {"model_name": model},
+        },
+        {
+            "name": "manual",
+            "description": "Train a challenger, register it and A/B-compare it with the champion.",
+            "entrypoint": RETRAIN,
+            "tags": ["modelwatch"],
+            "parameters": {"model_name": model, "reason": "manual"},
+        },
+        {
+            "name": "manual",
+            "description": "Compare two versions (or aliases) of a model on labeled rows.",
+            "entrypoint": "flows/compare.py:compare_models",
+            "tags": ["modelwatch"],
+            "parameters": dict(ab),
+        },
+        {
+            "name": "manual",
+            "description": "Online A/B from the prediction log's variant column.",
+            "entrypoint": "flows/compare.py:compare_online",
+            "tags": ["modelwatch"],
+            "parameters": dict(ab),
+        },
+        {
+            "name": "manual",
+            "description": "One-step rollback of the champion alias to the previous version.",
+            "entrypoint": "flows/rollback.py:rollback_model",
+            "tags": ["modelwatch"],
+            "parameters": {"model_name": model, "reason": "manual rollback"},
+        },
+        {
+            "name": "manual",
+            "description": "Validate one window of a model with its Great Expectations suite.",
+            "entrypoint": "flows/validate.py:validate_window",
+            "tags": ["modelwatch"],
+            "parameters": {"model_name": model},
+        },
+    ]
+
+
+def deployment_definitions(specs: Sequence[MonitorSpec]) -> list[dict[str, Any]]:
+    """Every deployment, as ``prefect.yaml`` entries without the work pool."""
+    definitions = [d for spec in specs for d in model_deployments(spec)]
+    if specs:
+        definitions += manual_deployments(specs[0].name)
+    return definitions
+
+
+def prefect_yaml(specs: Sequence[MonitorSpec]) -> str:
+    """The text of ``deployments/prefect.yaml``."""
+    deployments = [{**d, "work_pool": dict(WORK_POOL)} for d in deployment_definitions(specs)]
+    document = {
+        "name": "modelwatch",
+        "prefect-version": "3.8.8",
+        "build": None,
+        "push": None,
+        "pull": None,
+        "deployments": deployments,
+    }
+    return HEADER + "\n" + yaml.safe_dump(document, sort_keys=False, width=100)
+
+
+def _flow(entrypoint: str) -> Any:
+    path, name = entrypoint.split(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, name)
+
+
+def runner_deployment(definition: dict[str, Any]) -> Any:
+    """The ``flow.to_deployment(...)`` of one definition (what ``serve`` runs)."""
+    from prefect.events import DeploymentEventTrigger
+
+    triggers = [
+        DeploymentEventTrigger(
+            enabled=t["enabled"],
+            match=t["match"],
+            expect=set(t["expect"]),
+            parameters=t["parameters"],
+        )
+        for t in definition.get("triggers", [])
+    ]
+    schedules = definition.get("schedules", [])
+    return _flow(definition["entrypoint"]).to_deployment(
+        name=definition["name"],
+        description=definition["description"],
+        tags=definition["tags"],
+        parameters=definition["parameters"],
+        cron=schedules[0]["cron"] if schedules else None,
+        concurrency_limit=definition.get("concurrency_limit"),
+        triggers=triggers or None,
+    )
+
+
+def runner_deployments(specs: Sequence[MonitorSpec]) -> list[Any]:
+    return [runner_deployment(d) for d in deployment_definitions(specs)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    repo = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(prog="python -m flows.deployments", description=__doc__)
+    parser.add_argument("--specs", type=Path, default=repo / "deployments" / "specs")
+    parser.add_argument("--out", type=Path, default=repo / "deployments" / "prefect.yaml")
+    parser.add_argument("--check", action="store_true", help="exit 1 if --out is stale")
+    args = parser.parse_args(argv)
+    text = prefect_yaml(load_specs(args.specs))
+    current = args.out.read_text() if args.out.exists() else ""
+    if args.check:
+        stale = current != text
+        print(f"{args.out}: {'stale' if stale else 'up to date'}")
+        return 1 if stale else 0
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

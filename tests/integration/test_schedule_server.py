@@ -1,0 +1,168 @@
+"""Scheduled runs against a real Prefect server, run by ``modelwatch serve``'s deployments.
+
+Two runs of ``credit-scheduled`` are created late (scheduled at 06:00 and 07:00 of a
+past day, state Scheduled) and executed by a serve process (the generated
+deployments, concurrency limit 1). Each monitors the window before its *scheduled*
+time, and the first one — three windows after the last monitored one — catches up
+the gap of three windows as ``monitor-model`` subflows before its own window.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.flows.conftest import World, make_world
+from tests.flows.test_retrain import record_validated, spec_variant
+from tests.servers import PrefectServer, Process, clean_env, prefect_server, start_process
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+RARE_CRON = "0 0 1 1 *"  # the server's scheduler adds no run during the test
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[PrefectServer]:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        prefect_server(tmp_path / "prefect") as running,
+        temporary_settings({PREFECT_API_URL: running.url}),
+    ):
+        yield running
+
+
+def start_serve(world: World, server: PrefectServer, specs: Path, log: Path) -> Process:
+    """``serve_all()`` (what ``modelwatch serve`` runs) in its own process group."""
+    env = clean_env(
+        MODELWATCH_HOME=str(world.home),
+        MODELWATCH_EXPECTATIONS_DIR=str(world.settings.expectations_dir),
+        MODELWATCH_SPECS_DIR=str(specs),
+        PREFECT_API_URL=server.url,
+        PREFECT_RUNNER_POLL_FREQUENCY="2",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90",
+    )
+    code = "from flows.serve import serve_all; serve_all()"
+    return start_process("serve", [sys.executable, "-c", code], env=env, log=log, cwd=REPO)
+
+
+def wait_for_deployment(name: str, serve: Process, timeout: float = 120) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            assert serve.alive, serve.tail()
+            try:
+                return client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                time.sleep(1)
+    raise AssertionError(f"deployment {name} not created in {timeout:.0f} s:\n{serve.tail()}")
+
+
+def wait_final(run_ids: list[Any], serve: Process | None, timeout: float) -> list[Any]:
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = [client.read_flow_run(i) for i in run_ids]
+            if all(r.state is not None and r.state.is_final() for r in runs):
+                return runs
+            if time.monotonic() > deadline:
+                states = [(r.name, r.state.name if r.state else None) for r in runs]
+                tail = serve.tail() if serve else ""
+                raise AssertionError(f"runs not final after {timeout:.0f} s: {states}\n{tail}")
+            if serve is not None:
+                assert serve.alive, serve.tail()
+            time.sleep(2)
+
+
+def monitor_runs() -> list[Any]:
+    """Every ``monitor-credit-*`` flow run that started, oldest start first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="monitor-credit-")),
+            sort=FlowRunSort.START_TIME_ASC,
+        )
+    return [r for r in runs if r.start_time is not None]
+
+
+def test_late_runs_monitor_their_scheduled_windows_and_catch_up_a_gap_of_three(
+    server: PrefectServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
+    world = make_world(tmp_path, monkeypatch)
+    specs = spec_variant(
+        world,
+        tmp_path,
+        monkeypatch,
+        schedule={"catchup_max_windows": 3, "cron": RARE_CRON},
+        retraining={"mode": "off"},
+    )
+    for index in range(2, 7):
+        world.serve(index)
+    record_validated(world, 1)  # window 1 was monitored; then an outage
+    serve = start_serve(world, server, specs, tmp_path / "serve.log")
+    try:
+        deployment = wait_for_deployment("monitor-model/credit-scheduled", serve)
+        assert deployment.global_concurrency_limit is not None
+        assert deployment.global_concurrency_limit.limit == 1
+        with get_client(sync_client=True) as client:
+            created = [
+                client.create_flow_run_from_deployment(
+                    deployment.id,
+                    state=Scheduled(scheduled_time=world.first + timedelta(hours=hour)),
+                )
+                for hour in (6, 7)  # both late by days
+            ]
+        started = time.monotonic()
+        first, second = wait_final([r.id for r in created], serve, timeout=480)
+        print(
+            f"two scheduled runs and three catch-up windows in {time.monotonic() - started:.0f} s"
+        )
+    finally:
+        serve.stop()
+
+    assert [first.name, second.name] == [
+        "monitor-credit-2026-11-20T05",  # scheduled at 06:00: window 05:00-06:00
+        "monitor-credit-2026-11-20T06",  # scheduled at 07:00: window 06:00-07:00
+    ]
+    assert first.state.is_completed() and second.state.is_completed(), (first.state, second.state)
+    assert first.expected_start_time == world.first + timedelta(hours=6)
+    assert second.start_time >= first.end_time  # concurrency limit 1: never overlapping
+    runs = monitor_runs()
+    assert [r.name for r in runs] == [
+        "monitor-credit-2026-11-20T05",
+        "monitor-credit-2026-11-20T02",  # the gap, oldest first, as subflows of the first run
+        "monitor-credit-2026-11-20T03",
+        "monitor-credit-2026-11-20T04",
+        "monitor-credit-2026-11-20T06",  # the second run had nothing to catch up
+    ]
+    subflows = runs[1:4]
+    assert all(r.parent_task_run_id is not None for r in subflows)
+    assert all(r.state is not None and r.state.is_final() for r in runs)
+
+    store = world.store()
+    try:
+        rows = sorted(store.runs("credit"), key=lambda r: r["window_start"])
+    finally:
+        store.dispose()
+    assert [r["window_start"] for r in rows] == [world.window(i)[0] for i in range(1, 7)]
+    by_window = {r["window_start"]: r["flow_run_id"] for r in rows}
+    assert [by_window[world.window(i)[0]] for i in (2, 3, 4)] == [str(r.id) for r in subflows]
+    assert by_window[world.window(5)[0]] == str(first.id)
+    assert by_window[world.window(6)[0]] == str(second.id)
