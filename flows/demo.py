@@ -23,10 +23,24 @@ from modelwatch.summaries import MonitorSummary
 from tasks import TASK_DEFAULTS
 from tasks.data import load_spec
 
-HEADER = (
-    f"{'window (UTC)':<16} {'rows':>5} {'labeled':>7}  {'validation':<22} {'accuracy':>8} "
-    f"{'roc_auc':>7} {'drifted':>7}  {'champion':>8}  decision"
-)
+#: the two realized metrics printed per window, by task
+SHOWN_METRICS: dict[str, tuple[str, str]] = {
+    "binary": ("accuracy", "roc_auc"),
+    "multiclass": ("accuracy", "f1_macro"),
+    "regression": ("mae", "r2"),
+}
+#: the demo model of each task (``modelwatch demo --task``)
+DEMO_MODELS: dict[str, str] = {"binary": "credit", "multiclass": "churn3", "regression": "house"}
+
+
+def header(shown: tuple[str, str] = SHOWN_METRICS["binary"]) -> str:
+    return (
+        f"{'window (UTC)':<16} {'rows':>5} {'labeled':>7}  {'validation':<22} {shown[0]:>8} "
+        f"{shown[1]:>8} {'drifted':>7}  {'champion':>8}  decision"
+    )
+
+
+HEADER = header()
 
 
 @task(name="reset-demo", **TASK_DEFAULTS)
@@ -65,14 +79,13 @@ def serve_window(
     )
 
 
-def format_line(summary: MonitorSummary) -> str:
-    acc = summary.metrics.get("accuracy")
-    auc = summary.metrics.get("roc_auc")
+def format_line(summary: MonitorSummary, shown: tuple[str, str] = SHOWN_METRICS["binary"]) -> str:
+    first, second = (summary.metrics.get(name) for name in shown)
     drifted = f"{len(summary.drifted_features)}/{summary.n_features}"
     return (
         f"{window_label(summary.window_start):<16} {summary.n_rows:>5} {summary.n_labeled:>7}  "
-        f"{summary.validation:<22} {'' if acc is None else f'{acc:.3f}':>8} "
-        f"{'' if auc is None else f'{auc:.3f}':>7} {drifted:>7}  "
+        f"{summary.validation:<22} {'' if first is None else f'{first:.3f}':>8} "
+        f"{'' if second is None else f'{second:.3f}':>8} {drifted:>7}  "
         f"{'v' + str(summary.champion_version):>8}  {summary.decision}"
     )
 
@@ -87,8 +100,11 @@ def demo(
 ) -> Any:
     """Monitor a generated model over several windows: drift, degradation, retraining, A/B, promotion.
 
+    The spec's task picks the generated world: binary (credit), multiclass
+    (churn3) or regression (house).
+
     Args:
-        model_name: Demo model (its spec is deployments/specs/<model>.yaml).
+        model_name: Demo model (its spec is deployments/specs/<model>.yaml; its task picks the generated world).
         n_windows: Number of hourly windows to serve and monitor.
         rows_per_window: Predictions per window.
         drift_start: Index of the first drifted window (covariate + concept drift).
@@ -97,13 +113,14 @@ def demo(
     first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
         hours=n_windows
     )
+    shown = SHOWN_METRICS[load_spec(model_name).task]
     reset_demo(model_name)
     version = bootstrap_champion(model_name, seed, rows_per_window)
     print(
         f"champion v{version} trained and registered; monitoring {n_windows} windows "
         f"(drift starts at window {drift_start})\n"
     )
-    print(HEADER)
+    print(header(shown))
     summaries: list[MonitorSummary] = []
     for index in range(n_windows):
         start = first + timedelta(hours=index)
@@ -113,7 +130,7 @@ def demo(
         summary = state.result(raise_on_failure=False)
         if isinstance(summary, MonitorSummary):
             summaries.append(summary)
-            print(format_line(summary), flush=True)
+            print(format_line(summary, shown), flush=True)
         else:
             print(
                 f"{window_label(start):<16} monitor run {state.name}: {state.message}", flush=True

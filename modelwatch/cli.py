@@ -303,18 +303,48 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the demo model of each ``modelwatch demo --task`` (its spec declares that task)
+DEMO_MODELS = {"binary": "credit", "multiclass": "churn3", "regression": "house"}
+
+
+def cmd_demo_task(args: argparse.Namespace) -> int:
+    """``demo``: ``--task`` picks the demo model unless ``--model`` names one of that task."""
+    if args.model is None:
+        args.model = DEMO_MODELS[args.task or "binary"]
+    elif args.task is not None:
+        from modelwatch.spec import find_spec
+
+        task = find_spec(args.model, get_settings().resolved_specs_dir).task
+        if task != args.task:
+            raise SystemExit(
+                f"modelwatch demo: --model {args.model} is a {task} model, not --task {args.task}"
+            )
+    return cmd_demo(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelwatch", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="run the whole loop on generated data (embedded defaults)")
-    p.add_argument("--model", default="credit")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="demo model (deployments/specs/<model>.yaml); default: the --task's demo model",
+    )
+    p.add_argument(
+        "--task",
+        choices=sorted(DEMO_MODELS),
+        default=None,
+        help="kind of generated world and model: binary (credit, the default), "
+        "multiclass (churn3: stay / downgrade / churn) or regression (house: sale price)",
+    )
     p.add_argument("--windows", type=int, default=14)
     p.add_argument("--rows", type=int, default=2000)
     p.add_argument("--drift-start", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo_task)
 
     p = sub.add_parser("monitor", help="monitor one window of a model")
     p.add_argument("model")

@@ -23,7 +23,12 @@ from modelwatch.io.registry import ModelVersionRef, Registry
 from modelwatch.io.store import Store
 from modelwatch.settings import Settings
 from modelwatch.spec import MonitorSpec, resolve_path
-from modelwatch.stats.performance import classification_metrics
+from modelwatch.stats.performance import (
+    MetricValue,
+    classification_metrics,
+    multiclass_metrics,
+    regression_metrics,
+)
 from modelwatch.train import build_pipeline, model_card, reference_profile, score_frame
 
 
@@ -57,12 +62,42 @@ def reset(spec: MonitorSpec, settings: Settings) -> None:
     open_registry(settings).delete_registered_model(spec.name)
 
 
+def check_world(spec: MonitorSpec) -> None:
+    """The generated world of ``spec.task`` must have the columns the spec declares."""
+    frame = simulate.sample(spec.task, 5, drift=0.0, concept=0.0, rng=np.random.default_rng(0))
+    wanted = [*spec.columns.features, spec.columns.target]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"the demo's generated {spec.task} world has no column(s) {missing} that the spec "
+            f"of model {spec.name!r} declares; it has {sorted(frame.columns)}"
+        )
+
+
+def validation_metrics(
+    spec: MonitorSpec, y_true: np.ndarray, predictions: np.ndarray, scores: np.ndarray | None
+) -> dict[str, MetricValue]:
+    """Point metrics of a model by task (its ``val_<metric>`` baselines)."""
+    if spec.task == "regression":
+        return regression_metrics(y_true, predictions, n_bootstrap=0)
+    if spec.task == "multiclass":
+        classes = list(spec.columns.class_scores or {}) or None
+        text = np.asarray(pd.Series(y_true).astype(str), dtype=object)
+        pred = np.asarray(pd.Series(predictions).astype(str), dtype=object)
+        values = multiclass_metrics(
+            text, pred, scores if classes else None, classes=classes, n_bootstrap=0
+        )
+        return {k: v for k, v in values.items() if "[" not in k}  # not an MLflow key
+    return classification_metrics(y_true, predictions, scores, n_bootstrap=0)
+
+
 def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelVersionRef:
     """Generate the reference, train the first model, register it as ``champion``."""
     cols = spec.columns
-    reference = simulate.generate_reference(6000, seed=seed)
-    validation = simulate.sample_world(
-        3000, drift=0.0, concept=0.0, rng=np.random.default_rng([seed, 9])
+    check_world(spec)
+    reference = simulate.generate_reference(6000, seed=seed, task=spec.task)
+    validation = simulate.sample(
+        spec.task, 3000, drift=0.0, concept=0.0, rng=np.random.default_rng([seed, 9])
     )
     ref_path = Path(resolve_path(spec.sources.reference.path, settings.home_dir))
     ref_path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,9 +106,7 @@ def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelV
     model = build_pipeline(spec, seed=seed)
     model.fit(reference[list(cols.features)], reference[cols.target])
     predictions, scores = score_frame(model, validation, spec)
-    values = classification_metrics(
-        validation[cols.target].to_numpy(), predictions, scores, n_bootstrap=0
-    )
+    values = validation_metrics(spec, validation[cols.target].to_numpy(), predictions, scores)
     metrics = {f"val_{name}": m.value for name, m in values.items()}
     return open_registry(settings).log_model_version(
         spec.name,
@@ -121,14 +154,21 @@ def serve_window(
     model = registry.load_model(spec.name, champion.version, trust_pickle=spec.model.trust_pickle)
     hours = (end - start).total_seconds() / 3600
     truth = simulate.generate_window(
-        index, start=start, hours=hours, rows=rows, seed=seed, scenario=scenario
+        index, start=start, hours=hours, rows=rows, seed=seed, scenario=scenario, task=spec.task
     )
     predictions, scores = score_frame(model, truth, spec)
     served = truth.assign(**{spec.columns.prediction: predictions})
-    if spec.columns.score:
+    if spec.columns.score and scores is not None:
         served[spec.columns.score] = scores
+    if spec.columns.class_scores and scores is not None:
+        for i, column in enumerate(spec.columns.class_scores.values()):
+            served[column] = scores[:, i]  # score_frame orders them as class_scores
     log, labels = simulate.split_log_and_labels(
-        served, label_fraction=label_fraction, seed=seed, index=index
+        served,
+        label_fraction=label_fraction,
+        seed=seed,
+        index=index,
+        target=spec.columns.target,
     )
     name = f"{start:%Y-%m-%dT%H%M}.parquet"
     for source, frame in ((spec.sources.predictions, log), (spec.sources.labels, labels)):

@@ -57,6 +57,12 @@ class Columns(_Frozen):
     score: str | None = Field(
         default=None, description="Positive-class probability (binary classification)."
     )
+    class_scores: dict[str, str] | None = Field(
+        default=None,
+        description="Multiclass: class label -> column of its predicted probability "
+        "(e.g. {stay: p_stay, churn: p_churn}); one entry per class of the target, labels "
+        "compared as text. Needed for CBPE estimates and log loss.",
+    )
     target: str = Field(description="True label column, in the label feed and the reference.")
     segments: tuple[str, ...] = Field(default=(), description="Segment columns for fairness.")
     variant: str | None = Field(default=None, description="Online A/B variant column.")
@@ -79,7 +85,23 @@ class Columns(_Frozen):
                 seen[col] = kind
         if not self.numeric and not self.categorical:
             raise ValueError("at least one numeric or categorical feature column is required")
+        if self.class_scores is not None:
+            if len(self.class_scores) < 3:
+                raise ValueError(
+                    "columns.class_scores must map at least 3 classes (multiclass) to score "
+                    f"columns; got {len(self.class_scores)}"
+                )
+            used = list(self.class_scores.values())
+            if len(set(used)) != len(used):
+                raise ValueError(f"columns.class_scores maps two classes to one column: {used}")
         return self
+
+    @property
+    def score_columns(self) -> tuple[str, ...]:
+        """The score column (binary) or the per-class score columns (multiclass)."""
+        if self.class_scores is not None:
+            return tuple(self.class_scores.values())
+        return (self.score,) if self.score is not None else ()
 
 
 DriftMethod = Literal["auto", "ks", "chi2", "psi"]
@@ -133,19 +155,71 @@ class DriftPolicy(_Frozen):
     )
 
 
-MetricName = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+MetricName = Literal[
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "f1_macro",
+    "f1_weighted",
+    "log_loss",
+    "mae",
+    "rmse",
+    "r2",
+    "mape",
+]
+
+#: metrics each task can be judged / compared on
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("accuracy", "precision", "recall", "f1", "roc_auc"),
+    "multiclass": ("accuracy", "f1_macro", "f1_weighted", "log_loss"),
+    "regression": ("mae", "rmse", "r2", "mape"),
+}
+#: lower is better: judged against ``baseline + max_increase`` (or ``max_value``)
+LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "mae", "rmse", "mape"})
+#: metrics bounded in [0, 1] (``max_drop`` / ``min_value`` of these are at most 1)
+BOUNDED_METRICS: frozenset[str] = frozenset(
+    {"accuracy", "precision", "recall", "f1", "roc_auc", "f1_macro", "f1_weighted"}
+)
+#: the metric watched and compared when a spec names none
+DEFAULT_METRIC: dict[str, str] = {
+    "binary": "roc_auc",
+    "multiclass": "f1_macro",
+    "regression": "mae",
+}
+#: A/B comparison metrics per task (regression: the MAE improvement)
+AB_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("accuracy", "precision", "recall", "f1", "roc_auc"),
+    "multiclass": ("accuracy", "f1_macro", "f1_weighted", "log_loss"),
+    "regression": ("mae",),
+}
+
+
+def higher_is_better(metric: str) -> bool:
+    """``False`` for the error / loss metrics of :data:`LOWER_IS_BETTER`."""
+    return metric not in LOWER_IS_BETTER
 
 
 class DegradationPolicy(_Frozen):
     metric: MetricName = Field(default="roc_auc", description="Metric watched for degradation.")
     min_value: float | None = Field(
-        default=None, ge=0, le=1, description="Absolute floor of the metric."
+        default=None, description="Absolute floor of a higher-is-better metric."
     )
     max_drop: float = Field(
         default=0.05,
         ge=0,
-        le=1,
-        description="Largest allowed drop below the champion's validation value.",
+        description="Higher-is-better metrics: largest allowed drop below the champion's "
+        "validation value (at most 1 for metrics in [0, 1]).",
+    )
+    max_increase: float | None = Field(
+        default=None,
+        gt=0,
+        description="Lower-is-better metrics (mae, rmse, mape, log_loss): largest allowed "
+        "increase above the champion's validation value, in the metric's units.",
+    )
+    max_value: float | None = Field(
+        default=None, description="Absolute ceiling of a lower-is-better metric."
     )
     k: int = Field(default=2, ge=1, description="Windows out of the last n that must be bad.")
     n: int = Field(default=3, ge=1, description="Number of recent windows looked at.")
@@ -178,7 +252,40 @@ class DegradationPolicy(_Frozen):
     def _k_le_n(self) -> DegradationPolicy:
         if self.k > self.n:
             raise ValueError(f"k must be <= n; got k={self.k}, n={self.n}")
+        metric, given = self.metric, self.model_fields_set
+        if metric in LOWER_IS_BETTER:
+            wrong = sorted({"max_drop", "min_value"} & given)
+            if wrong:
+                raise ValueError(
+                    f"{wrong[0]} applies to higher-is-better metrics; {metric!r} is lower-is-"
+                    "better: set max_increase (or max_value) instead"
+                )
+            if self.max_increase is None and self.max_value is None:
+                raise ValueError(
+                    f"metric {metric!r} is lower-is-better: set max_increase (largest allowed "
+                    "increase over the champion's validation value) or max_value"
+                )
+        else:
+            wrong = sorted({"max_increase", "max_value"} & given)
+            if wrong:
+                raise ValueError(
+                    f"{wrong[0]} applies to lower-is-better metrics ({sorted(LOWER_IS_BETTER)}); "
+                    f"{metric!r} is higher-is-better: set max_drop (or min_value) instead"
+                )
+            if metric in BOUNDED_METRICS and self.max_drop > 1:
+                raise ValueError(
+                    f"max_drop must be <= 1 for {metric!r} (a value in [0, 1]); got {self.max_drop}"
+                )
+            bounded_floor = metric in BOUNDED_METRICS and self.min_value is not None
+            if bounded_floor and not 0 <= (self.min_value or 0.0) <= 1:
+                raise ValueError(
+                    f"min_value must lie in [0, 1] for {metric!r}; got {self.min_value}"
+                )
         return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        return higher_is_better(self.metric)
 
 
 RetrainingMode = Literal["inline", "event", "off"]
@@ -384,10 +491,47 @@ class MonitorSpec(_Frozen):
     )
     alerts: tuple[AlertChannel, ...] = Field(default=(), description="Where alerts go.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """The watched / compared metric defaults by task (roc_auc, f1_macro, mae)."""
+        if not isinstance(data, dict) or data.get("task") not in DEFAULT_METRIC:
+            return data
+        metric = DEFAULT_METRIC[data["task"]]
+        data = dict(data)
+        for key in ("degradation", "ab"):
+            section = data.get(key, {})
+            if section is None:
+                section = {}
+            if isinstance(section, dict) and "metric" not in section:
+                data[key] = {**section, "metric": metric}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> MonitorSpec:
         if self.task == "binary" and self.columns.score is None:
             raise ValueError("columns.score is required for task 'binary'")
+        if self.columns.class_scores is not None and self.task != "multiclass":
+            raise ValueError(
+                f"columns.class_scores is for task 'multiclass'; this spec's task is {self.task!r}"
+            )
+        if self.task == "regression" and self.columns.score is not None:
+            raise ValueError("columns.score is for classification; task 'regression' has none")
+        for where, metric, allowed in (
+            ("degradation.metric", self.degradation.metric, TASK_METRICS[self.task]),
+            ("ab.metric", self.ab.metric, AB_METRICS[self.task]),
+        ):
+            if metric not in allowed:
+                raise ValueError(
+                    f"{where} {metric!r} is not a {self.task} metric; use one of {list(allowed)}"
+                )
+        if self.task == "multiclass" and self.columns.class_scores is None:
+            for where, metric in (
+                ("degradation.metric", self.degradation.metric),
+                ("ab.metric", self.ab.metric),
+            ):
+                if metric == "log_loss":
+                    raise ValueError(f"{where} 'log_loss' needs columns.class_scores")
         unknown = set(self.drift.methods) - set(self.columns.features)
         if unknown:
             raise ValueError(f"drift.methods names unknown feature columns {sorted(unknown)}")

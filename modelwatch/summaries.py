@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from modelwatch.spec import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
     from modelwatch.io.quality import ValidationReport
@@ -112,6 +114,15 @@ class MonitorSummary:
         return "degraded" if self.degraded else "ok"
 
 
+def window_title(start: datetime, end: datetime) -> str:
+    """``2026-11-23 10:00 → 11:00 UTC``; a window of 24 h or more, or across midnight,
+    shows both dates (``2026-11-23 00:00 → 2026-11-24 00:00 UTC``)."""
+    last = end - timedelta(microseconds=1)
+    same_day = end - start < timedelta(hours=24) and start.date() == last.date()
+    until = f"{end:%H:%M}" if same_day else f"{end:%Y-%m-%d %H:%M}"
+    return f"{start:%Y-%m-%d %H:%M} → {until} UTC"
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "—"
@@ -123,8 +134,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def monitor_markdown(summary: MonitorSummary, drift: DriftReport | None = None) -> str:
     """The monitor run's summary artifact."""
     lines = [
-        f"# {summary.model} — window {summary.window_start:%Y-%m-%d %H:%M} → "
-        f"{summary.window_end:%H:%M} UTC",
+        f"# {summary.model} — window {window_title(summary.window_start, summary.window_end)}",
         "",
         f"**Decision: {summary.decision}** — {summary.reason}",
         "",
@@ -161,6 +171,11 @@ def monitor_markdown(summary: MonitorSummary, drift: DriftReport | None = None) 
 def ab_markdown(model: str, champion: str, challenger: str, decision: ABDecision) -> str:
     """The A/B comparison's evidence, readable by a person."""
     verdict = "PROMOTE" if decision.should_promote else "REJECT"
+    difference = (
+        "improvement (champion − challenger, lower is better)"
+        if decision.metric in LOWER_IS_BETTER
+        else "difference (challenger − champion)"
+    )
     return "\n".join(
         [
             f"# A/B comparison — {model}: v{champion} (champion) vs v{challenger} (challenger)",
@@ -172,7 +187,7 @@ def ab_markdown(model: str, champion: str, challenger: str, decision: ABDecision
             f"| metric | {decision.metric} |",
             f"| champion | {_fmt(decision.champion_value, 4)} |",
             f"| challenger | {_fmt(decision.challenger_value, 4)} |",
-            f"| difference (challenger − champion) | {_fmt(decision.difference, 4)} |",
+            f"| {difference} | {_fmt(decision.difference, 4)} |",
             f"| {decision.confidence:.0%} CI (paired bootstrap, {decision.n_bootstrap} resamples) "
             f"| [{_fmt(decision.ci_low, 4)}, {_fmt(decision.ci_high, 4)}] |",
             f"| paired test | {decision.test or '—'} p = {_fmt(decision.p_value, 4)} |",

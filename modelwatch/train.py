@@ -35,6 +35,7 @@ from modelwatch.spec import MonitorSpec
 __all__ = [
     "Trainer",
     "build_pipeline",
+    "class_columns",
     "drop_windows",
     "feature_frame",
     "fit_candidate",
@@ -197,8 +198,9 @@ def score_frame(
 
     ``scores``: the positive-class probability (``predict_proba[:, 1]``, class
     ``model.classes_[1]``) for binary, the full ``(n, n_classes)`` probability
-    matrix for multiclass, ``None`` for regression (or a classifier without
-    ``predict_proba``).
+    matrix for multiclass (columns in the order of ``columns.class_scores`` when
+    the spec declares it, see :func:`class_columns`), ``None`` for regression
+    (or a classifier without ``predict_proba``).
     """
     X = feature_frame(frame, spec, source=source)
     predictions = np.asarray(model.predict(X))
@@ -207,7 +209,29 @@ def score_frame(
     proba = np.asarray(model.predict_proba(X), dtype="float64")
     if spec.task == "binary":
         return predictions, proba[:, 1]
+    if spec.columns.class_scores is not None:
+        proba = proba[:, class_columns(spec, getattr(model, "classes_", ()))]
     return predictions, proba
+
+
+def class_columns(spec: MonitorSpec, model_classes: Any) -> list[int]:
+    """Index in ``model_classes`` of each class of ``columns.class_scores`` (labels as text).
+
+    Raises :class:`~modelwatch.errors.SchemaError` naming the classes the spec
+    declares that the model does not predict, or the reverse.
+    """
+    declared = list(spec.columns.class_scores or {})
+    known = [str(c) for c in model_classes]
+    missing = [c for c in declared if c not in known]
+    extra = [c for c in known if c not in declared]
+    if missing or extra:
+        raise SchemaError(
+            f"columns.class_scores of model {spec.name!r} declares the classes {declared}; "
+            f"the model predicts {known}"
+            + (f" (not predicted: {missing})" if missing else "")
+            + (f" (not declared: {extra})" if extra else "")
+        )
+    return [known.index(c) for c in declared]
 
 
 def prediction_latency_ms(

@@ -12,7 +12,9 @@ from modelwatch.spec import MonitorSpec
 from modelwatch.stats import abtest
 from modelwatch.stats.abtest import ABDecision, GuardrailResult, OnlineABDecision
 from modelwatch.stats.performance import (
+    MetricValue,
     classification_metrics,
+    multiclass_metrics,
     regression_metrics,
     segment_metrics,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "evidence_markdown",
     "guardrails",
     "holdout_metrics",
+    "model_metrics",
     "online_compare",
     "prediction_latency",
     "score_rows",
@@ -39,22 +42,44 @@ Scores = tuple[np.ndarray, np.ndarray | None]
 def holdout_metrics(
     spec: MonitorSpec, frame: pd.DataFrame, predictions: np.ndarray, scores: np.ndarray | None
 ) -> dict[str, float]:
-    """Point metrics of a model on labeled rows (``val_<metric>`` for MLflow)."""
-    y = frame[spec.columns.target].to_numpy()
+    """Point metrics of a model on labeled rows (``val_<metric>`` for MLflow).
+
+    Per-class recalls (``recall[<class>]``) are left out: not a valid MLflow key.
+    """
+    return {
+        f"val_{name}": m.value
+        for name, m in model_metrics(spec, frame[spec.columns.target], predictions, scores).items()
+        if "[" not in name
+    }
+
+
+def model_metrics(
+    spec: MonitorSpec, y_true: Any, predictions: np.ndarray, scores: np.ndarray | None
+) -> dict[str, MetricValue]:
+    """Point metrics by task (the library call the monitor's realized metrics make)."""
+    y = np.asarray(y_true)
     if spec.task == "regression":
-        values = regression_metrics(y, predictions, n_bootstrap=0)
-    else:
-        values = classification_metrics(y, predictions, scores, n_bootstrap=0)
-    return {f"val_{name}": m.value for name, m in values.items()}
+        return regression_metrics(y, predictions, n_bootstrap=0)
+    if spec.task == "multiclass":
+        classes = list(spec.columns.class_scores or {}) or None
+        proba = scores if classes is not None else None
+        return multiclass_metrics(
+            _text(y), _text(predictions), proba, classes=classes, n_bootstrap=0
+        )
+    return classification_metrics(y, predictions, scores, n_bootstrap=0)
+
+
+def _text(values: Any) -> np.ndarray:
+    return np.asarray(pd.Series(np.asarray(values)).astype(str).to_numpy(), dtype=object)
 
 
 @task(name="holdout-segment-metrics", **TASK_DEFAULTS)
 def holdout_segment_metrics(
     spec: MonitorSpec, frame: pd.DataFrame, predictions: np.ndarray, scores: np.ndarray | None
 ) -> dict[str, dict[str, float]]:
-    """``{"region=north": {"roc_auc": ...}}`` for the model card (classification only)."""
+    """``{"region=north": {"roc_auc": ...}}`` for the model card (binary only)."""
     segments = list(spec.columns.segments)
-    if not segments or spec.task == "regression":
+    if not segments or spec.task != "binary":
         return {}
     values = segment_metrics(
         frame[spec.columns.target].to_numpy(), predictions, scores, frame[segments], n_bootstrap=0
@@ -77,6 +102,22 @@ def ab_compare(
             y,
             champion_pred=champion[0],
             challenger_pred=challenger[0],
+            rule=policy.rule,
+            margin=policy.margin,
+            confidence=policy.confidence,
+            n_bootstrap=policy.n_bootstrap,
+            seed=policy.seed,
+        )
+    if spec.task == "multiclass":
+        classes = list(spec.columns.class_scores or {}) or None
+        return abtest.compare_multiclass_models(
+            _text(y),
+            champion_pred=_text(champion[0]),
+            challenger_pred=_text(challenger[0]),
+            champion_proba=champion[1] if classes else None,
+            challenger_proba=challenger[1] if classes else None,
+            classes=classes,
+            metric=policy.metric,
             rule=policy.rule,
             margin=policy.margin,
             confidence=policy.confidence,

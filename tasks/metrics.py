@@ -17,7 +17,13 @@ from modelwatch.spec import MonitorSpec
 from modelwatch.stats import degradation
 from modelwatch.stats.drift import DriftReport, ReferenceProfile, detect_drift, with_output_drift
 from modelwatch.stats.estimation import CBPE, fit_cbpe
-from modelwatch.stats.performance import MetricValue, classification_metrics, segment_metrics
+from modelwatch.stats.performance import (
+    MetricValue,
+    classification_metrics,
+    multiclass_metrics,
+    regression_metrics,
+    segment_metrics,
+)
 from modelwatch.stats.thresholds import calibrate_thresholds
 from tasks import IO_TASK, TASK_DEFAULTS, registry, train
 
@@ -43,19 +49,32 @@ def small_window_notes(spec: MonitorSpec, n_rows: int, n_labeled: int) -> list[s
     notes = []
     if spec.drift.multivariate and n_rows < MIN_ROWS_MULTIVARIATE:
         notes.append(f"multivariate drift skipped ({n_rows} rows < {MIN_ROWS_MULTIVARIATE})")
-    if spec.task == "binary" and spec.columns.score is not None and n_rows < MIN_ROWS_ESTIMATION:
+    if _estimable(spec) and n_rows < MIN_ROWS_ESTIMATION:
         notes.append(f"CBPE estimation skipped ({n_rows} rows < {MIN_ROWS_ESTIMATION})")
     if 0 < n_labeled < MIN_ROWS_BOOTSTRAP:
         notes.append(
             f"bootstrap CIs of realized metrics skipped ({n_labeled} labeled rows "
             f"< {MIN_ROWS_BOOTSTRAP})"
         )
-    if spec.columns.segments and 0 < n_labeled < MIN_ROWS_SEGMENT:
+    if spec.task == "binary" and spec.columns.segments and 0 < n_labeled < MIN_ROWS_SEGMENT:
         notes.append(
             f"segment metrics skipped ({n_labeled} labeled rows < {MIN_ROWS_SEGMENT} "
             "per segment value)"
         )
     return notes
+
+
+def _estimable(spec: MonitorSpec) -> bool:
+    """CBPE applies: binary with a score column, multiclass with per-class score columns."""
+    cols = spec.columns
+    if spec.task == "binary":
+        return cols.score is not None
+    return spec.task == "multiclass" and cols.class_scores is not None
+
+
+def _as_text(values: Any) -> np.ndarray:
+    """Class labels as text: ``columns.class_scores`` names the classes as text."""
+    return np.asarray(pd.Series(values).astype(str).to_numpy(), dtype=object)
 
 
 def _run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -78,16 +97,30 @@ def _skipped(analysis: str, rows: int, minimum: int, what: str = "rows") -> None
 
 @task(name="realized-metrics", **TASK_DEFAULTS)
 def realized_metrics(spec: MonitorSpec, labeled: pd.DataFrame) -> list[MetricValue]:
-    """Metrics on the window's labeled rows, overall and per segment (empty without labels)."""
+    """Metrics on the window's labeled rows, overall and per segment (empty without labels).
+
+    Binary: accuracy, precision, recall, F1, ROC AUC (+ per segment); multiclass:
+    accuracy, macro / weighted F1, per-class recall and (with ``columns.class_scores``)
+    log loss; regression: MAE, RMSE, R² and MAPE (when no target is 0).
+    """
     cols = spec.columns
     if labeled.empty:
         return []
     y_true, y_pred = labeled[cols.target].to_numpy(), labeled[cols.prediction].to_numpy()
-    y_score = labeled[cols.score].to_numpy() if cols.score else None
     n_bootstrap = 200
     if len(labeled) < MIN_ROWS_BOOTSTRAP:
         _skipped("bootstrap CIs", len(labeled), MIN_ROWS_BOOTSTRAP, "labeled rows")
         n_bootstrap = 0
+    if spec.task == "regression":
+        return list(regression_metrics(y_true, y_pred, n_bootstrap=n_bootstrap).values())
+    if spec.task == "multiclass":
+        classes = list(cols.class_scores) if cols.class_scores else None
+        proba = labeled[list(cols.class_scores.values())].to_numpy() if cols.class_scores else None
+        values = multiclass_metrics(
+            _as_text(y_true), _as_text(y_pred), proba, classes=classes, n_bootstrap=n_bootstrap
+        )
+        return list(values.values())
+    y_score = labeled[cols.score].to_numpy() if cols.score else None
     overall = classification_metrics(y_true, y_pred, y_score, n_bootstrap=n_bootstrap, seed=0)
     segments = list(cols.segments)
     if segments and len(labeled) < MIN_ROWS_SEGMENT:
@@ -222,11 +255,17 @@ def fit_estimator(
     reference: pd.DataFrame,
     reference_outputs: tuple[np.ndarray, np.ndarray | None],
 ) -> CBPE | None:
-    """CBPE on the champion's reference scored by the champion (classification only)."""
+    """CBPE on the champion's reference scored by the champion (classification only).
+
+    Multiclass: the score matrix's columns are ``columns.class_scores`` (labels as text).
+    """
     ref_pred, ref_scores = reference_outputs
-    if spec.task == "regression" or ref_scores is None:
+    if not _estimable(spec) or ref_scores is None:
         return None
     y = reference[spec.columns.target].to_numpy()
+    if spec.task == "multiclass" and spec.columns.class_scores is not None:
+        classes = tuple(spec.columns.class_scores)
+        return fit_cbpe(ref_scores, _as_text(y), _as_text(ref_pred), classes=classes)
     classes = tuple(np.unique(y).tolist())
     if len(classes) < 2:
         return None
@@ -242,10 +281,11 @@ def estimated_metrics(
 ) -> list[MetricValue]:
     """CBPE fitted on the scored reference, estimates of the window from its logged scores.
 
-    Every window gets estimates, labels or not (binary with a score column).
+    Every window gets estimates, labels or not (binary with a score column,
+    multiclass with ``columns.class_scores``).
     """
     cols = spec.columns
-    if cols.score is None or spec.task != "binary":
+    if not _estimable(spec):
         return []
     if len(predictions) < MIN_ROWS_ESTIMATION:
         _skipped("CBPE estimation", len(predictions), MIN_ROWS_ESTIMATION)
@@ -253,8 +293,13 @@ def estimated_metrics(
     estimator = fit_estimator(spec, reference, reference_outputs)
     if estimator is None:
         return []
-    scores = predictions[cols.score].to_numpy(dtype=np.float64)
-    return list(estimator.estimate(scores, predictions[cols.prediction].to_numpy()).values())
+    scores = predictions[list(cols.score_columns)].to_numpy(dtype=np.float64)
+    predicted = predictions[cols.prediction].to_numpy()
+    if spec.task == "binary":
+        scores = scores[:, 0]
+    else:
+        predicted = _as_text(predicted)
+    return list(estimator.estimate(scores, predicted).values())
 
 
 @task(name="multivariate-drift", **TASK_DEFAULTS)
@@ -302,14 +347,17 @@ def _overall(metrics: list[MetricValue], name: str, kind: str) -> float | None:
 def judge_window(
     spec: MonitorSpec, metrics: list[MetricValue], drift: DriftReport, baseline: float | None
 ) -> degradation.WindowJudgement:
-    """Realized metric vs threshold; without labels the CBPE estimate (or dataset drift)."""
+    """Realized metric vs threshold; without labels the CBPE estimate (or dataset drift).
+
+    Lower-is-better metrics (mae, rmse, log loss...) are bad above ``baseline +
+    max_increase`` (or ``max_value``).
+    """
     policy = spec.degradation
     value = _overall(metrics, policy.metric, "realized")
     estimated = _overall(metrics, policy.metric, "estimated") if policy.estimated_counts else None
-    threshold = degradation.metric_threshold(
-        baseline=baseline, max_drop=policy.max_drop, min_value=policy.min_value
-    )
+    threshold = metric_threshold(spec, baseline)
     return degradation.judge_window(
+        higher_is_better=policy.higher_is_better,
         metric=policy.metric,
         value=value if value is not None else estimated,
         threshold=threshold,
@@ -317,6 +365,22 @@ def judge_window(
         share_drifted=drift.share_drifted,
         drift_counts=policy.drift_counts,
         value_kind="realized" if value is not None or estimated is None else "estimated",
+    )
+
+
+def metric_threshold(spec: MonitorSpec, baseline: float | None) -> float:
+    """The spec's threshold: ``baseline - max_drop`` / ``min_value``, or for lower-is-better
+    metrics ``baseline + max_increase`` / ``max_value``."""
+    policy = spec.degradation
+    if policy.higher_is_better:
+        return degradation.metric_threshold(
+            baseline=baseline, max_drop=policy.max_drop, min_value=policy.min_value
+        )
+    return degradation.metric_threshold(
+        baseline=baseline,
+        max_drop=policy.max_increase or 0.0,
+        min_value=policy.max_value,
+        higher_is_better=False,
     )
 
 
@@ -354,20 +418,27 @@ def decide_degradation(
     """k-of-n rule over the window flags (newest first), or the spec's change detector.
 
     ``series``: the champion's metric series, oldest first, the current window last.
+    Lower-is-better metrics are negated for the (decrease-detecting) detectors;
+    their allowance is ``max_increase`` (else the distance from the baseline to
+    ``max_value``).
     """
     policy = spec.degradation
     if policy.detector == "k_of_n" or not series:
         return degradation.should_retrain(bad_flags, k=policy.k, n=policy.n)
-    threshold = degradation.metric_threshold(
-        baseline=baseline, max_drop=policy.max_drop, min_value=policy.min_value
-    )
+    threshold = metric_threshold(spec, baseline)
+    if policy.higher_is_better:
+        sign, allowance = 1.0, policy.max_drop
+    else:
+        sign = -1.0
+        allowance = policy.max_increase or (
+            abs(threshold - baseline) if baseline is not None else 0.05 * abs(threshold)
+        )
+    target = sign * baseline if baseline is not None else sign * threshold + allowance
     return degradation.detector_decision(
-        series,
+        [sign * v for v in series],
         detector=policy.detector,
-        target=baseline if baseline is not None else threshold + policy.max_drop,
-        slack=policy.detector_slack if policy.detector_slack is not None else policy.max_drop / 2,
-        h=policy.detector_threshold
-        if policy.detector_threshold is not None
-        else 2 * policy.max_drop,
+        target=target,
+        slack=policy.detector_slack if policy.detector_slack is not None else allowance / 2,
+        h=policy.detector_threshold if policy.detector_threshold is not None else 2 * allowance,
         bad_flags=bad_flags,
     )

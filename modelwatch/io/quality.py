@@ -286,6 +286,7 @@ def _log_columns(spec: MonitorSpec) -> list[str]:
     cols = spec.columns
     declared = [cols.id, cols.timestamp, *cols.features, *cols.segments, cols.prediction]
     declared += [c for c in (cols.score, cols.variant, cols.latency_ms) if c is not None]
+    declared += list((cols.class_scores or {}).values())
     return list(dict.fromkeys([*declared, *cols.pii]))
 
 
@@ -323,6 +324,7 @@ def _table_expectations(spec: MonitorSpec, *, typical_rows: int | None) -> list[
     )
     required = [cols.id, cols.timestamp, *cols.features, cols.prediction]
     required += [c for c in (cols.score, cols.variant) if c is not None]
+    required += list((cols.class_scores or {}).values())
     for column in dict.fromkeys(required):
         exps.append(
             _expectation(
@@ -402,13 +404,13 @@ def _output_expectations(
             column=cols.prediction,
         )
     ]
-    if cols.score is not None:
+    for score in cols.score_columns:  # binary: score; multiclass: one per class_scores entry
         exps.append(
             _expectation(
                 "expect_column_values_to_not_be_null",
                 "critical",
                 "Every row has a score.",
-                column=cols.score,
+                column=score,
             )
         )
         exps.append(
@@ -416,7 +418,7 @@ def _output_expectations(
                 "expect_column_values_to_be_between",
                 "critical",
                 "The score is a probability, in [0, 1].",
-                column=cols.score,
+                column=score,
                 min_value=0,
                 max_value=1,
             )
@@ -1735,6 +1737,7 @@ def _kinds(spec: MonitorSpec) -> dict[str, str]:
         cols.variant: "variant",
     }
     kinds.update({c: k for c, k in extra.items() if c is not None and c not in kinds})
+    kinds.update({c: "score" for c in (cols.class_scores or {}).values() if c not in kinds})
     kinds.update({c: "segment" for c in cols.segments if c not in kinds})
     kinds.update({c: "pii" for c in cols.pii})
     return kinds

@@ -17,6 +17,8 @@
 * Regression: :func:`absolute_error_test` (Wilcoxon signed-rank on paired
   absolute errors) and :func:`compare_regression_models` (paired bootstrap of
   the MAE improvement).
+* Multiclass: :func:`compare_multiclass_models` (paired bootstrap of accuracy,
+  macro / weighted F1 or the log-loss improvement; McNemar beside accuracy).
 * Online A/B from a ``variant`` column: :func:`two_proportion_ztest` (agrees
   with ``statsmodels.stats.proportion.proportions_ztest``), :func:`welch_ttest`
   (``scipy.stats.ttest_ind(equal_var=False)``), :func:`normal_power` /
@@ -55,6 +57,7 @@ from modelwatch.stats.performance import (
     _param_error,
     _percentile_interval,
     _positive,
+    _row_log_loss,
     _score_groups,
     _segment_masks,
 )
@@ -68,6 +71,7 @@ __all__ = [
     "apply_guardrails",
     "calibration_guardrail",
     "compare_models",
+    "compare_multiclass_models",
     "compare_regression_models",
     "delong_test",
     "fairness_guardrails",
@@ -842,6 +846,109 @@ def compare_regression_models(
         "mae", "mae improvement", champion_value, challenger_value, diff, low, high,
         confidence=confidence, n=n, n_bootstrap=n_bootstrap, rule=rule, margin=margin,
         test="wilcoxon", p_value=p_value, statistic=statistic,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- multiclass
+
+MULTICLASS_AB_METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_weighted", "log_loss")
+
+
+def compare_multiclass_models(
+    y_true: npt.ArrayLike,
+    *,
+    champion_pred: npt.ArrayLike,
+    challenger_pred: npt.ArrayLike,
+    champion_proba: npt.ArrayLike | None = None,
+    challenger_proba: npt.ArrayLike | None = None,
+    classes: Sequence[object] | None = None,
+    metric: str = "f1_macro",
+    rule: Rule = "superiority",
+    margin: float = 0.0,
+    confidence: float = 0.95,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+) -> ABDecision:
+    """Multiclass A/B: paired bootstrap CI of the improvement on ``metric``.
+
+    ``accuracy`` / ``f1_macro`` / ``f1_weighted`` (as
+    :func:`~modelwatch.stats.performance.multiclass_metrics`, over the labels
+    present in ``y_true`` or either prediction): ``difference = challenger −
+    champion``. ``log_loss`` (lower is better; needs both ``(n, k)`` probability
+    matrices whose columns are ``classes``): ``difference = champion −
+    challenger``. Either way a positive difference favours the challenger and
+    the promotion rule is :func:`compare_models`'s. McNemar's test is reported
+    beside accuracy.
+    """
+    function = "compare_multiclass_models"
+    if rule not in ("superiority", "non_inferiority"):
+        raise _param_error(function, "rule", "'superiority' or 'non_inferiority'", rule)
+    if metric not in MULTICLASS_AB_METRICS:
+        raise _param_error(function, "metric", f"one of {list(MULTICLASS_AB_METRICS)}", metric)
+    margin = _check_limit(function, "margin", margin, 0.0)
+    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 1)
+    confidence = _check_confidence(function, confidence)
+    seed = _check_int(function, "seed", seed, 0)
+    truth = _as_1d(y_true, "y_true", function)
+    a = _as_1d(champion_pred, "champion_pred", function)
+    b = _as_1d(challenger_pred, "challenger_pred", function)
+    n = _check_same_length(function, y_true=truth, champion_pred=a, challenger_pred=b)
+
+    if metric == "log_loss":
+        if champion_proba is None or challenger_proba is None:
+            raise StatisticsError(
+                f"{function} with metric='log_loss' needs 'champion_proba' and 'challenger_proba'."
+            )
+        loss_a = _row_log_loss(champion_proba, truth, classes, n, function)
+        loss_b = _row_log_loss(challenger_proba, truth, classes, n, function)
+        gain = loss_a - loss_b
+        parts = [gain[index].mean(axis=1) for index in _bootstrap_chunks(n, n_bootstrap, seed)]
+        champion_value, challenger_value = float(loss_a.mean()), float(loss_b.mean())
+        diff = champion_value - challenger_value
+        label = "log_loss improvement"
+    else:
+        present = sorted(set(truth.tolist()) | set(a.tolist()) | set(b.tolist()), key=str)
+        lookup = {label: i for i, label in enumerate(present)}
+        k = len(present)
+        codes = [np.fromiter((lookup[v] for v in x.tolist()), np.int64, n) for x in (truth, a, b)]
+
+        def score(index: IntArray, pred: IntArray) -> FloatArray:
+            rows = index.shape[0]
+            offset = (np.arange(rows, dtype=np.int64) * k * k)[:, None]
+            cells = (codes[0][index] * k + pred[index] + offset).ravel()
+            matrix = np.bincount(cells, minlength=rows * k * k).reshape(rows, k, k)
+            tp = np.diagonal(matrix, axis1=1, axis2=2).astype(np.float64)
+            support = matrix.sum(axis=2).astype(np.float64)
+            denominator = support + matrix.sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0)
+            if metric == "accuracy":
+                return np.asarray(tp.sum(axis=1) / index.shape[1])
+            if metric == "f1_macro":
+                return np.asarray(f1.mean(axis=1))
+            return np.asarray((f1 * support).sum(axis=1) / index.shape[1])
+
+        whole = np.arange(n, dtype=np.int64)[None, :]
+        champion_value = float(score(whole, codes[1])[0])
+        challenger_value = float(score(whole, codes[2])[0])
+        diff = challenger_value - champion_value
+        parts = [
+            score(index, codes[2]) - score(index, codes[1])
+            for index in _bootstrap_chunks(n, n_bootstrap, seed)
+        ]
+        label = metric
+    low, high = _percentile_interval(np.concatenate(parts), confidence)
+    assert low is not None and high is not None
+    p_value: float | None = None
+    statistic: float | None = None
+    test: str | None = None
+    if metric == "accuracy":
+        statistic, p_value = mcnemar_test(truth, a, b)
+        test = "mcnemar"
+    return _decision(
+        metric, label, champion_value, challenger_value, diff, low, high,
+        confidence=confidence, n=n, n_bootstrap=n_bootstrap, rule=rule, margin=margin,
+        test=test, p_value=p_value, statistic=statistic,
     )  # fmt: skip
 
 

@@ -53,16 +53,28 @@ class DegradationDecision:
     reason: str
 
 
-def metric_threshold(*, baseline: float | None, max_drop: float, min_value: float | None) -> float:
-    """The metric floor: ``min_value`` when set, else ``baseline - max_drop``."""
+def metric_threshold(
+    *,
+    baseline: float | None,
+    max_drop: float,
+    min_value: float | None,
+    higher_is_better: bool = True,
+) -> float:
+    """The metric floor: ``min_value`` when set, else ``baseline - max_drop``.
+
+    ``higher_is_better=False`` (error / loss metrics): the ceiling ``min_value``
+    (the spec's ``max_value``) when set, else ``baseline + max_drop`` (the spec's
+    ``max_increase``).
+    """
     if min_value is not None:
         return min_value
     if baseline is None:
+        names = ("min_value", "max_drop") if higher_is_better else ("max_value", "max_increase")
         raise StatisticsError(
-            "The degradation threshold needs either 'min_value' in the spec or the champion's "
-            "validation metric as baseline. Got neither."
+            f"The degradation threshold needs either {names[0]!r} in the spec or the champion's "
+            f"validation metric as baseline for {names[1]!r}. Got neither."
         )
-    return baseline - max_drop
+    return baseline - max_drop if higher_is_better else baseline + max_drop
 
 
 def judge_window(
@@ -74,18 +86,25 @@ def judge_window(
     share_drifted: float,
     drift_counts: bool = True,
     value_kind: Literal["realized", "estimated"] = "realized",
+    higher_is_better: bool = True,
 ) -> WindowJudgement:
     """A window is bad when its metric is below ``threshold``; without a metric, on drift.
 
     ``value_kind="estimated"`` (no labels; ``value`` is the CBPE estimate): bad
     when the estimate is below ``threshold``, else — CBPE cannot see concept
     drift — on dataset drift as without a metric.
+
+    ``higher_is_better=False`` (mae, rmse, log loss...): bad when the value is
+    *above* ``threshold``.
     """
+    below = "below" if higher_is_better else "above"
+
+    def worse(v: float) -> bool:
+        return v < threshold if higher_is_better else v > threshold
+
     if value is not None and value_kind == "estimated":
-        if value < threshold:
-            reason = (
-                f"no labels; estimated {metric} {value:.3f} is below the threshold {threshold:.3f}"
-            )
+        if worse(value):
+            reason = f"no labels; estimated {metric} {value:.3f} is {below} the threshold {threshold:.3f}"
             return WindowJudgement(True, reason, metric, value, threshold)
         if drift_counts and dataset_drift:
             reason = (
@@ -96,8 +115,8 @@ def judge_window(
         reason = f"no labels; estimated {metric} {value:.3f} meets the threshold {threshold:.3f}"
         return WindowJudgement(False, reason, metric, value, threshold)
     if value is not None:
-        if value < threshold:
-            reason = f"{metric} {value:.3f} is below the threshold {threshold:.3f}"
+        if worse(value):
+            reason = f"{metric} {value:.3f} is {below} the threshold {threshold:.3f}"
             return WindowJudgement(True, reason, metric, value, threshold)
         reason = f"{metric} {value:.3f} meets the threshold {threshold:.3f}"
         return WindowJudgement(False, reason, metric, value, threshold)

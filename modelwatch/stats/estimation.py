@@ -18,7 +18,9 @@ the true labels), then estimate every window from its scores alone.
    ``score >= threshold`` for binary), row ``i`` adds ``p_ik`` to cell
    ``(true k, predicted ŷ_i)``. Accuracy, precision, recall and F1 (binary: the
    positive class; multiclass: macro averages) are the realized formulas on the
-   expected matrix; ``zero_division = 0``.
+   expected matrix; ``zero_division = 0``. Multiclass also gives ``f1_macro``
+   (= ``f1``) and ``f1_weighted`` (per-class F1 weighted by the expected true
+   support), the names a multiclass spec watches.
 3. **Expected ROC AUC.** Ranking by the raw score of the class, with positive
    weight ``p_ik`` and negative weight ``1 - p_ik`` per row:
    ``Σ_{i≠j} p_i (1 - p_j) [s_i > s_j (+½ tie)] / Σ_{i≠j} p_i (1 - p_j)``
@@ -67,6 +69,7 @@ from modelwatch.stats.performance import MetricValue
 __all__ = [
     "CBPE",
     "ESTIMATED_METRICS",
+    "MULTICLASS_ESTIMATED_METRICS",
     "IsotonicCalibrator",
     "expected_calibration_error",
     "fit_cbpe",
@@ -79,6 +82,13 @@ Calibration: TypeAlias = Literal["auto", "isotonic", "none"]
 
 ESTIMATED_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
 """What :meth:`CBPE.estimate` returns (binary: positive class; multiclass: macro)."""
+
+MULTICLASS_ESTIMATED_METRICS: tuple[str, ...] = (*ESTIMATED_METRICS, "f1_macro", "f1_weighted")
+"""What :meth:`CBPE.estimate` returns for more than two classes."""
+
+
+def _names(binary: bool) -> tuple[str, ...]:
+    return ESTIMATED_METRICS if binary else MULTICLASS_ESTIMATED_METRICS
 
 
 def _error(function: str, name: str, requirement: str, value: object) -> StatisticsError:
@@ -225,10 +235,12 @@ def _metrics(
         out.update(
             precision=float(precision.mean()), recall=float(recall.mean()), f1=float(f1.mean())
         )
+        out["f1_macro"] = out["f1"]
+        out["f1_weighted"] = float(np.dot(f1, true_total) / n)
         aucs = [_expected_auc(scores[:, c], probabilities[:, c]) for c in range(k)]
         defined = [a for a in aucs if not math.isnan(a)]
         out["roc_auc"] = float(np.mean(defined)) if defined else math.nan
-        for name in ESTIMATED_METRICS:
+        for name in MULTICLASS_ESTIMATED_METRICS:
             out[f"{_SIZE}{name}"] = float(n)
     return out
 
@@ -285,7 +297,7 @@ class CBPE:
         values = _metrics(_probabilities(matrix, self.calibrators), predicted, matrix, self.binary)
         z = float(stats.norm.ppf(0.5 + self.confidence / 2.0))
         result: dict[str, MetricValue] = {}
-        for name in ESTIMATED_METRICS:
+        for name in _names(self.binary):
             value = values[name]
             if math.isnan(value):
                 continue
@@ -458,27 +470,28 @@ def fit_cbpe(
             calibrators = _fit_calibrators(matrix, truth)
 
     binary = len(classes) == 2
+    names = _names(binary)
     chunk_size = n // n_chunks
     onehot = _onehot(truth, len(classes))
-    chunk_values: dict[str, list[float]] = {name: [] for name in ESTIMATED_METRICS}
+    chunk_values: dict[str, list[float]] = {name: [] for name in names}
     for i in range(n_chunks):
         part = slice(i * chunk_size, (i + 1) * chunk_size)
         values = _metrics(onehot[part], predicted[part], matrix[part], binary)
-        for name in ESTIMATED_METRICS:
+        for name in names:
             chunk_values[name].append(values[name])
-    random_values: dict[str, list[float]] = {name: [] for name in ESTIMATED_METRICS}
-    chunk_sizes: dict[str, list[float]] = {name: [] for name in ESTIMATED_METRICS}
+    random_values: dict[str, list[float]] = {name: [] for name in names}
+    chunk_sizes: dict[str, list[float]] = {name: [] for name in names}
     rng = np.random.default_rng(seed)
     for _ in range(n_resamples):
         part = rng.choice(n, size=chunk_size, replace=False)
         values = _metrics(onehot[part], predicted[part], matrix[part], binary)
-        for name in ESTIMATED_METRICS:
+        for name in names:
             random_values[name].append(values[name])
             chunk_sizes[name].append(values[f"{_SIZE}{name}"])
     finite_population = math.sqrt(1.0 - chunk_size / n)
     whole = _metrics(onehot, predicted, matrix, binary)
     stds, thresholds = {}, {}
-    for name in ESTIMATED_METRICS:
+    for name in names:
         spread = np.asarray(random_values[name], dtype=np.float64)
         spread = spread[~np.isnan(spread)]
         if spread.size >= 2:
@@ -495,9 +508,7 @@ def fit_cbpe(
         threshold=float(threshold),
         chunk_size=chunk_size,
         chunk_effective_sizes={k: float(np.mean(v)) for k, v in chunk_sizes.items()},
-        reference_values={
-            k: v for k, v in whole.items() if k in ESTIMATED_METRICS and not math.isnan(v)
-        },
+        reference_values={k: v for k, v in whole.items() if k in names and not math.isnan(v)},
         reference_chunk_std=stds,
         reference_thresholds=thresholds,
         confidence=confidence,
@@ -518,4 +529,4 @@ def realized_metrics(
     truth = _predicted_index(matrix, y_true, classes, threshold)
     predicted = _predicted_index(matrix, y_pred, classes, threshold)
     values = _metrics(_onehot(truth, len(classes)), predicted, matrix, len(classes) == 2)
-    return {k: v for k, v in values.items() if k in ESTIMATED_METRICS}
+    return {k: v for k, v in values.items() if k in _names(len(classes) == 2)}

@@ -6,7 +6,10 @@ Point values equal scikit-learn's for binary problems, the positive class being
 ``balanced_accuracy_score``, ``average_precision_score`` (PR AUC), ``log_loss``,
 ``brier_score_loss``; plus the expected calibration error (equal-width bins).
 Regression: ``mean_absolute_error``, ``root_mean_squared_error``,
-``mean_absolute_percentage_error``, ``r2_score``. :func:`fairness_gaps` gives the
+``mean_absolute_percentage_error`` (only when no target is 0), ``r2_score``.
+Multiclass (:func:`multiclass_metrics`): ``accuracy_score``, ``f1_score``
+(``average="macro"`` / ``"weighted"``, ``zero_division=0``), per-class
+``recall_score`` and ``log_loss`` from the per-class probability matrix. :func:`fairness_gaps` gives the
 demographic-parity and equal-opportunity differences across segment values.
 
 Bootstrap
@@ -41,10 +44,12 @@ __all__ = [
     "DEFAULT_CLASSIFICATION_METRICS",
     "LABEL_METRICS",
     "METRICS",
+    "MULTICLASS_METRICS",
     "REGRESSION_METRICS",
     "MetricValue",
     "classification_metrics",
     "fairness_gaps",
+    "multiclass_metrics",
     "regression_metrics",
     "segment_metrics",
 ]
@@ -77,6 +82,9 @@ CLASSIFICATION_METRICS: tuple[str, ...] = (
 
 REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "mape", "r2")
 """What :func:`regression_metrics` computes."""
+
+MULTICLASS_METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_weighted", "log_loss")
+"""What :func:`multiclass_metrics` computes overall (plus ``recall[<class>]`` per class)."""
 
 
 @dataclass(frozen=True)
@@ -435,9 +443,10 @@ def regression_metrics(
 ) -> dict[str, MetricValue]:
     """MAE, RMSE, MAPE and R² (scikit-learn's definitions) with bootstrap CIs.
 
-    MAPE divides by ``max(|y|, machine eps)`` like scikit-learn; R² of a constant
-    ``y_true`` is 1.0 for a perfect prediction else 0.0 (``force_finite``), and
-    R² is omitted with fewer than 2 rows.
+    MAPE (a fraction, as scikit-learn's) is computed only where it is defined:
+    it is omitted when any ``y_true`` is 0 (scikit-learn would divide by machine
+    epsilon and report ~1e15). R² of a constant ``y_true`` is 1.0 for a perfect
+    prediction else 0.0 (``force_finite``), and R² is omitted with fewer than 2 rows.
     """
     function = "regression_metrics"
     n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 0)
@@ -447,15 +456,14 @@ def regression_metrics(
     predicted = _as_scores(y_pred, "y_pred", function)
     n = _check_same_length(function, y_true=truth, y_pred=predicted)
     error = truth - predicted
+    mape_defined = bool(np.all(truth != 0))
     relative = np.abs(error) / np.maximum(np.abs(truth), np.finfo(np.float64).eps)
 
     def evaluate(index: IntArray) -> dict[str, FloatArray]:
         e = error[index]
-        out = {
-            "mae": np.abs(e).mean(axis=1),
-            "rmse": np.sqrt((e**2).mean(axis=1)),
-            "mape": relative[index].mean(axis=1),
-        }
+        out = {"mae": np.abs(e).mean(axis=1), "rmse": np.sqrt((e**2).mean(axis=1))}
+        if mape_defined:
+            out["mape"] = relative[index].mean(axis=1)
         if n >= 2:
             y = truth[index]
             ss_res = (e**2).sum(axis=1)
@@ -485,6 +493,139 @@ def regression_metrics(
             confidence=confidence if low is not None else None,
         )
     return result
+
+
+def multiclass_metrics(
+    y_true: npt.ArrayLike,
+    y_pred: npt.ArrayLike,
+    y_proba: npt.ArrayLike | None = None,
+    *,
+    classes: Sequence[object] | None = None,
+    n_bootstrap: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, MetricValue]:
+    """Multiclass metrics with bootstrap CIs (same resamples for every metric).
+
+    * ``accuracy``; ``f1_macro`` / ``f1_weighted``: ``f1_score(average=...,
+      zero_division=0)`` over the classes present in ``y_true`` or ``y_pred``
+      (scikit-learn's default label set), weights = true support;
+    * ``recall[<class>]``: ``recall_score(average=None)`` of each class present
+      in ``y_true``;
+    * ``log_loss`` (only with ``y_proba``): ``-mean(log p_i,y_i)`` with ``p``
+      clipped to ``[eps, 1 - eps]``, as ``log_loss(y_true, y_proba,
+      labels=classes)``. ``y_proba`` is ``(n, k)``, its columns are ``classes``
+      (required with ``y_proba``), its rows sum to 1 (within 1e-6).
+
+    Labels are compared as given (``classes`` must contain every label of
+    ``y_true`` when ``y_proba`` is passed). Bootstrap resamples where a class
+    has no true row leave that class's recall out of its interval.
+    """
+    function = "multiclass_metrics"
+    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 0)
+    confidence = _check_confidence(function, confidence)
+    seed = _check_int(function, "seed", seed, 0)
+    true_array = _as_1d(y_true, "y_true", function)
+    pred_array = _as_1d(y_pred, "y_pred", function)
+    n = _check_same_length(function, y_true=true_array, y_pred=pred_array)
+    present = sorted(set(true_array.tolist()) | set(pred_array.tolist()), key=str)
+    lookup = {label: i for i, label in enumerate(present)}
+    k = len(present)
+    truth = np.fromiter((lookup[v] for v in true_array.tolist()), np.int64, n)
+    predicted = np.fromiter((lookup[v] for v in pred_array.tolist()), np.int64, n)
+    row_loss: FloatArray | None = None
+    if y_proba is not None:
+        row_loss = _row_log_loss(y_proba, true_array, classes, n, function)
+
+    def evaluate(index: IntArray) -> dict[str, FloatArray]:
+        b = index.shape[0]
+        offset = (np.arange(b, dtype=np.int64) * k * k)[:, None]
+        cells = (truth[index] * k + predicted[index] + offset).ravel()
+        matrix = np.bincount(cells, minlength=b * k * k).reshape(b, k, k).astype(np.float64)
+        tp = np.diagonal(matrix, axis1=1, axis2=2)
+        support = matrix.sum(axis=2)  # true rows per class
+        predicted_total = matrix.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            denominator = support + predicted_total
+            f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0)
+            recall = np.where(support > 0, tp / support, np.nan)
+        rows = index.shape[1]
+        out = {
+            "accuracy": tp.sum(axis=1) / rows,
+            "f1_macro": f1.mean(axis=1),
+            "f1_weighted": (f1 * support).sum(axis=1) / rows,
+        }
+        for c, label in enumerate(present):
+            out[f"recall[{label}]"] = recall[:, c]
+        if row_loss is not None:
+            out["log_loss"] = row_loss[index].mean(axis=1)
+        return out
+
+    values = {k_: float(v[0]) for k_, v in evaluate(np.arange(n, dtype=np.int64)[None, :]).items()}
+    values = {k_: v for k_, v in values.items() if not np.isnan(v)}
+    samples: dict[str, list[FloatArray]] = {name: [] for name in values}
+    for index in _bootstrap_chunks(n, n_bootstrap, seed):
+        for name, column in evaluate(index).items():
+            if name in samples:
+                samples[name].append(column)
+    result: dict[str, MetricValue] = {}
+    for name, value in values.items():
+        low: float | None = None
+        high: float | None = None
+        if n_bootstrap > 0:
+            low, high = _percentile_interval(np.concatenate(samples[name]), confidence)
+        result[name] = MetricValue(
+            name=name,
+            value=value,
+            ci_low=low,
+            ci_high=high,
+            n=n,
+            confidence=confidence if low is not None else None,
+        )
+    return result
+
+
+def _row_log_loss(
+    y_proba: npt.ArrayLike,
+    true_array: np.ndarray,
+    classes: Sequence[object] | None,
+    n: int,
+    function: str,
+) -> FloatArray:
+    """``-log p_i,y_i`` per row, ``p`` clipped to ``[eps, 1 - eps]`` (scikit-learn's ``log_loss``)."""
+    if classes is None:
+        raise _param_error(function, "classes", "the labels of the y_proba columns", classes)
+    labels = list(classes)
+    try:
+        proba = np.asarray(y_proba, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise StatisticsError(f"The 'y_proba' argument of {function} must be numeric.") from exc
+    if proba.shape != (n, len(labels)):
+        raise StatisticsError(
+            f"The 'y_proba' argument of {function} must have shape ({n}, {len(labels)}) "
+            f"(rows x classes {labels}). Got {proba.shape} instead."
+        )
+    if not np.all(np.isfinite(proba)) or proba.min() < 0 or proba.max() > 1:
+        raise StatisticsError(
+            f"The 'y_proba' argument of {function} must hold probabilities in [0, 1]."
+        )
+    totals = proba.sum(axis=1)
+    if not np.allclose(totals, 1.0, atol=1e-6):
+        worst = int(np.argmax(np.abs(totals - 1.0)))
+        raise StatisticsError(
+            f"The rows of 'y_proba' of {function} must sum to 1; row {worst} sums to "
+            f"{totals[worst]:.6g}."
+        )
+    lookup = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({v for v in true_array.tolist() if v not in lookup}, key=str)
+    if unknown:
+        raise StatisticsError(
+            f"The 'y_true' argument of {function} holds labels {unknown[:5]} that are not "
+            f"among the y_proba classes {labels}."
+        )
+    column = np.fromiter((lookup[v] for v in true_array.tolist()), np.int64, n)
+    eps = np.finfo(np.float64).eps
+    return np.asarray(-np.log(np.clip(proba[np.arange(n), column], eps, 1 - eps)))
 
 
 def segment_metrics(

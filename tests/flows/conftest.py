@@ -34,13 +34,15 @@ class World:
     settings: Settings
     first: datetime
     rows: int = 1500
+    model: str = "credit"
+    """The demo model (its spec's task picks the generated world)."""
 
     def window(self, index: int) -> tuple[datetime, datetime]:
         start = self.first + timedelta(hours=index)
         return start, start + timedelta(hours=1)
 
     def serve(self, index: int, *, drift_start: int = 6) -> demo_lib.ServedWindow:
-        spec = find_spec("credit", self.settings.resolved_specs_dir)
+        spec = find_spec(self.model, self.settings.resolved_specs_dir)
         start, end = self.window(index)
         return demo_lib.serve_window(
             spec,
@@ -64,7 +66,7 @@ class World:
         return demo_lib.open_registry(self.settings)
 
 
-def make_world(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+def make_world(tmp: Path, monkeypatch: pytest.MonkeyPatch, model: str = "credit") -> World:
     monkeypatch.setenv("MODELWATCH_HOME", str(tmp / "home"))
     monkeypatch.setenv("MODELWATCH_EXPECTATIONS_DIR", str(tmp / "expectations"))
     monkeypatch.setenv("MODELWATCH_SPECS_DIR", str(REPO / "deployments" / "specs"))
@@ -72,11 +74,11 @@ def make_world(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.delenv("MODELWATCH_STORE_URL", raising=False)
     settings = get_settings()
     settings.ensure_home()
-    spec = find_spec("credit", settings.resolved_specs_dir)
+    spec = find_spec(model, settings.resolved_specs_dir)
     demo_lib.bootstrap(spec, settings, seed=0)
     demo_lib.ensure_suite(spec, settings, rows_per_window=1500)
     first = datetime(2026, 11, 20, 0, tzinfo=UTC)
-    return World(home=tmp / "home", settings=settings, first=first)
+    return World(home=tmp / "home", settings=settings, first=first, model=model)
 
 
 @pytest.fixture(scope="module")

@@ -88,3 +88,19 @@ def test_detector_decision_and_errors() -> None:
         cusum_alarm([0.8], target=0.8, slack=0.0, h=0.0)
     with pytest.raises(StatisticsError, match="non-finite"):
         page_hinkley_alarm([0.8, float("nan")], slack=0.0, h=1.0)
+
+
+def test_a_lower_is_better_metric_is_bad_above_baseline_plus_its_allowance() -> None:
+    from modelwatch.stats.degradation import judge_window, metric_threshold
+
+    threshold = metric_threshold(
+        baseline=14.0, max_drop=8.0, min_value=None, higher_is_better=False
+    )
+    assert threshold == 22.0
+    kw = {"metric": "mae", "threshold": threshold, "dataset_drift": False, "share_drifted": 0.0}
+    bad = judge_window(value=30.0, higher_is_better=False, **kw)
+    assert bad.bad and bad.reason == "mae 30.000 is above the threshold 22.000"
+    assert not judge_window(value=15.0, higher_is_better=False, **kw).bad
+    assert judge_window(value=15.0, **kw).bad  # the same value is bad for a score
+    with pytest.raises(StatisticsError, match=r"'max_value' in the spec .* for 'max_increase'"):
+        metric_threshold(baseline=None, max_drop=8.0, min_value=None, higher_is_better=False)

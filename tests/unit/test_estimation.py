@@ -169,3 +169,29 @@ def test_errors_name_the_parameter_and_the_value():
         cbpe.estimate(scores, y_pred=np.full(100, 7))
     with pytest.raises(StatisticsError, match="non-finite"):
         cbpe.estimate(np.array([0.2, np.nan]))
+
+
+def test_multiclass_estimates_give_macro_and_weighted_f1_that_equal_sklearn_on_one_hot_rows():
+    rng = np.random.default_rng(7)
+    p, labels = multiclass_sample(rng, 900)
+    pred = p.argmax(axis=1)
+    ours = realized_metrics(p, labels, classes=(0, 1, 2))
+    assert ours["f1_macro"] == pytest.approx(f1_score(labels, pred, average="macro"), rel=1e-12)
+    assert ours["f1_weighted"] == pytest.approx(
+        f1_score(labels, pred, average="weighted"), rel=1e-12
+    )
+
+
+def test_multiclass_cbpe_with_text_classes_covers_the_realized_weighted_f1():
+    rng = np.random.default_rng(11)
+    names = np.array(["stay", "downgrade", "churn"], dtype=object)
+    p, y = multiclass_sample(rng, 12_000)
+    cbpe = fit_cbpe(p, names[y], names[p.argmax(axis=1)], classes=tuple(names))
+    window_p, window_y = multiclass_sample(rng, 3000, shift=0.3)
+    estimate = cbpe.estimate(window_p, names[window_p.argmax(axis=1)])
+    realized = f1_score(names[window_y], names[window_p.argmax(axis=1)], average="weighted")
+    assert {"f1_macro", "f1_weighted"} <= set(estimate)
+    assert estimate["f1_macro"].value == estimate["f1"].value
+    assert estimate["f1_weighted"].ci_low < realized < estimate["f1_weighted"].ci_high
+    with pytest.raises(StatisticsError, match=r"'y_pred' holds the label 'gone'"):
+        cbpe.estimate(window_p[:2], np.array(["stay", "gone"], dtype=object))

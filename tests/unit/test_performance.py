@@ -10,11 +10,13 @@ import pytest
 from sklearn import metrics as skm
 
 from modelwatch.errors import StatisticsError
+from modelwatch.stats.abtest import compare_multiclass_models
 from modelwatch.stats.performance import (
     CLASSIFICATION_METRICS,
     MetricValue,
     classification_metrics,
     fairness_gaps,
+    multiclass_metrics,
     regression_metrics,
     segment_metrics,
 )
@@ -228,7 +230,6 @@ def test_unknown_metric_is_an_error():
 def test_regression_metrics_equal_sklearn(seed):
     rng = np.random.default_rng(seed)
     y = rng.normal(10, 3, 500)
-    y[:3] = 0.0  # MAPE divides by max(|y|, eps) like sklearn
     pred = y + rng.normal(0, 1, 500)
     result = regression_metrics(y, pred, n_bootstrap=20)
     assert result["mae"].value == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-12)
@@ -238,6 +239,18 @@ def test_regression_metrics_equal_sklearn(seed):
     )
     assert result["r2"].value == pytest.approx(skm.r2_score(y, pred), rel=1e-12)
     assert all(m.ci_low <= m.value <= m.ci_high for m in result.values())
+
+
+def test_mape_is_left_out_when_a_target_is_zero():
+    """sklearn divides by machine epsilon there and reports ~1e15: not a usable metric."""
+    rng = np.random.default_rng(4)
+    y = rng.normal(10, 3, 200)
+    y[:3] = 0.0
+    pred = y + rng.normal(0, 1, 200)
+    result = regression_metrics(y, pred, n_bootstrap=20)
+    assert set(result) == {"mae", "rmse", "r2"}
+    assert skm.mean_absolute_percentage_error(y, pred) > 1e10
+    assert result["mae"].value == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-12)
 
 
 def test_regression_intervals_equal_a_loop_and_constant_targets_are_finite():
@@ -325,3 +338,117 @@ def test_segment_errors():
         segment_metrics([0, 1], [0, 1], None, pd.DataFrame({"s": ["a", "b"]}), min_rows=0)
     with pytest.raises(StatisticsError, match=r"The 'segments' parameter .* a pandas DataFrame"):
         segment_metrics([0, 1], [0, 1], None, {"s": ["a", "b"]})  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- multiclass
+
+
+def make_multiclass(n: int, seed: int, classes=("stay", "downgrade", "churn")):
+    """Labels drawn from per-row probabilities; predictions the arg-max (text labels)."""
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet([1.0, 1.0, 1.0], n)
+    labels = np.asarray(classes, dtype=object)
+    y = labels[(rng.random(n)[:, None] > np.cumsum(proba, axis=1)).sum(axis=1).clip(0, 2)]
+    return y, labels[proba.argmax(axis=1)], proba, list(classes)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_multiclass_metrics_equal_sklearn(seed):
+    y, pred, proba, classes = make_multiclass(700, seed)
+    result = multiclass_metrics(y, pred, proba, classes=classes, n_bootstrap=50, seed=seed)
+    order = np.argsort(classes)  # sklearn's log_loss reads the columns in sorted label order
+    expected = {
+        "accuracy": skm.accuracy_score(y, pred),
+        "f1_macro": skm.f1_score(y, pred, average="macro", zero_division=0),
+        "f1_weighted": skm.f1_score(y, pred, average="weighted", zero_division=0),
+        "log_loss": skm.log_loss(y, proba[:, order], labels=sorted(classes)),
+    }
+    recalls = skm.recall_score(y, pred, labels=classes, average=None, zero_division=0)
+    expected.update({f"recall[{c}]": r for c, r in zip(classes, recalls, strict=True)})
+    assert set(result) == set(expected)
+    for name, value in expected.items():
+        assert result[name].value == pytest.approx(value, rel=1e-9, abs=1e-12), name
+        assert result[name].ci_low <= result[name].value <= result[name].ci_high, name
+
+
+def test_multiclass_intervals_equal_a_loop_over_the_same_resamples():
+    y, pred, proba, classes = make_multiclass(150, 5)
+    result = multiclass_metrics(y, pred, proba, classes=classes, n_bootstrap=40, seed=3)
+    index = np.random.default_rng(3).integers(0, 150, size=(40, 150))
+    f1 = [skm.f1_score(y[r], pred[r], average="macro", zero_division=0) for r in index]
+    labels = sorted(set(y) | set(pred))
+    weighted = [
+        skm.f1_score(y[r], pred[r], average="weighted", labels=labels, zero_division=0)
+        for r in index
+    ]
+    expected_f1 = tuple(np.quantile(f1, [0.025, 0.975]))
+    assert (result["f1_macro"].ci_low, result["f1_macro"].ci_high) == pytest.approx(expected_f1)
+    expected_weighted = tuple(np.quantile(weighted, [0.025, 0.975]))
+    got = (result["f1_weighted"].ci_low, result["f1_weighted"].ci_high)
+    assert got == pytest.approx(expected_weighted)
+
+
+def test_multiclass_without_probabilities_has_no_log_loss_and_a_missing_class_no_recall():
+    y = np.array(["a", "a", "b", "b", "a"], dtype=object)
+    pred = np.array(["a", "c", "b", "a", "a"], dtype=object)
+    result = multiclass_metrics(y, pred, n_bootstrap=0)
+    assert "log_loss" not in result and "recall[c]" not in result  # no true 'c' row
+    assert result["f1_macro"].value == pytest.approx(skm.f1_score(y, pred, average="macro"))
+    assert result["recall[a]"].ci_low is None
+
+
+def test_multiclass_probability_errors_name_the_problem():
+    y, pred, proba, classes = make_multiclass(20, 0)
+    with pytest.raises(StatisticsError, match=r"'classes' parameter .* Got None"):
+        multiclass_metrics(y, pred, proba)
+    with pytest.raises(StatisticsError, match=r"must have shape \(20, 3\).*Got \(20, 2\)"):
+        multiclass_metrics(y, pred, proba[:, :2], classes=classes)
+    doubled = proba.copy()
+    doubled[0] *= 0.5
+    with pytest.raises(
+        StatisticsError, match=r"rows of 'y_proba' .* must sum to 1; row 0 sums to 0.5"
+    ):
+        multiclass_metrics(y, pred, doubled, classes=classes)
+    with pytest.raises(StatisticsError, match=r"labels \['churn'\] that are not among"):
+        multiclass_metrics(y, pred, proba, classes=["stay", "downgrade", "gone"])
+
+
+def test_multiclass_ab_difference_equals_sklearn_and_log_loss_is_an_improvement():
+    y, champion, proba_a, classes = make_multiclass(600, 1)
+    rng = np.random.default_rng(2)
+    better = np.where(rng.random(600) < 0.4, y, champion)  # the challenger fixes 40 % of rows
+    decision = compare_multiclass_models(
+        y, champion_pred=champion, challenger_pred=better, metric="f1_macro", n_bootstrap=300
+    )
+    expected = skm.f1_score(y, better, average="macro") - skm.f1_score(y, champion, average="macro")
+    assert decision.difference == pytest.approx(expected, rel=1e-9)
+    assert decision.should_promote and decision.ci_low > 0
+    accuracy = compare_multiclass_models(
+        y, champion_pred=champion, challenger_pred=better, metric="accuracy", n_bootstrap=300
+    )
+    assert accuracy.test == "mcnemar" and accuracy.p_value < 1e-6
+    sharper = 0.5 * proba_a + 0.5 * np.eye(3)[[classes.index(v) for v in y]]
+    order = np.argsort(classes)
+    loss = compare_multiclass_models(
+        y,
+        champion_pred=champion,
+        challenger_pred=champion,
+        champion_proba=proba_a,
+        challenger_proba=sharper,
+        classes=classes,
+        metric="log_loss",
+        n_bootstrap=300,
+    )
+    expected_gain = skm.log_loss(y, proba_a[:, order], labels=sorted(classes)) - skm.log_loss(
+        y, sharper[:, order], labels=sorted(classes)
+    )
+    assert loss.difference == pytest.approx(expected_gain, rel=1e-9)
+    assert loss.should_promote  # lower log loss: a positive improvement
+    with pytest.raises(StatisticsError, match=r"metric='log_loss' needs 'champion_proba'"):
+        compare_multiclass_models(
+            y, champion_pred=champion, challenger_pred=better, metric="log_loss"
+        )
+    with pytest.raises(StatisticsError, match=r"'metric' parameter .* Got 'roc_auc' instead"):
+        compare_multiclass_models(
+            y, champion_pred=champion, challenger_pred=better, metric="roc_auc"
+        )

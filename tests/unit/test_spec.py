@@ -277,3 +277,91 @@ def test_catchup_max_windows_is_bounded() -> None:
         parse_spec(data, source="credit.yaml")
     data["schedule"]["catchup_max_windows"] = 3
     assert parse_spec(data, source="credit.yaml").schedule.catchup_max_windows == 3
+
+
+# --------------------------------------------------------------------------- model kinds
+
+
+def _kind(name: str) -> dict:
+    return yaml.safe_load((SPECS / f"{name}.yaml").read_text())
+
+
+def test_the_regression_and_multiclass_demo_specs_load_with_their_metrics() -> None:
+    house = find_spec("house", SPECS)
+    assert house.task == "regression" and house.degradation.metric == "mae"
+    assert not house.degradation.higher_is_better and house.degradation.max_increase == 8.0
+    churn = find_spec("churn3", SPECS)
+    assert churn.columns.class_scores == {
+        "stay": "p_stay",
+        "downgrade": "p_downgrade",
+        "churn": "p_churn",
+    }
+    assert churn.columns.score_columns == ("p_stay", "p_downgrade", "p_churn")
+
+
+def test_the_watched_metric_defaults_by_task() -> None:
+    data = _kind("house")
+    data.pop("ab")
+    data["degradation"] = {"max_increase": 5.0}
+    spec = parse_spec(data, source="house.yaml")
+    assert (spec.degradation.metric, spec.ab.metric) == ("mae", "mae")
+    data = _kind("churn3")
+    data.pop("ab")
+    data.pop("degradation")
+    spec = parse_spec(data, source="churn3.yaml")
+    assert (spec.degradation.metric, spec.ab.metric) == ("f1_macro", "f1_macro")
+
+
+def test_a_lower_is_better_metric_needs_max_increase_and_refuses_max_drop() -> None:
+    data = _kind("house")
+    data["degradation"] = {"metric": "rmse"}
+    with pytest.raises(SpecError, match=r"'rmse' is lower-is-better: set max_increase"):
+        parse_spec(data, source="house.yaml")
+    data["degradation"] = {"metric": "mae", "max_drop": 0.05, "max_increase": 3.0}
+    with pytest.raises(SpecError, match=r"max_drop applies to higher-is-better metrics; 'mae'"):
+        parse_spec(data, source="house.yaml")
+    data["degradation"] = {"metric": "mae", "max_increase": 25.0}  # not capped at 1
+    assert parse_spec(data, source="house.yaml").degradation.max_increase == 25.0
+    data["degradation"] = {"metric": "r2", "max_drop": 1.5}  # r2 is unbounded below
+    assert parse_spec(data, source="house.yaml").degradation.max_drop == 1.5
+
+
+def test_max_increase_on_a_higher_is_better_metric_and_bounded_drops_are_refused() -> None:
+    data = _demo()
+    data["degradation"] = {"metric": "roc_auc", "max_increase": 0.1}
+    with pytest.raises(SpecError, match=r"max_increase applies to lower-is-better metrics"):
+        parse_spec(data, source="credit.yaml")
+    data["degradation"] = {"metric": "roc_auc", "max_drop": 1.5}
+    with pytest.raises(SpecError, match=r"max_drop must be <= 1 for 'roc_auc'.*got 1.5"):
+        parse_spec(data, source="credit.yaml")
+
+
+def test_a_metric_of_another_task_is_named_with_the_allowed_ones() -> None:
+    data = _demo()
+    data["degradation"] = {"metric": "mae", "max_increase": 1.0}
+    with pytest.raises(
+        SpecError, match=r"degradation.metric 'mae' is not a binary metric; use one of \['accuracy'"
+    ):
+        parse_spec(data, source="credit.yaml")
+    data = _kind("house")
+    data["ab"] = {"metric": "roc_auc"}
+    with pytest.raises(SpecError, match=r"ab.metric 'roc_auc' is not a regression metric"):
+        parse_spec(data, source="house.yaml")
+
+
+def test_class_scores_belong_to_multiclass_and_log_loss_needs_them() -> None:
+    data = _demo()
+    data["columns"]["class_scores"] = {"a": "p_a", "b": "p_b", "c": "p_c"}
+    with pytest.raises(SpecError, match=r"columns.class_scores is for task 'multiclass'"):
+        parse_spec(data, source="credit.yaml")
+    data = _kind("churn3")
+    data["columns"].pop("class_scores")
+    data["degradation"] = {"metric": "log_loss", "max_increase": 0.1}
+    with pytest.raises(
+        SpecError, match=r"degradation.metric 'log_loss' needs columns.class_scores"
+    ):
+        parse_spec(data, source="churn3.yaml")
+    data = _kind("churn3")
+    data["columns"]["class_scores"] = {"stay": "p", "churn": "p", "downgrade": "q"}
+    with pytest.raises(SpecError, match=r"maps two classes to one column"):
+        parse_spec(data, source="churn3.yaml")

@@ -178,7 +178,8 @@ def test_regression_uses_ridge_and_returns_no_scores(reference: pd.DataFrame) ->
             "columns.target": "income",
             "columns.numeric": ["age", "debt_ratio", "credit_lines", "utilization"],
             "columns.score": None,
-            "degradation.metric": "roc_auc",
+            "degradation": {"metric": "mae", "max_increase": 5000.0},
+            "ab.metric": "mae",
         },
     )
     model = fit_candidate(reference, spec, seed=1)
@@ -194,13 +195,62 @@ def test_regression_uses_ridge_and_returns_no_scores(reference: pd.DataFrame) ->
 def test_multiclass_returns_the_probability_matrix(reference: pd.DataFrame) -> None:
     spec = _spec_variant(
         task="multiclass",
-        **{"columns.target": "product", "columns.categorical": ["region", "channel"]},
+        **{
+            "columns.target": "product",
+            "columns.categorical": ["region", "channel"],
+            "columns.score": None,
+            "degradation": {"metric": "f1_macro", "max_drop": 0.05},
+            "ab.metric": "f1_macro",
+        },
     )
 
     _, scores = score_frame(fit_candidate(reference, spec), reference, spec)
 
     assert scores is not None and scores.shape == (len(reference), 3)
     np.testing.assert_allclose(scores.sum(axis=1), 1.0)
+
+
+def test_multiclass_scores_follow_the_order_of_class_scores(reference: pd.DataFrame) -> None:
+    order = {"mortgage": "p_mortgage", "card": "p_card", "loan": "p_loan"}
+    spec = _spec_variant(
+        task="multiclass",
+        **{
+            "columns.target": "product",
+            "columns.categorical": ["region", "channel"],
+            "columns.score": None,
+            "columns.class_scores": order,
+            "degradation": {"metric": "log_loss", "max_increase": 0.1},
+            "ab.metric": "log_loss",
+        },
+    )
+    model = fit_candidate(reference, spec)
+
+    _, scores = score_frame(model, reference, spec)
+
+    proba = model.predict_proba(feature_frame(reference, spec))
+    classes = list(model.classes_)
+    for i, label in enumerate(order):
+        np.testing.assert_array_equal(scores[:, i], proba[:, classes.index(label)])
+
+
+def test_class_scores_that_the_model_does_not_predict_are_named(reference: pd.DataFrame) -> None:
+    spec = _spec_variant(
+        task="multiclass",
+        **{
+            "columns.target": "product",
+            "columns.categorical": ["region", "channel"],
+            "columns.score": None,
+            "columns.class_scores": {"card": "a", "loan": "b", "lease": "c"},
+            "degradation": {"metric": "f1_macro"},
+            "ab.metric": "f1_macro",
+        },
+    )
+    model = fit_candidate(reference, spec)
+    with pytest.raises(
+        SchemaError,
+        match=r"declares the classes \['card', 'loan', 'lease'\].*not predicted: \['lease'\]",
+    ):
+        score_frame(model, reference, spec)
 
 
 def _toy_trainer(frame: pd.DataFrame, spec: MonitorSpec, *, seed: int) -> Any:
