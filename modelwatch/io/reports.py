@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 import numpy as np
 import pandas as pd
 
+from modelwatch.summaries import window_title
+
 if TYPE_CHECKING:
     from modelwatch.stats.drift import DriftReport
     from modelwatch.stats.performance import MetricValue
@@ -209,8 +211,8 @@ def render_report(
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(summary.model)} "
         f"{summary.window_start:%Y-%m-%d %H:%M}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(summary.model)} — window {summary.window_start:%Y-%m-%d %H:%M} → "
-        f"{summary.window_end:%H:%M} UTC</h1>",
+        f"<h1>{html.escape(summary.model)} — window "
+        f"{window_title(summary.window_start, summary.window_end)}</h1>",
         f"<p class='decision {decision_class}'>Decision: <b>{html.escape(summary.decision)}</b> — "
         f"{html.escape(summary.reason)}</p>",
         _table(
