@@ -55,7 +55,7 @@ def monitor_model(
         window_end: End of the window (UTC, exclusive); default: the last complete window before the run's scheduled start (a deployment's run; it first catches up to schedule.catchup_max_windows unmonitored earlier windows), else before now.
         window_hours: Window length in hours; default: the spec's schedule.window_hours.
         force_retrain: Run the retraining branch even if the model is not degraded.
-        dry_run: Compute and publish artifacts, but write nothing to the store and never retrain.
+        dry_run: Compute and publish artifacts, but change nothing: no store rows, no events, no alerts, no retraining; the report goes to reports/_dry-run/.
     """
     spec = data.load_spec(model_name)
     store.check_schema()  # never a half-written run on a store of another revision
@@ -125,19 +125,8 @@ def monitor_model(
         markdown += "\nSkipped for lack of data: " + "; ".join(notes) + ".\n"
     publish.publish_markdown(f"{model_name}-monitor-summary", markdown, f"{model_name} {label}")
     publish.publish_drift_table(model_name, drift)
-    report_path = publish.publish_report(
-        spec,
-        summary,
-        drift,
-        values,
-        judgement.threshold,
-        reference,
-        window.predictions,
-        validated.report,
-    )
-
     episode = None
-    if decision.degraded:
+    if decision.degraded and not dry_run:  # a dry run emits nothing and records nothing
         episode = store.degradation_episode(
             model_name, start, end, champion.version, spec.degradation.n, judgement.bad
         )
@@ -162,27 +151,44 @@ def monitor_model(
             f"{model_name} degraded at {label}",
             decision.reason,
             {"window": label, "champion": champion.version, **summary.metrics},
-            {"report": f"file://{report_path}"},
+            {"report": publish.report_url(model_name, start)},
         )
     retrain = (decision.degraded and spec.retraining.mode == "inline") or force_retrain
-    if not retrain or dry_run:
-        name = "Degraded" if decision.degraded else "Completed"
-        return Completed(name=name, message=f"{label}: {decision.reason}{skipped}", data=summary)
-
-    reason = "forced by parameter force_retrain" if force_retrain else decision.reason
-    state: Any = retrain_model(
-        model_name,
-        reason=reason,
-        window_end=end,
-        triggered_by=current_flow_run_id(),
-        episode=None if force_retrain or episode is None else episode.id,
-        return_state=True,
+    outcome = skipped
+    retrain_state: Any = None
+    if retrain and not dry_run:
+        reason = "forced by parameter force_retrain" if force_retrain else decision.reason
+        retrain_state = retrain_model(
+            model_name,
+            reason=reason,
+            window_end=end,
+            triggered_by=current_flow_run_id(),
+            episode=None if force_retrain or episode is None else episode.id,
+            return_state=True,
+        )
+        summary = summary.with_retrain(retrain_state.name, retrain_state.message or "")
+        outcome += f"; retraining {retrain_state.name}: {retrain_state.message}"
+    # the report is written last, so it tells what the retraining branch did
+    publish.publish_report(
+        spec,
+        summary,
+        drift,
+        values,
+        judgement.threshold,
+        reference,
+        window.predictions,
+        validated.report,
+        dry_run=dry_run,
     )
-    summary = summary.with_retrain(state.name, state.message or "")
-    if state.is_failed():
+    if retrain_state is not None and retrain_state.is_failed():
         return Failed(
-            message=f"{label}: degraded; retraining failed, champion unchanged: {state.message}",
+            message=f"{label}: degraded; retraining failed, champion unchanged: "
+            f"{retrain_state.message}",
             data=summary,
         )
-    name = "Degraded" if decision.degraded else "Completed"
-    return Completed(name=name, message=f"{label}: retraining {state.name}", data=summary)
+    message = f"{label}: {decision.reason}{outcome}"
+    if decision.degraded:
+        # a FAILED-type state: red in Prefect's run lists, seen by "flow run failed"
+        # automations; the name tells it apart from a crash or a bug
+        return Failed(name="Degraded", message=message, data=summary)
+    return Completed(message=message, data=summary)

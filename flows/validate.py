@@ -43,7 +43,7 @@ def validate_window(
         model_name: Monitored model (the name of deployments/specs/<model>.yaml).
         window_end: End of the window (UTC, exclusive); default: the last complete window.
         window_hours: Window length in hours; default: the spec's schedule.window_hours.
-        dry_run: Validate and publish artifacts, but write nothing to the store.
+        dry_run: Validate and publish artifacts, but change nothing: no store rows, no quarantine, no Data Docs, no alerts.
     """
     spec = data.load_spec(model_name)
     store.check_schema()  # never a half-written run on a store of another revision
@@ -71,13 +71,14 @@ def validate_window(
             f"Files quarantined (left untouched): {len(files)}\n",
             "The window's data cannot be read",
         )
-        publish.send_alert(
-            spec,
-            "validation_failed",
-            f"{model_name} {label}: window unreadable",
-            str(exc),
-            {"window": label, "files": len(files)},
-        )
+        if not dry_run:
+            publish.send_alert(
+                spec,
+                "validation_failed",
+                f"{model_name} {label}: window unreadable",
+                str(exc),
+                {"window": label, "files": len(files)},
+            )
         raise ValidationFailed(
             f"window {label} of model {model_name!r} cannot be read: {exc}\n"
             f"{len(files)} file(s) quarantined, none modified.",
@@ -86,7 +87,12 @@ def validate_window(
     if window.n_rows == 0:
         return ValidatedWindow(window=window, report=None)
     report = quality.run_suite(
-        spec, window.predictions, (start, end), f"{model_name}-{label}", labels=window.labeled
+        spec,
+        window.predictions,
+        (start, end),
+        f"{model_name}-{label}",
+        labels=window.labeled,
+        dry_run=dry_run,
     )
     stats = quality.data_quality(spec, window)
     # the source reader resolved these (latest label wins); report them beside the others
@@ -116,13 +122,14 @@ def validate_window(
             f"Files quarantined (left untouched): {len(window.files)}\n\n```\n{summary}\n```\n",
             "Critical expectation failures",
         )
-        publish.send_alert(
-            spec,
-            "validation_failed",
-            f"{model_name} {label}: critical expectations failed",
-            summary,
-            {"window": label, "files": len(window.files)},
-        )
+        if not dry_run:
+            publish.send_alert(
+                spec,
+                "validation_failed",
+                f"{model_name} {label}: critical expectations failed",
+                summary,
+                {"window": label, "files": len(window.files)},
+            )
         raise ValidationFailed(
             f"window {label} of model {model_name!r} failed validation; "
             f"{len(window.files)} file(s) quarantined, none modified.\n{summary}",

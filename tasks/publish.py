@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -69,6 +70,15 @@ def emit_model_event(event: str, model_name: str, payload: Mapping[str, Any]) ->
     )
 
 
+def report_url(model: str, window_start: datetime, *, dry_run: bool = False) -> str:
+    """The ``file://`` URL of a window's report (written at the end of its run)."""
+    root = get_settings().reports_dir
+    path = reports.report_path(
+        reports_dir=root / "_dry-run" if dry_run else root, model=model, window_start=window_start
+    )
+    return path.resolve().as_uri()
+
+
 @task(name="publish-report", **TASK_DEFAULTS)
 def publish_report(
     spec: MonitorSpec,
@@ -79,8 +89,12 @@ def publish_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     validation: ValidationReport | None,
+    dry_run: bool = False,
 ) -> str:
-    """Render the window's HTML report (plots inlined), write it, link it from the run."""
+    """Render the window's HTML report (plots inlined), write it, link it from the run.
+
+    A dry run writes under ``reports/_dry-run/`` and never replaces a window's report.
+    """
     settings = get_settings()
     store = Store(settings.resolved_store_url)
     try:
@@ -108,11 +122,14 @@ def publish_report(
         warnings=warnings,
     )
     path = reports.write_report(
-        text, reports_dir=settings.reports_dir, model=spec.name, window_start=summary.window_start
+        text,
+        reports_dir=settings.reports_dir / "_dry-run" if dry_run else settings.reports_dir,
+        model=spec.name,
+        window_start=summary.window_start,
     )
     create_link_artifact(
         link=path.resolve().as_uri(),
-        link_text=f"HTML report {path.name}",
+        link_text=f"HTML report {path.name}" + (" (dry run)" if dry_run else ""),
         key=artifact_key(spec.name, "report"),
         description=f"Report with plots of {spec.name} window {summary.window_start:%Y-%m-%d %H:%M}",
     )

@@ -25,15 +25,19 @@ def run_suite(
     window: tuple[datetime, datetime],
     run_name: str,
     labels: pd.DataFrame | None = None,
+    dry_run: bool = False,
 ) -> quality.ValidationReport:
-    """The suite on the window's log (``labels``: its labeled rows, for the label expectations)."""
+    """The suite on the window's log (``labels``: its labeled rows, for the label expectations).
+
+    A dry run validates in memory: the Data Docs site is not touched.
+    """
     settings = get_settings()
     suite = quality.load_suite(settings.resolved_expectations_dir / f"{spec.name}.json")
     return quality.validate_frame(
         frame,
         suite,
         pii=spec.columns.pii,
-        data_docs_dir=settings.data_docs_dir,
+        data_docs_dir=None if dry_run else settings.data_docs_dir,
         run_name=run_name,
         window=window,
         labels=labels,

@@ -290,11 +290,15 @@ def render_report(
     return "\n".join(parts)
 
 
+def report_path(*, reports_dir: Path, model: str, window_start: datetime) -> Path:
+    """Where the window's report is (or will be) written."""
+    return reports_dir / model / f"{window_start:%Y-%m-%dT%H%M}.html"
+
+
 def write_report(text: str, *, reports_dir: Path, model: str, window_start: datetime) -> Path:
     """Write (or replace) the window's report; returns its path."""
-    folder = reports_dir / model
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{window_start:%Y-%m-%dT%H%M}.html"
+    path = report_path(reports_dir=reports_dir, model=model, window_start=window_start)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)

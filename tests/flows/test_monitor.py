@@ -117,9 +117,11 @@ def test_degradation_retrains_and_promotes_exactly_when_the_ab_rule_says_so(
     assert not first.degraded  # one bad window is not persistent evidence (k = 2 of n = 3)
     assert first.decision == "ok"
     state = _run(world, 7)
-    summary = state.result()
+    summary = state.result(raise_on_failure=False)
     assert summary.degraded
-    assert state.name == "Degraded"
+    # Degraded is FAILED-type: red in the UI and seen by "flow run failed" automations
+    assert state.name == "Degraded" and state.is_failed()
+    assert "retraining Promoted" in (state.message or "")
     assert summary.decision in {"retrained+promoted", "retrained+rejected"}
 
     versions = {v.version: v for v in registry.client.search_model_versions("name='credit'")}
