@@ -505,6 +505,9 @@ class MonitorSpec(_Frozen):
                 section = {}
             if isinstance(section, dict) and "metric" not in section:
                 data[key] = {**section, "metric": metric}
+        ab = data["ab"]
+        if data["task"] == "regression" and isinstance(ab, dict) and "online_metric" not in ab:
+            data["ab"] = {**ab, "online_metric": "absolute_error"}
         return data
 
     @model_validator(mode="after")
@@ -525,6 +528,15 @@ class MonitorSpec(_Frozen):
                 raise ValueError(
                     f"{where} {metric!r} is not a {self.task} metric; use one of {list(allowed)}"
                 )
+        online = self.ab.online_metric
+        if (self.task == "regression") != (online == "absolute_error") or (
+            online == "brier_loss" and self.task != "binary"
+        ):
+            fits = {"binary": "accuracy or brier_loss", "multiclass": "accuracy"}
+            raise ValueError(
+                f"ab.online_metric {online!r} does not fit task {self.task!r}; use "
+                f"{fits.get(self.task, 'absolute_error')}"
+            )
         if self.task == "multiclass" and self.columns.class_scores is None:
             for where, metric in (
                 ("degradation.metric", self.degradation.metric),

@@ -128,3 +128,28 @@ def test_names_values_and_reasons_are_escaped_and_dollars_drawn_as_typed() -> No
     escaped = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
     assert f"<title>{escaped} " in text and f">{escaped}<" in text  # title, tables, reason
     assert f'alt="{escaped}"' in text and f'alt="{math}"' in text  # both distribution plots
+
+
+def test_a_day_long_window_is_titled_with_both_dates_and_the_chart_shows_the_spec_metric() -> None:
+    from dataclasses import replace
+
+    from modelwatch.summaries import monitor_markdown, window_title
+
+    summary, drift, metrics, history, reference, current = _inputs()
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+    summary = replace(summary, window_start=day, window_end=day + timedelta(hours=24))
+    text = render_report(
+        summary,
+        drift=drift,
+        metrics=metrics,
+        history=history,
+        metric="mae",
+        threshold=22.0,
+        reference=reference,
+        current=current,
+        warnings=[],
+    )
+    assert "window 2026-11-23 00:00 → 2026-11-24 00:00 UTC" in text
+    assert "00:00 → 00:00" not in text
+    assert "window 2026-11-23 00:00 → 2026-11-24 00:00 UTC" in monitor_markdown(summary)
+    assert window_title(T0, T0 + timedelta(hours=1)) == "2026-11-23 10:00 → 11:00 UTC"

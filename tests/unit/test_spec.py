@@ -365,3 +365,17 @@ def test_class_scores_belong_to_multiclass_and_log_loss_needs_them() -> None:
     data["columns"]["class_scores"] = {"stay": "p", "churn": "p", "downgrade": "q"}
     with pytest.raises(SpecError, match=r"maps two classes to one column"):
         parse_spec(data, source="churn3.yaml")
+
+
+def test_the_online_metric_follows_the_task() -> None:
+    assert find_spec("house", SPECS).ab.online_metric == "absolute_error"
+    data = _kind("house")
+    data["ab"] = {"metric": "mae", "online_metric": "accuracy"}
+    with pytest.raises(SpecError, match=r"ab.online_metric 'accuracy' does not fit task"):
+        parse_spec(data, source="house.yaml")
+    data = _kind("churn3")
+    data["ab"] = {"online_metric": "brier_loss"}
+    with pytest.raises(
+        SpecError, match=r"'brier_loss' does not fit task 'multiclass'; use accuracy"
+    ):
+        parse_spec(data, source="churn3.yaml")
