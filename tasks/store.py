@@ -130,7 +130,7 @@ class Episode(NamedTuple):
     """A degradation episode: consecutive degraded windows under one champion."""
 
     id: str  # "<model>-v<champion>-<first degraded window start>"
-    windows: list[tuple[str, str]]  # the bad windows of the decision, ISO, oldest first
+    windows: list[list[str]]  # the bad windows of the decision, [start, end] ISO, oldest first
 
 
 @task(name="degradation-episode", **IO_TASK)
@@ -165,7 +165,7 @@ def degradation_episode(
             break
         if row["bad"]:
             bad.append((row["window_start"], row["window_end"]))
-    windows = [(s.isoformat(), e.isoformat()) for s, e in sorted(bad)]
+    windows = [[s.isoformat(), e.isoformat()] for s, e in sorted(bad)]
     return Episode(f"{model}-v{champion_version}-{first:%Y-%m-%dT%H%M}", windows)
 
 

@@ -131,3 +131,42 @@ def test_one_degradation_episode_is_retrained_at_most_once(fresh_world: World) -
     assert retrains[0]["details"]["windows"] == [[s.isoformat(), e.isoformat()] for s, e in windows]
     assert [c["details"]["episode"] for c in claims] == ["credit-v1-2026-11-20T0700"]
     assert [s["outcome"] for s in skipped] == ["duplicate-episode"]
+
+
+@pytest.mark.parametrize("mode", ["inline", "event"])
+def test_only_event_mode_emits_the_event_that_retrains(
+    mode: str, fresh_world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.publish
+
+    world = fresh_world
+    spec_variant(world, tmp_path, monkeypatch, retraining={"mode": mode})
+    emitted: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        tasks.publish,
+        "emit_model_event",
+        lambda event, model, payload: emitted.append((event, dict(payload))),
+    )
+    for index in (6, 7):
+        world.serve(index)
+
+    for index in (6, 7):
+        monitor_model(model_name="credit", window_end=world.window(index)[1], return_state=True)
+
+    expected = "degraded" if mode == "event" else "degradation-detected"
+    assert [event for event, _ in emitted] == [expected]
+    payload = emitted[0][1]
+    assert payload["mode"] == mode
+    assert payload["episode"] == "credit-v1-2026-11-20T0700"
+    assert payload["windows"] == [
+        [s.isoformat(), e.isoformat()] for s, e in map(world.window, (6, 7))
+    ]
+    store = world.store()
+    try:
+        retrains = store.decisions("credit", kind="retrain")
+    finally:
+        store.dispose()
+    if mode == "inline":  # the monitor retrained itself, under the episode's claim
+        assert [r["details"]["episode"] for r in retrains] == ["credit-v1-2026-11-20T0700"]
+    else:  # the on-degraded deployment's job, not the monitor's
+        assert retrains == []
