@@ -170,3 +170,21 @@ def test_only_event_mode_emits_the_event_that_retrains(
         assert [r["details"]["episode"] for r in retrains] == ["credit-v1-2026-11-20T0700"]
     else:  # the on-degraded deployment's job, not the monitor's
         assert retrains == []
+
+
+def test_a_run_scheduled_at_2006_with_six_minute_windows_is_named_and_monitors_2000_2006(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduled = world.first + timedelta(days=3, hours=20, minutes=6)
+    _scheduled_at(monkeypatch, scheduled)
+    since = datetime.now().astimezone()
+
+    state = monitor_model(model_name="credit", window_hours=0.1, return_state=True)
+
+    (run,) = _flow_runs(since)
+    assert run.name == "monitor-credit-2026-11-23T20"  # minutes shown when not :00
+    summary = state.result()
+    assert (summary.window_start, summary.window_end) == (
+        scheduled - timedelta(minutes=6),
+        scheduled,
+    )
