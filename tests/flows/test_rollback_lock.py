@@ -26,22 +26,22 @@ def _two_versions(world: World) -> None:
     world.store().dispose()  # the store exists before the holder takes its lock
 
 
-def test_rollback_after_the_lock_holder_was_killed_takes_seconds(fresh_world: World) -> None:
-    world = fresh_world
-    _two_versions(world)
+def _hold_promotion_lock(world: World) -> subprocess.Popen[str]:
+    """Another process that holds the model's promotion lock (until it is killed)."""
+    url = world.settings.resolved_store_url
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            HOLDER,
-            world.settings.resolved_store_url,
-            promotion_limit_name("credit"),
-            "30",
-        ],
+        [sys.executable, "-c", HOLDER, url, promotion_limit_name("credit"), "30"],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_rollback_after_the_lock_holder_was_killed_takes_seconds(fresh_world: World) -> None:
+    world = fresh_world
+    _two_versions(world)
+    holder = _hold_promotion_lock(world)
     os.kill(holder.pid, signal.SIGKILL)  # a promoter dies mid-promotion
     holder.wait(10)
 
@@ -59,20 +59,8 @@ def test_rollback_after_the_lock_holder_was_killed_takes_seconds(fresh_world: Wo
 def test_rollback_force_takes_the_lock_from_a_stuck_holder(fresh_world: World) -> None:
     world = fresh_world
     _two_versions(world)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            HOLDER,
-            world.settings.resolved_store_url,
-            promotion_limit_name("credit"),
-            "30",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _hold_promotion_lock(world)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         state = rollback_model(
             model_name="credit", reason="stuck", requested_by="pytest", force=True,
             return_state=True,
