@@ -201,13 +201,16 @@ def higher_is_better(metric: str) -> bool:
     return metric not in LOWER_IS_BETTER
 
 
+_DEFAULT_MAX_DROP = 0.05
+
+
 class DegradationPolicy(_Frozen):
     metric: MetricName = Field(default="roc_auc", description="Metric watched for degradation.")
     min_value: float | None = Field(
         default=None, description="Absolute floor of a higher-is-better metric."
     )
     max_drop: float = Field(
-        default=0.05,
+        default=_DEFAULT_MAX_DROP,
         ge=0,
         description="Higher-is-better metrics: largest allowed drop below the champion's "
         "validation value (at most 1 for metrics in [0, 1]).",
@@ -252,7 +255,16 @@ class DegradationPolicy(_Frozen):
     def _k_le_n(self) -> DegradationPolicy:
         if self.k > self.n:
             raise ValueError(f"k must be <= n; got k={self.k}, n={self.n}")
-        metric, given = self.metric, self.model_fields_set
+        metric = self.metric
+        # judged on values, not on the fields written: a dumped spec (model_dump) carries
+        # every field with its default and must parse again
+        given = {
+            name
+            for name in ("min_value", "max_increase", "max_value")
+            if getattr(self, name) is not None
+        }
+        if "max_drop" in self.model_fields_set and self.max_drop != _DEFAULT_MAX_DROP:
+            given.add("max_drop")
         if metric in LOWER_IS_BETTER:
             wrong = sorted({"max_drop", "min_value"} & given)
             if wrong:

@@ -317,7 +317,7 @@ def test_a_lower_is_better_metric_needs_max_increase_and_refuses_max_drop() -> N
     data["degradation"] = {"metric": "rmse"}
     with pytest.raises(SpecError, match=r"'rmse' is lower-is-better: set max_increase"):
         parse_spec(data, source="house.yaml")
-    data["degradation"] = {"metric": "mae", "max_drop": 0.05, "max_increase": 3.0}
+    data["degradation"] = {"metric": "mae", "max_drop": 0.1, "max_increase": 3.0}
     with pytest.raises(SpecError, match=r"max_drop applies to higher-is-better metrics; 'mae'"):
         parse_spec(data, source="house.yaml")
     data["degradation"] = {"metric": "mae", "max_increase": 25.0}  # not capped at 1
@@ -379,3 +379,9 @@ def test_the_online_metric_follows_the_task() -> None:
         SpecError, match=r"'brier_loss' does not fit task 'multiclass'; use accuracy"
     ):
         parse_spec(data, source="churn3.yaml")
+
+
+@pytest.mark.parametrize("name", ["credit", "house", "churn3"])
+def test_a_dumped_spec_of_every_kind_parses_again(name: str) -> None:
+    spec = find_spec(name, SPECS)
+    assert parse_spec(spec.model_dump(mode="json"), source=f"{name}.yaml") == spec
