@@ -902,3 +902,33 @@ def test_data_docs_escape_window_values_column_names_and_tracebacks(
             assert html.escape(shown, quote=True) in text or html.escape(shown, quote=False) in (
                 text
             ), (result_format, shown)
+
+
+def test_suites_by_task_regression_has_no_class_set_multiclass_checks_every_class_score() -> None:
+    specs = SPEC_PATH.parent
+    house = load_spec(specs / "house.yaml")
+    suite = build_suite(generate_reference(2000, task="regression"), house)
+    frames = {(e.get("meta") or {}).get("frame") for e in suite["expectations"]}
+    in_set = {
+        e["kwargs"].get("column") for e in suite["expectations"] if e["type"].endswith("in_set")
+    }
+    assert "labels" not in frames and in_set == {"city", "kind"}  # features only, no classes
+    churn = load_spec(specs / "churn3.yaml")
+    suite = build_suite(generate_reference(2000, task="multiclass"), churn)
+    (labels,) = [e for e in suite["expectations"] if (e.get("meta") or {}).get("frame") == "labels"]
+    assert labels["kwargs"]["value_set"] == ["churn", "downgrade", "stay"]
+    for column in ("p_stay", "p_downgrade", "p_churn"):
+        between = [
+            e
+            for e in suite["expectations"]
+            if e["type"] == "expect_column_values_to_be_between" and e["kwargs"]["column"] == column
+        ]
+        assert (
+            between
+            and between[0]["kwargs"]["max_value"] == 1
+            and between[0]["severity"] == "critical"
+        )
+    (columns,) = [
+        e for e in suite["expectations"] if e["type"] == "expect_table_columns_to_match_set"
+    ]
+    assert {"p_stay", "p_downgrade", "p_churn"} <= set(columns["kwargs"]["column_set"])
