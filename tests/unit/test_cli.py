@@ -153,3 +153,35 @@ def test_suite_json_stays_reviewable(home: Path) -> None:
     assert main(["suite", "build", "credit"]) == 0
     text = _suite_path(home).read_text()
     assert text.endswith("\n") and json.loads(text)["name"] == "credit"
+
+
+@pytest.mark.parametrize(
+    ("argv", "model"),
+    [
+        ([], "credit"),
+        (["--task", "regression"], "house"),
+        (["--task", "multiclass"], "churn3"),
+        (["--task", "multiclass", "--model", "churn3"], "churn3"),
+    ],
+)
+def test_demo_task_picks_the_demo_model(
+    argv: list[str], model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modelwatch.cli as cli
+
+    seen: list[str] = []
+    monkeypatch.setattr(cli, "cmd_demo", lambda args: seen.append(args.model) or 0)
+    assert main(["demo", *argv]) == 0
+    assert seen == [model]
+
+
+def test_demo_task_that_does_not_match_the_model_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import modelwatch.cli as cli
+
+    monkeypatch.setattr(cli, "cmd_demo", lambda args: 0)
+    with pytest.raises(
+        SystemExit, match=r"--model credit is a binary model, not --task regression"
+    ):
+        main(["demo", "--task", "regression", "--model", "credit"])
