@@ -35,8 +35,9 @@ def stats_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def _run(world: World, index: int) -> MonitorSummary:
     _, end = world.window(index)
     state = monitor_model(model_name="credit", window_end=end, window_hours=1.0, return_state=True)
-    assert state.is_completed(), state.message
-    summary = state.result()
+    # a degraded window ends Failed(name="Degraded") and still carries its summary
+    assert state.is_completed() or state.name == "Degraded", state.message
+    summary = state.result(raise_on_failure=False)
     assert isinstance(summary, MonitorSummary)
     return summary
 

@@ -139,7 +139,7 @@ def test_a_clearly_better_challenger_is_promoted_with_guardrail_evidence(
     assert "Guardrails passed: ece" in details["reason"]
     assert [d["outcome"] for d in store.decisions("credit", kind="promotion")] == ["promoted"]
     tags = world.registry().version_tags("credit", "2")
-    assert tags["modelwatch.ab.v1_vs_v2"].startswith("promoted: Promote the challenger")
+    assert tags["modelwatch.ab.v1_vs_v2"].startswith("challenger-wins: Promote the challenger")
     run = world.registry().client.get_run(tags["modelwatch.ab.last_run_id"])
     assert run.data.metrics["guardrail.ece.passed"] == 1.0
     assert run.data.metrics["guardrail.latency.challenger"] > 0
