@@ -11,7 +11,10 @@ Per spec ``<model>``:
 * ``<model>-on-degraded`` — ``retrain-model`` triggered by ``modelwatch.model.degraded``
   about ``modelwatch.model.<model>``, with the event's degraded windows and episode;
   the trigger is enabled only when the spec says ``retraining.mode: event``;
-  concurrency limit 1.
+  concurrency limit 1;
+* ``<model>-relabel`` — ``relabel-model`` daily (:data:`RELABEL_CRON`): re-judges the
+  recent windows whose delayed labels arrived, against the champion that served
+  them (never retrains); concurrency limit 1.
 
 Plus one ``manual`` deployment per flow (run form defaults: the first spec's model).
 """
@@ -31,6 +34,9 @@ from modelwatch.spec import MonitorSpec, load_spec
 
 MONITOR = "flows/monitor.py:monitor_model"
 RETRAIN = "flows/retrain.py:retrain_model"
+RELABEL = "flows/relabel.py:relabel_model"
+#: the relabel deployment's schedule (daily, after the night's labels arrived)
+RELABEL_CRON = "30 3 * * *"
 DEGRADED_EVENT = "modelwatch.model.degraded"
 WORK_POOL = {"name": "modelwatch", "work_queue_name": "default"}
 
@@ -53,7 +59,7 @@ def load_specs(specs_dir: Path, models: Sequence[str] = ()) -> list[MonitorSpec]
 
 
 def model_deployments(spec: MonitorSpec) -> list[dict[str, Any]]:
-    """The scheduled monitor and the event-triggered retrain of one model."""
+    """The scheduled monitor, the event-triggered retrain and the daily relabel of one model."""
     name = spec.name
     event_mode = spec.retraining.mode == "event"
     return [
@@ -95,6 +101,18 @@ def model_deployments(spec: MonitorSpec) -> list[dict[str, Any]]:
                     },
                 }
             ],
+        },
+        {
+            "name": f"{name}-relabel",
+            "description": (
+                f"Re-judge the recent windows of {name} whose delayed labels arrived "
+                "(against the champion that served them; never retrains)."
+            ),
+            "entrypoint": RELABEL,
+            "tags": ["modelwatch", name],
+            "parameters": {"model_name": name},
+            "schedules": [{"cron": RELABEL_CRON, "timezone": "UTC", "active": True}],
+            "concurrency_limit": 1,
         },
     ]
 

@@ -47,6 +47,8 @@ def monitor_model(
     window_hours: Annotated[float, Field(gt=0)] | None = None,
     force_retrain: bool = False,
     dry_run: bool = False,
+    champion_version: str | None = None,
+    rejudge: bool = False,
 ) -> Any:
     """Monitor one window of a model and retrain it when it has degraded.
 
@@ -56,7 +58,14 @@ def monitor_model(
         window_hours: Window length in hours; default: the spec's schedule.window_hours.
         force_retrain: Run the retraining branch even if the model is not degraded.
         dry_run: Compute and publish artifacts, but change nothing: no store rows, no events, no alerts, no retraining; the report goes to reports/_dry-run/.
+        champion_version: With rejudge: the version that served the window, judged instead of the current champion.
+        rejudge: Re-judge an already monitored window (delayed labels, the relabel-model flow): replace its results but keep its stored status; no events, no alerts, no retraining.
     """
+    if champion_version is not None and not rejudge:
+        raise ValueError(
+            "The 'champion_version' parameter of monitor_model is only for rejudge=True. "
+            f"Got {champion_version!r} with rejudge=False instead."
+        )
     spec = data.load_spec(model_name)
     store.check_schema()  # never a half-written run on a store of another revision
     hours = window_hours or spec.schedule.window_hours
@@ -65,7 +74,7 @@ def monitor_model(
     label = window_label(start)
     if scheduled is not None and not dry_run and spec.schedule.catchup_max_windows:
         _catch_up(model_name, start, hours, spec.schedule.catchup_max_windows)
-    champion = registry.resolve_version(model_name, "champion")
+    champion = registry.resolve_version(model_name, champion_version or "champion")
     validated = validate_window(
         model_name, end, (end - start).total_seconds() / 3600, dry_run=dry_run
     )
@@ -113,6 +122,8 @@ def monitor_model(
         decision,
         current_flow_run_id(),
     )
+    if rejudge:  # the decision acted on when the window was first monitored stands
+        record = store.keep_decision(record)
     store_run_id = None if dry_run else store.save_run(record)
     summary = MonitorSummary.build(
         record, values, drift, validated.report, judgement, decision, store_run_id
@@ -126,7 +137,8 @@ def monitor_model(
     publish.publish_markdown(f"{model_name}-monitor-summary", markdown, f"{model_name} {label}")
     publish.publish_drift_table(model_name, drift)
     episode = None
-    if decision.degraded and not dry_run:  # a dry run emits nothing and records nothing
+    # a dry run emits nothing and records nothing; a re-judge leaves decisions to live runs
+    if decision.degraded and not dry_run and not rejudge:
         episode = store.degradation_episode(
             model_name, start, end, champion.version, spec.degradation.n, judgement.bad
         )
@@ -153,7 +165,9 @@ def monitor_model(
             {"window": label, "champion": champion.version, **summary.metrics},
             {"report": publish.report_url(model_name, start)},
         )
-    retrain = (decision.degraded and spec.retraining.mode == "inline") or force_retrain
+    retrain = ((decision.degraded and spec.retraining.mode == "inline") or force_retrain) and (
+        not rejudge
+    )
     outcome = skipped
     retrain_state: Any = None
     if retrain and not dry_run:
@@ -187,6 +201,10 @@ def monitor_model(
             data=summary,
         )
     message = f"{label}: {decision.reason}{outcome}"
+    if rejudge:  # neither an alert nor a "flow run failed" automation: a note
+        return Completed(
+            name="Rejudged", message=f"{message} (re-judged; nothing emitted)", data=summary
+        )
     if decision.degraded:
         # a FAILED-type state: red in Prefect's run lists, seen by "flow run failed"
         # automations; the name tells it apart from a crash or a bug

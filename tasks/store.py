@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from prefect import task
 
+from modelwatch import monitoring
 from modelwatch.io.quality import ValidationReport
 from modelwatch.io.sources import WindowData
 from modelwatch.io.store import RunRecord, Store
@@ -124,6 +125,40 @@ def unmonitored_windows(
         store.dispose()
     done = {row["window_start"] for row in rows}
     return [(start, end) for start, end in windows if start not in done]
+
+
+@task(name="judged-windows", **IO_TASK)
+def judged_windows(model: str, limit: int) -> list[monitoring.JudgedWindow]:
+    """The last ``limit`` monitored windows that can be re-judged, oldest first."""
+    store = open_store()
+    try:
+        rows = store.runs(model, limit=limit)
+    finally:
+        store.dispose()
+    return monitoring.judged_windows(rows)
+
+
+@task(name="keep-window-decision", **IO_TASK)
+def keep_decision(record: RunRecord) -> RunRecord:
+    """A re-judged window's record with the status decided when it was first monitored.
+
+    Re-judging replaces a window's evidence (metrics, labels, bad flag) but not the
+    decision that events and retraining acted on: degradation episodes are built
+    from the stored statuses, so a re-judge never starts or stretches an episode.
+    """
+    store = open_store()
+    try:
+        rows = store.runs(record.model, before=record.window_end, limit=1)
+    finally:
+        store.dispose()
+    if not rows or rows[0]["window_start"] != record.window_start:
+        return record
+    row = rows[0]
+    reason = (
+        f"re-judged with {record.n_labeled} labels (was {row['n_labeled']}): {record.reason}; "
+        f"status kept as decided then ({row['status']})"
+    )
+    return replace(record, status=row["status"], reason=reason)
 
 
 class Episode(NamedTuple):

@@ -37,7 +37,25 @@ def test_every_parameters_block_validates_against_the_flow_signature(deployment:
 def test_scheduled_monitor_runs_one_at_a_time() -> None:
     scheduled = [d for d in DEPLOYMENTS if d.get("schedules")]
     assert scheduled and all(d["concurrency_limit"] == 1 for d in scheduled)
-    assert all(d["entrypoint"] == "flows/monitor.py:monitor_model" for d in scheduled)
+    assert {d["entrypoint"] for d in scheduled} == {
+        "flows/monitor.py:monitor_model",
+        "flows/relabel.py:relabel_model",
+    }
+
+
+def test_each_spec_gets_a_daily_relabel_that_runs_one_at_a_time() -> None:
+    from flows.deployments import deployment_definitions
+
+    specs = _specs()
+    relabels = [d for d in deployment_definitions(specs) if d["name"].endswith("-relabel")]
+    assert [d["name"] for d in relabels] == [f"{s.name}-relabel" for s in specs]
+    for spec, deployment in zip(specs, relabels, strict=True):
+        assert deployment["entrypoint"] == "flows/relabel.py:relabel_model"
+        assert deployment["parameters"] == {"model_name": spec.name}
+        assert deployment["schedules"] == [
+            {"cron": "30 3 * * *", "timezone": "UTC", "active": True}
+        ]
+        assert deployment["concurrency_limit"] == 1
 
 
 def test_parameter_descriptions_reach_the_run_form() -> None:
@@ -74,6 +92,7 @@ def test_each_spec_gets_a_scheduled_monitor_and_an_on_degraded_retrain() -> None
     names = [(d["entrypoint"], d["name"]) for d in deployment_definitions(_specs())]
     assert ("flows/monitor.py:monitor_model", "credit-scheduled") in names
     assert ("flows/retrain.py:retrain_model", "credit-on-degraded") in names
+    assert ("flows/relabel.py:relabel_model", "credit-relabel") in names
     assert len(names) == len(set(names))
     yaml_names = [(d["entrypoint"], d["name"]) for d in DEPLOYMENTS]
     assert yaml_names == names
@@ -116,4 +135,8 @@ def test_serve_runs_the_same_definitions_with_the_same_limits_and_triggers() -> 
     assert trigger.enabled is True
     assert trigger.expect == {"modelwatch.model.degraded"}
     assert trigger.parameters["windows"] == "{{ event.payload.windows }}"
+    relabel = by_name[("relabel-model", "credit-relabel")]
+    assert relabel.concurrency_limit == 1
+    assert [s.schedule.cron for s in relabel.schedules] == ["30 3 * * *"]
+    assert relabel.parameters == {"model_name": "credit"}
     assert by_name[("monitor-model", "manual")].concurrency_limit is None
