@@ -29,13 +29,19 @@ RARE_CRON = "0 0 1 1 *"  # the server's scheduler adds no run during the test
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[PrefectServer]:
+    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with (
         prefect_server(tmp_path / "prefect") as running,
         temporary_settings({PREFECT_API_URL: running.url}),
     ):
+        # Prefect caches one events worker per client type, not per API URL: one started
+        # by an earlier test (the flows' test harness) would send this server's events
+        # elsewhere. Stop it so the next emit starts a worker for this server.
+        EventsWorker.drain_all(timeout=10, at_exit=False)
         yield running
+        EventsWorker.drain_all(timeout=10, at_exit=False)
 
 
 def start_serve(world: World, server: PrefectServer, specs: Path, log: Path) -> Process:
