@@ -198,7 +198,9 @@ def test_a_store_created_before_migrations_is_stamped_and_upgraded(url: str) -> 
             conn.execute(sa.text("DROP TABLE alembic_version"))
         status = migrate.status(store.engine)
         assert status.legacy and status.current is None
-        with pytest.raises(StoreSchemaError, match=r"(?s)predates schema migrations.*store upgrade"):
+        with pytest.raises(
+            StoreSchemaError, match=r"(?s)predates schema migrations.*store upgrade"
+        ):
             store.check_schema()
         before = _snapshot(store)
         assert migrate.upgrade(store.engine).current == "0002"
