@@ -28,7 +28,7 @@ single class) are left out of its interval. ``n_bootstrap=0`` gives no interval.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -267,6 +267,49 @@ def _percentile_interval(
     return float(low), float(high)
 
 
+def _bootstrapped(
+    evaluate: Callable[[IntArray], dict[str, FloatArray]],
+    n: int,
+    *,
+    n_bootstrap: int,
+    confidence: float,
+    seed: int,
+    order: Sequence[str] | None = None,
+    drop_undefined: bool = False,
+) -> dict[str, MetricValue]:
+    """The one bootstrap driver: point values on the rows, percentile CIs on shared resamples.
+
+    ``evaluate`` maps ``(b, n)`` index matrices to one column per metric. ``order``
+    keeps (and orders) only those metrics; ``drop_undefined`` leaves out metrics
+    whose point value is NaN.
+    """
+    identity = np.arange(n, dtype=np.int64)[None, :]
+    values = {name: float(column[0]) for name, column in evaluate(identity).items()}
+    if drop_undefined:
+        values = {name: v for name, v in values.items() if not np.isnan(v)}
+    names = [m for m in order if m in values] if order is not None else list(values)
+    samples: dict[str, list[FloatArray]] = {name: [] for name in names}
+    for index in _bootstrap_chunks(n, n_bootstrap, seed):
+        for name, column in evaluate(index).items():
+            if name in samples:
+                samples[name].append(column)
+    result: dict[str, MetricValue] = {}
+    for name in names:
+        low: float | None = None
+        high: float | None = None
+        if n_bootstrap > 0:
+            low, high = _percentile_interval(np.concatenate(samples[name]), confidence)
+        result[name] = MetricValue(
+            name=name,
+            value=values[name],
+            ci_low=low,
+            ci_high=high,
+            n=n,
+            confidence=confidence if low is not None else None,
+        )
+    return result
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -309,30 +352,14 @@ def classification_metrics(
     truth, (predicted,) = _positive(true_array, [("y_pred", pred_array)], pos_label, function)
     kernel = _ClassificationKernel(truth, predicted, scores, wanted, ece_bins, function)
 
-    identity = np.arange(n, dtype=np.int64)[None, :]
-    values = {name: float(column[0]) for name, column in kernel.evaluate(identity).items()}
-    samples: dict[str, list[FloatArray]] = {name: [] for name in values}
-    for index in _bootstrap_chunks(n, n_bootstrap, seed):
-        for name, column in kernel.evaluate(index).items():
-            samples[name].append(column)
-
-    result: dict[str, MetricValue] = {}
-    for name in wanted:
-        if name not in values:
-            continue
-        low: float | None = None
-        high: float | None = None
-        if n_bootstrap > 0:
-            low, high = _percentile_interval(np.concatenate(samples[name]), confidence)
-        result[name] = MetricValue(
-            name=name,
-            value=values[name],
-            ci_low=low,
-            ci_high=high,
-            n=n,
-            confidence=confidence if low is not None else None,
-        )
-    return result
+    return _bootstrapped(
+        kernel.evaluate,
+        n,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
+        order=wanted,
+    )
 
 
 def _check_metrics(function: str, metrics: Sequence[str] | None) -> tuple[str, ...]:
@@ -473,26 +500,7 @@ def regression_metrics(
             out["r2"] = np.where(ss_tot > 0, r2, np.where(ss_res == 0, 1.0, 0.0))
         return out
 
-    values = {k: float(v[0]) for k, v in evaluate(np.arange(n, dtype=np.int64)[None, :]).items()}
-    samples: dict[str, list[FloatArray]] = {name: [] for name in values}
-    for index in _bootstrap_chunks(n, n_bootstrap, seed):
-        for name, column in evaluate(index).items():
-            samples[name].append(column)
-    result: dict[str, MetricValue] = {}
-    for name, value in values.items():
-        low: float | None = None
-        high: float | None = None
-        if n_bootstrap > 0:
-            low, high = _percentile_interval(np.concatenate(samples[name]), confidence)
-        result[name] = MetricValue(
-            name=name,
-            value=value,
-            ci_low=low,
-            ci_high=high,
-            n=n,
-            confidence=confidence if low is not None else None,
-        )
-    return result
+    return _bootstrapped(evaluate, n, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
 
 
 def multiclass_metrics(
@@ -561,28 +569,14 @@ def multiclass_metrics(
             out["log_loss"] = row_loss[index].mean(axis=1)
         return out
 
-    values = {k_: float(v[0]) for k_, v in evaluate(np.arange(n, dtype=np.int64)[None, :]).items()}
-    values = {k_: v for k_, v in values.items() if not np.isnan(v)}
-    samples: dict[str, list[FloatArray]] = {name: [] for name in values}
-    for index in _bootstrap_chunks(n, n_bootstrap, seed):
-        for name, column in evaluate(index).items():
-            if name in samples:
-                samples[name].append(column)
-    result: dict[str, MetricValue] = {}
-    for name, value in values.items():
-        low: float | None = None
-        high: float | None = None
-        if n_bootstrap > 0:
-            low, high = _percentile_interval(np.concatenate(samples[name]), confidence)
-        result[name] = MetricValue(
-            name=name,
-            value=value,
-            ci_low=low,
-            ci_high=high,
-            n=n,
-            confidence=confidence if low is not None else None,
-        )
-    return result
+    return _bootstrapped(
+        evaluate,
+        n,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
+        drop_undefined=True,
+    )
 
 
 def _row_log_loss(
