@@ -186,14 +186,18 @@ def degradation_episode(
     """
     store = open_store()
     try:
-        rows = store.runs(model, before=start)
+        rows = store.runs(model, before=start, limit=max(n - 1, 0))
+        # walk back a page at a time: one episode never reads a year of history
+        first, cursor, ended = start, start, False
+        while not ended and (page := store.runs(model, before=cursor, limit=200)):
+            for row in page:
+                if row["champion_version"] != champion_version or row["status"] != "degraded":
+                    ended = True
+                    break
+                first = row["window_start"]
+            cursor = page[-1]["window_start"]
     finally:
         store.dispose()
-    first = start
-    for row in rows:
-        if row["champion_version"] != champion_version or row["status"] != "degraded":
-            break
-        first = row["window_start"]
     bad = [(start, end)] if current_bad else []
     for row in rows[: max(n - 1, 0)]:
         if row["champion_version"] != champion_version:
