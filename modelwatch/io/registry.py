@@ -50,6 +50,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -699,7 +700,6 @@ class Registry:
         cloudpickle, with a warning. ``serialization_format="cloudpickle"`` also needs
         ``trust_pickle``: nothing could load the version otherwise.
         """
-        import time
 
         started = time.perf_counter()
         fmt, trusted = self._choose_format(
@@ -754,6 +754,7 @@ class Registry:
     ) -> None:
         from mlflow.data.pandas_dataset import from_pandas
         from mlflow.entities import DatasetInput, InputTag
+        from mlflow.exceptions import MlflowException
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
         if target is not None and target not in train.columns:
@@ -767,15 +768,24 @@ class Registry:
             targets=target,
             name=f"{model_name}-training",
         )
-        self.client.log_inputs(
-            run_id,
-            datasets=[
-                DatasetInput(
-                    dataset._to_mlflow_entity(),
-                    tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")],
-                )
-            ],
-        )
+        inputs = [
+            DatasetInput(
+                dataset._to_mlflow_entity(),
+                tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")],
+            )
+        ]
+        # MLflow gets-or-creates the dataset row by (experiment, name, digest); two
+        # writers logging the same training data at once can both try to create it
+        # and one fails on the unique constraint. log_inputs is idempotent (it reuses
+        # existing dataset and input rows), so the loser simply logs again.
+        for attempt in range(3):
+            try:
+                self.client.log_inputs(run_id, datasets=inputs)
+                break
+            except MlflowException:
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         self.client.set_tag(run_id, "modelwatch.training_digest", dataset.digest)
         with tempfile.TemporaryDirectory(prefix="modelwatch-ref-") as tmp:
             path = Path(tmp) / "reference.parquet"
