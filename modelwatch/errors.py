@@ -2,7 +2,7 @@
 
 ::
 
-    ModelwatchError
+    ModelwatchError               ``.transient``: whether trying the same call again can help
     ├── SpecError                 a monitor spec is invalid (file, field path, value)
     ├── SuiteError                an expectation suite file or dict is unusable
     ├── DataError                 input data is unusable (file, column, value); ``.path``
@@ -18,7 +18,16 @@
     │   ├── ChampionChanged       the champion moved since the comparison (promotion refused)
     │   └── UntrustedModelError   a model artifact is not skops with trusted types and the
     │                             spec's ``model.trust_pickle`` is off (load / log refused)
-    └── RetrainError              retraining could not produce a candidate
+    ├── RetrainError              retraining could not produce a candidate
+    ├── AlertError                an alert could not be delivered
+    └── TransientError            marker mix-in: a failure that may pass on retry
+                                  (e.g. ``class StoreUnavailable(StoreError, TransientError)``)
+
+``is_transient(exc)`` is the one place that answers "try again?": an instance of
+:class:`TransientError`, or a :class:`ModelwatchError` raised with
+``transient=True``, anywhere in the ``__cause__``/``__context__`` chain. Adapters
+decide transience where they catch a third-party error (by class, SQLSTATE or
+HTTP status, never by matching message text) and say it by raising one of these.
 
 Every message names the thing (file, column, field) and the bad value. Wrap
 third-party exceptions with ``raise ... from exc`` so the cause is kept.
@@ -28,7 +37,27 @@ from __future__ import annotations
 
 
 class ModelwatchError(Exception):
-    """Base class of every error raised by modelwatch."""
+    """Base class of every error raised by modelwatch; ``transient``: retrying may help."""
+
+    transient: bool = False
+
+
+class TransientError(ModelwatchError):
+    """Marker: the failure may pass if the same call is tried again (outage, lock, timeout)."""
+
+    transient = True
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is marked transient."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ModelwatchError) and current.transient:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class SpecError(ModelwatchError):
@@ -106,3 +135,11 @@ class UntrustedModelError(RegistryError):
 
 class RetrainError(ModelwatchError):
     """Retraining could not produce a candidate."""
+
+
+class AlertError(ModelwatchError):
+    """An alert could not be delivered; ``transient`` when the channel may accept it later."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient

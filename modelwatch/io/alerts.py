@@ -17,16 +17,8 @@ from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from modelwatch.errors import ModelwatchError
+from modelwatch.errors import AlertError
 from modelwatch.spec import SmtpChannel, WebhookChannel
-
-
-class AlertError(ModelwatchError):
-    """An alert could not be delivered."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 @dataclass(frozen=True)

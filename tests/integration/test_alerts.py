@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelwatch.io.alerts import Alert, AlertError, dispatch, send_email, send_webhook
+from modelwatch.errors import AlertError
+from modelwatch.io.alerts import Alert, dispatch, send_email, send_webhook
 from modelwatch.spec import SmtpChannel, WebhookChannel
 from tests.servers import Receivers, alert_receivers, free_port
 
