@@ -22,7 +22,6 @@ from modelwatch.stats.drift import (
     DRIFT_METHODS,
     DriftReport,
     ReferenceProfile,
-    _quantile_edges,
     detect_drift,
     drift_statistic,
     fit_reference_profile,
@@ -30,6 +29,7 @@ from modelwatch.stats.drift import (
     psi_noise_threshold,
     with_output_drift,
 )
+from modelwatch.stats.drift.report import _quantile_edges
 
 RTOL = 1e-9
 

@@ -1,0 +1,43 @@
+"""Univariate data drift (see :mod:`modelwatch.stats.drift.report` for the rules)."""
+
+from modelwatch.stats.drift.report import (
+    AUTO_TEST_MAX_ROWS,
+    DEFAULT_THRESHOLDS,
+    DRIFT_METHODS,
+    PSI_FALSE_ALARM,
+    PSI_MIN_EFFECT,
+    CategoricalProfile,
+    DriftMethod,
+    DriftReport,
+    DriftResult,
+    NumericProfile,
+    NumericSample,
+    ReferenceProfile,
+    detect_drift,
+    drift_statistic,
+    fit_reference_profile,
+    population_stability_index,
+    psi_noise_threshold,
+    with_output_drift,
+)
+
+__all__ = [
+    "AUTO_TEST_MAX_ROWS",
+    "DEFAULT_THRESHOLDS",
+    "DRIFT_METHODS",
+    "PSI_FALSE_ALARM",
+    "PSI_MIN_EFFECT",
+    "CategoricalProfile",
+    "DriftMethod",
+    "DriftReport",
+    "DriftResult",
+    "NumericProfile",
+    "NumericSample",
+    "ReferenceProfile",
+    "detect_drift",
+    "drift_statistic",
+    "fit_reference_profile",
+    "population_stability_index",
+    "psi_noise_threshold",
+    "with_output_drift",
+]
