@@ -8,3 +8,9 @@
 * :func:`flows.rollback.rollback_model`   – move ``champion`` back to ``previous``
 * :func:`flows.demo.demo`                 – the whole loop on generated data
 """
+
+from modelwatch.environment import prepare_environment
+
+# The one environment bootstrap, here too: a `prefect worker` (or any script) that imports
+# a flow module gets the environment `modelwatch` commands run with. Sets only unset values.
+prepare_environment()

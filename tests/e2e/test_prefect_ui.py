@@ -91,7 +91,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
         )
         serve = start_process(
             "modelwatch serve",
-            [sys.executable, "-m", "modelwatch.cli", "serve", "credit"],
+            [sys.executable, "-m", "cli", "serve", "credit"],
             env=env,
             log=root / "serve.log",
             cwd=REPO,

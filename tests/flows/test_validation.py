@@ -12,8 +12,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from flows.monitor import monitor_model
 from flows.validate import ValidatedWindow, validate_window
-from modelwatch.cli import main
-from modelwatch.io.quality import DataQualityStats
+from cli.main import main
+from modelwatch.stats.data_quality import DataQualityStats
 from tests.flows.conftest import World
 
 

@@ -61,7 +61,7 @@ def test_a_killed_monitor_crashes_its_runs_and_stops_its_server(
     )  # fmt: skip
 
     cli = subprocess.Popen(
-        [sys.executable, "-m", "modelwatch.cli", "monitor", "credit", "--window-end",
+        [sys.executable, "-m", "cli", "monitor", "credit", "--window-end",
          end.isoformat()],
         env=clean_env(**env),
         stdout=subprocess.DEVNULL,

@@ -107,7 +107,7 @@ def _monitor(profile: Profile, index: int) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "modelwatch.cli",
+            "cli",
             "monitor",
             "credit",
             "--window-end",

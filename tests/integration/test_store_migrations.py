@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from modelwatch.cli import main
+from cli.main import main
 from modelwatch.errors import StoreError, StoreSchemaError
 from modelwatch.io import migrate
 from modelwatch.io.store import RunRecord, Store
@@ -257,7 +257,7 @@ def test_monitor_on_a_store_one_revision_behind_fails_fast_naming_the_command(
     env = clean_env(MODELWATCH_HOME=str(tmp_path / "home"), MODELWATCH_STORE_URL=url)
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "modelwatch.cli", "monitor", "credit"],
+        [sys.executable, "-m", "cli", "monitor", "credit"],
         env=env,
         capture_output=True,
         text=True,

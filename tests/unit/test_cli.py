@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from modelwatch.cli import main
-from modelwatch.io.quality import load_suite, write_suite
+from cli.main import main
 from modelwatch.io.store import Store
+from modelwatch.io.suites import load_suite, write_suite
 from modelwatch.simulate import generate_reference
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
@@ -167,10 +170,10 @@ def test_suite_json_stays_reviewable(home: Path) -> None:
 def test_demo_task_picks_the_demo_model(
     argv: list[str], model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modelwatch.cli as cli
+    from cli import commands
 
     seen: list[str] = []
-    monkeypatch.setattr(cli, "cmd_demo", lambda args: seen.append(args.model) or 0)
+    monkeypatch.setattr(commands, "cmd_demo", lambda args: seen.append(args.model) or 0)
     assert main(["demo", *argv]) == 0
     assert seen == [model]
 
@@ -178,10 +181,33 @@ def test_demo_task_picks_the_demo_model(
 def test_demo_task_that_does_not_match_the_model_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import modelwatch.cli as cli
+    from cli import commands
 
-    monkeypatch.setattr(cli, "cmd_demo", lambda args: 0)
+    monkeypatch.setattr(commands, "cmd_demo", lambda args: 0)
     with pytest.raises(
         SystemExit, match=r"--model credit is a binary model, not --task regression"
     ):
         main(["demo", "--task", "regression", "--model", "credit"])
+
+
+def test_every_command_starts_from_the_environment_bootstrap(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")  # the user's: kept
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT")  # unset: the bootstrap's default
+    assert main(["suite", "build", "credit", "--dry-run"]) == 0
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "7"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "30"
+
+
+def test_the_command_line_starts_without_importing_prefect_or_the_flows() -> None:
+    """`modelwatch --help` stays fast: flows (and Prefect) are imported by the commands."""
+    code = (
+        "import sys, cli.main; cli.main.build_parser(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'prefect', 'flows', 'tasks'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.strip() == "[]"

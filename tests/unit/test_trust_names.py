@@ -53,7 +53,7 @@ def test_monitor_refuses_a_traversing_model_name_without_echoing_the_target(
         PREFECT_LOGGING_LEVEL="INFO",
     )
     script = shutil.which("modelwatch", path=f"{Path(sys.executable).parent}{os.pathsep}")
-    command = [script] if script else [sys.executable, "-m", "modelwatch.cli"]
+    command = [script] if script else [sys.executable, "-m", "cli"]
     done = subprocess.run(
         [*command, "monitor", "../../loot/secret"],
         cwd=tmp_path,

@@ -1,8 +1,9 @@
-"""``modelwatch`` command line.
+"""The ``modelwatch`` commands: each parses nothing, reads the settings, calls the library or a flow.
 
-Heavy libraries (prefect, mlflow, great_expectations) are imported lazily inside
-the commands, after :func:`prepare_environment` has pointed Prefect and MLflow
-at the local home (unless the user configured servers).
+Heavy libraries (prefect, mlflow, great_expectations) and the flows are imported
+inside the commands, after :func:`modelwatch.environment.prepare_environment`
+(run by :func:`cli.main.main`) has pointed Prefect and MLflow at the local home
+(unless the user configured servers).
 """
 
 from __future__ import annotations
@@ -10,36 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from modelwatch.settings import Settings, get_settings
 
 
-def prepare_environment(settings: Settings) -> None:
-    """Embedded defaults: Prefect's local mode under the home, quiet telemetry, no network."""
-    home = settings.ensure_home()
-    os.environ.setdefault("MODELWATCH_HOME", str(home))
-    if not os.environ.get("PREFECT_API_URL"):
-        os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(home / "prefect" / "results"))
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    # Prefect's task retries handle transient errors; MLflow's own 7 back-off retries would
-    # make an outage take minutes to surface.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-    import warnings
-
-    # MLflow hints about int columns in inferred dataset schemas on every logged model
-    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-
-
-def _parse_time(value: str) -> datetime:
+def parse_time(value: str) -> datetime:
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:
@@ -50,7 +28,7 @@ def _parse_time(value: str) -> datetime:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
-    prepare_environment(settings)
+    settings.ensure_home()
     if not args.verbose:
         import logging
 
@@ -99,7 +77,7 @@ def _check_store(settings: Settings) -> None:
 def cmd_monitor(args: argparse.Namespace) -> int:
     settings = get_settings()
     _check_store(settings)
-    prepare_environment(settings)
+    settings.ensure_home()
     from flows.common import run_with_watchdog
     from flows.monitor import monitor_model
 
@@ -117,7 +95,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def cmd_retrain(args: argparse.Namespace) -> int:
     settings = get_settings()
     _check_store(settings)
-    prepare_environment(settings)
+    settings.ensure_home()
     from flows.common import run_with_watchdog
     from flows.retrain import retrain_model
 
@@ -129,7 +107,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     settings = get_settings()
     _check_store(settings)
-    prepare_environment(settings)
+    settings.ensure_home()
     from flows.common import run_with_watchdog
     from flows.rollback import rollback_model
 
@@ -147,7 +125,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     settings = get_settings()
     _check_store(settings)
-    prepare_environment(settings)
+    settings.ensure_home()
     from flows.common import run_with_watchdog
     from flows.compare import compare_models
 
@@ -165,7 +143,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    prepare_environment(get_settings())
+    get_settings().ensure_home()
     from flows.serve import serve_all
 
     serve_all(models=args.models)
@@ -174,18 +152,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_suite_build(args: argparse.Namespace) -> int:
     """Build or refresh the suite; print the diff; hand-written expectations are always kept."""
-    from modelwatch.io import quality, sources
+    from modelwatch.io import sources, suites
     from modelwatch.spec import find_spec
 
     settings = get_settings()
     spec = find_spec(args.model, settings.resolved_specs_dir)
     reference = sources.read_source(spec.sources.reference, settings.home_dir)
-    generated = quality.build_suite(reference, spec, typical_rows=args.typical_rows)
+    generated = suites.build_suite(reference, spec, typical_rows=args.typical_rows)
     path = settings.resolved_expectations_dir / f"{spec.name}.json"
     if path.exists():
-        existing = quality.load_suite(path)
-        merged = quality.merge_suites(existing, generated)
-        diff = quality.diff_suites(existing, merged)
+        existing = suites.load_suite(path)
+        merged = suites.merge_suites(existing, generated)
+        diff = suites.diff_suites(existing, merged)
         print(
             f"{path}: {len(diff.added)} added, {len(diff.removed)} removed, "
             f"{len(diff.changed)} changed; {len(diff.kept)} hand-written kept"
@@ -200,7 +178,7 @@ def cmd_suite_build(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: nothing written")
         return 0
-    quality.write_suite(merged, path)
+    suites.write_suite(merged, path)
     return 0
 
 
@@ -320,118 +298,3 @@ def cmd_demo_task(args: argparse.Namespace) -> int:
                 f"modelwatch demo: --model {args.model} is a {task} model, not --task {args.task}"
             )
     return cmd_demo(args)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modelwatch", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("demo", help="run the whole loop on generated data (embedded defaults)")
-    p.add_argument(
-        "--model",
-        default=None,
-        help="demo model (deployments/specs/<model>.yaml); default: the --task's demo model",
-    )
-    p.add_argument(
-        "--task",
-        choices=sorted(DEMO_MODELS),
-        default=None,
-        help="kind of generated world and model: binary (credit, the default), "
-        "multiclass (churn3: stay / downgrade / churn) or regression (house: sale price)",
-    )
-    p.add_argument("--windows", type=int, default=14)
-    p.add_argument("--rows", type=int, default=2000)
-    p.add_argument("--drift-start", type=int, default=6)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
-    p.set_defaults(func=cmd_demo_task)
-
-    p = sub.add_parser("monitor", help="monitor one window of a model")
-    p.add_argument("model")
-    p.add_argument("--window-end", type=_parse_time, default=None)
-    p.add_argument("--force-retrain", action="store_true")
-    p.add_argument("--dry-run", action="store_true")
-    p.set_defaults(func=cmd_monitor)
-
-    p = sub.add_parser("retrain", help="train a challenger and A/B-compare it")
-    p.add_argument("model")
-    p.add_argument("--reason", default="manual (CLI)")
-    p.set_defaults(func=cmd_retrain)
-
-    p = sub.add_parser("rollback", help="move 'champion' back to 'previous'")
-    p.add_argument("model")
-    p.add_argument("--reason", default="manual rollback (CLI)")
-    p.add_argument("--by", default=os.environ.get("USER", "unknown"))
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="take the promotion lock from its holder first (a dead holder releases it anyway)",
-    )
-    p.set_defaults(func=cmd_rollback)
-
-    p = sub.add_parser("compare", help="A/B-compare two versions on a window of labeled rows")
-    p.add_argument("model")
-    p.add_argument("--a", default="champion", help="version or alias (default champion)")
-    p.add_argument("--b", default="challenger", help="version or alias (default challenger)")
-    p.add_argument("--start", type=_parse_time, required=True)
-    p.add_argument("--end", type=_parse_time, required=True)
-    p.add_argument("--promote", action="store_true", help="move 'champion' if B wins")
-    p.set_defaults(func=cmd_compare)
-
-    p = sub.add_parser("serve", help="serve the deployments locally (no work pool)")
-    p.add_argument("models", nargs="*", help="models to schedule (default: every spec)")
-    p.set_defaults(func=cmd_serve)
-
-    p = sub.add_parser("suite", help="Great Expectations suites")
-    suite_sub = p.add_subparsers(dest="suite_command", required=True)
-    b = suite_sub.add_parser("build", help="build or refresh expectations/<model>.json")
-    b.add_argument("model")
-    b.add_argument("--typical-rows", type=int, default=None, help="rows of a normal window")
-    b.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
-    b.set_defaults(func=cmd_suite_build)
-
-    p = sub.add_parser("runs", help="list a model's monitored windows from the store")
-    p.add_argument("model")
-    p.add_argument("--limit", type=int, default=48)
-    p.set_defaults(func=cmd_runs)
-
-    p = sub.add_parser("store", help="schema revisions of the monitoring store")
-    store_sub = p.add_subparsers(dest="store_command", required=True)
-    u = store_sub.add_parser(
-        "upgrade", help="upgrade the store to this code's schema (no row is lost)"
-    )
-    u.add_argument("--revision", default="head", help="target revision (default: head)")
-    u.set_defaults(func=cmd_store)
-    d = store_sub.add_parser("downgrade", help="downgrade to an earlier revision")
-    d.add_argument("revision", help="target revision, e.g. 0001")
-    d.set_defaults(func=cmd_store)
-    for name, text in (
-        ("current", "show the store's revision and this code's head"),
-        ("history", "list the shipped revisions"),
-        ("check", "compare the code's tables with the store (a missing migration shows here)"),
-    ):
-        store_sub.add_parser(name, help=text).set_defaults(func=cmd_store)
-
-    p = sub.add_parser("quarantine", help="list or release quarantined windows")
-    p.add_argument("action", choices=["list", "release"])
-    p.add_argument("model")
-    p.add_argument("--window-start", type=_parse_time, default=None, help="UTC if no offset")
-    p.add_argument("--all", action="store_true", help="list: include released files (history)")
-    p.set_defaults(func=cmd_quarantine)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from modelwatch.errors import ModelwatchError
-
-    try:
-        return int(args.func(args))
-    except ModelwatchError as exc:
-        print(f"modelwatch: error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,134 @@
+"""``modelwatch`` command line: the parser and the entry point (``modelwatch = cli.main:main``).
+
+Every command starts from :func:`modelwatch.environment.prepare_environment`,
+the bootstrap that importing ``flows`` runs too (a ``prefect worker`` gets the same
+environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from cli import commands
+from cli.commands import DEMO_MODELS, parse_time
+from modelwatch.environment import prepare_environment
+from modelwatch.errors import ModelwatchError
+from modelwatch.settings import get_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelwatch", description="``modelwatch`` command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run the whole loop on generated data (embedded defaults)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="demo model (deployments/specs/<model>.yaml); default: the --task's demo model",
+    )
+    p.add_argument(
+        "--task",
+        choices=sorted(DEMO_MODELS),
+        default=None,
+        help="kind of generated world and model: binary (credit, the default), "
+        "multiclass (churn3: stay / downgrade / churn) or regression (house: sale price)",
+    )
+    p.add_argument("--windows", type=int, default=14)
+    p.add_argument("--rows", type=int, default=2000)
+    p.add_argument("--drift-start", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    p.set_defaults(func=commands.cmd_demo_task)
+
+    p = sub.add_parser("monitor", help="monitor one window of a model")
+    p.add_argument("model")
+    p.add_argument("--window-end", type=parse_time, default=None)
+    p.add_argument("--force-retrain", action="store_true")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=commands.cmd_monitor)
+
+    p = sub.add_parser("retrain", help="train a challenger and A/B-compare it")
+    p.add_argument("model")
+    p.add_argument("--reason", default="manual (CLI)")
+    p.set_defaults(func=commands.cmd_retrain)
+
+    p = sub.add_parser("rollback", help="move 'champion' back to 'previous'")
+    p.add_argument("model")
+    p.add_argument("--reason", default="manual rollback (CLI)")
+    p.add_argument("--by", default=os.environ.get("USER", "unknown"))
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="take the promotion lock from its holder first (a dead holder releases it anyway)",
+    )
+    p.set_defaults(func=commands.cmd_rollback)
+
+    p = sub.add_parser("compare", help="A/B-compare two versions on a window of labeled rows")
+    p.add_argument("model")
+    p.add_argument("--a", default="champion", help="version or alias (default champion)")
+    p.add_argument("--b", default="challenger", help="version or alias (default challenger)")
+    p.add_argument("--start", type=parse_time, required=True)
+    p.add_argument("--end", type=parse_time, required=True)
+    p.add_argument("--promote", action="store_true", help="move 'champion' if B wins")
+    p.set_defaults(func=commands.cmd_compare)
+
+    p = sub.add_parser("serve", help="serve the deployments locally (no work pool)")
+    p.add_argument("models", nargs="*", help="models to schedule (default: every spec)")
+    p.set_defaults(func=commands.cmd_serve)
+
+    p = sub.add_parser("suite", help="Great Expectations suites")
+    suite_sub = p.add_subparsers(dest="suite_command", required=True)
+    b = suite_sub.add_parser("build", help="build or refresh expectations/<model>.json")
+    b.add_argument("model")
+    b.add_argument("--typical-rows", type=int, default=None, help="rows of a normal window")
+    b.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    b.set_defaults(func=commands.cmd_suite_build)
+
+    p = sub.add_parser("runs", help="list a model's monitored windows from the store")
+    p.add_argument("model")
+    p.add_argument("--limit", type=int, default=48)
+    p.set_defaults(func=commands.cmd_runs)
+
+    p = sub.add_parser("store", help="schema revisions of the monitoring store")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    u = store_sub.add_parser(
+        "upgrade", help="upgrade the store to this code's schema (no row is lost)"
+    )
+    u.add_argument("--revision", default="head", help="target revision (default: head)")
+    u.set_defaults(func=commands.cmd_store)
+    d = store_sub.add_parser("downgrade", help="downgrade to an earlier revision")
+    d.add_argument("revision", help="target revision, e.g. 0001")
+    d.set_defaults(func=commands.cmd_store)
+    for name, text in (
+        ("current", "show the store's revision and this code's head"),
+        ("history", "list the shipped revisions"),
+        ("check", "compare the code's tables with the store (a missing migration shows here)"),
+    ):
+        store_sub.add_parser(name, help=text).set_defaults(func=commands.cmd_store)
+
+    p = sub.add_parser("quarantine", help="list or release quarantined windows")
+    p.add_argument("action", choices=["list", "release"])
+    p.add_argument("model")
+    p.add_argument("--window-start", type=parse_time, default=None, help="UTC if no offset")
+    p.add_argument("--all", action="store_true", help="list: include released files (history)")
+    p.set_defaults(func=commands.cmd_quarantine)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a modelwatch error is printed (no traceback) and exits 1."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prepare_environment(get_settings())
+    try:
+        return int(args.func(args))
+    except ModelwatchError as exc:
+        print(f"modelwatch: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
