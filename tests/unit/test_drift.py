@@ -29,7 +29,7 @@ from modelwatch.stats.drift import (
     psi_noise_threshold,
     with_output_drift,
 )
-from modelwatch.stats.drift.report import _quantile_edges
+from modelwatch.stats.drift.profile import _quantile_edges
 
 RTOL = 1e-9
 
