@@ -40,6 +40,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold
 
 from modelwatch.errors import StatisticsError
+from modelwatch.stats.kernels import FloatArray, delong_covariance, roc_auc
+from modelwatch.stats.params import Interval, check_param
 
 __all__ = [
     "MIN_ROWS",
@@ -49,8 +51,6 @@ __all__ = [
     "domain_classifier_drift",
     "pca_reconstruction_drift",
 ]
-
-FloatArray = npt.NDArray[np.float64]
 
 MIN_ROWS = 10
 """Fewest rows per side (reference and current) both methods accept."""
@@ -133,25 +133,11 @@ def delong_auc_variance(scores: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[f
     """``(AUC, variance)`` of one ROC AUC by DeLong's method (midranks for ties)."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels).astype(bool)
-    positive, negative = s[y], s[~y]
-    m, n = positive.size, negative.size
+    m, n = int(y.sum()), int((~y).sum())
     if m < 2 or n < 2:
         raise StatisticsError(f"DeLong's variance needs two rows of each class; got {m} and {n}")
-    pooled = stats.rankdata(np.concatenate([positive, negative]))
-    within_pos = stats.rankdata(positive)
-    within_neg = stats.rankdata(negative)
-    v10 = (pooled[:m] - within_pos) / n
-    v01 = 1.0 - (pooled[m:] - within_neg) / m
-    auc = float(v10.mean())
-    variance = float(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
-    return auc, variance
-
-
-def _auc(scores: FloatArray, labels: npt.NDArray[np.int64]) -> float:
-    ranks = stats.rankdata(scores)
-    positive = labels == 1
-    m, n = int(positive.sum()), int((~positive).sum())
-    return float((ranks[positive].sum() - m * (m + 1) / 2.0) / (m * n))
+    aucs, covariance = delong_covariance(y, s[None, :])
+    return float(aucs[0]), float(covariance[0, 0])
 
 
 def domain_classifier_drift(
@@ -170,11 +156,10 @@ def domain_classifier_drift(
     """Cross-validated ROC AUC of a classifier telling ``current`` from ``reference``."""
     function = "domain_classifier_drift"
     _check(reference, current, numeric, categorical, function)
-    if not 0.5 <= threshold < 1.0:
-        raise StatisticsError(
-            f"The 'threshold' parameter of {function} must be a float in [0.5, 1). "
-            f"Got {threshold!r} instead."
-        )
+    check_param(function, "threshold", threshold, Interval(float, 0.5, 1))
+    check_param(function, "confidence", confidence, Interval(float, 0, 1, closed="neither"))
+    check_param(function, "n_folds", n_folds, Interval(int, 2, None))
+    check_param(function, "max_rows", max_rows, Interval(int, MIN_ROWS, None))
     rng = np.random.default_rng(seed)
     ref = _subsample(reference, max_rows, rng)
     cur = _subsample(current, max_rows, rng)
@@ -206,13 +191,17 @@ def domain_classifier_drift(
     low, high = max(auc - half, 0.0), min(auc + half, 1.0)
 
     assert model is not None
-    x_test, y_test = x[test_index], y[test_index]
-    base = _auc(model.predict_proba(x_test)[:, 1], y_test)
+    x_test, positive = x[test_index], y[test_index] == 1
+
+    def fold_auc(rows: FloatArray) -> float:
+        return float(roc_auc(positive, model.predict_proba(rows)[:, 1])[0])
+
+    base = fold_auc(x_test)
     drops = []
     for j, column in enumerate(columns):
         shuffled = x_test.copy()
         shuffled[:, j] = rng.permutation(shuffled[:, j])
-        drops.append((column, base - _auc(model.predict_proba(shuffled)[:, 1], y_test)))
+        drops.append((column, base - fold_auc(shuffled)))
     drops.sort(key=lambda item: item[1], reverse=True)
     return DomainClassifierResult(
         auc=auc,
@@ -280,11 +269,11 @@ def pca_reconstruction_drift(
     """Window's PCA reconstruction error against ``mean ± k·std`` of reference chunks."""
     function = "pca_reconstruction_drift"
     _check(reference, current, numeric, categorical, function)
-    if not 0.0 < variance < 1.0:
-        raise StatisticsError(
-            f"The 'variance' parameter of {function} must be a float in (0, 1). "
-            f"Got {variance!r} instead."
-        )
+    check_param(function, "variance", variance, Interval(float, 0, 1, closed="neither"))
+    check_param(function, "n_chunks", n_chunks, Interval(int, 2, None))
+    check_param(function, "chunk_size", chunk_size, Interval(int, 1, None, allow_none=True))
+    check_param(function, "k", k, Interval(float, 0, None, closed="neither"))
+    check_param(function, "max_rows", max_rows, Interval(int, MIN_ROWS, None))
     rng = np.random.default_rng(seed)
     cur = _subsample(current, max_rows, rng)
     encoder = _Encoder(reference, numeric, categorical)

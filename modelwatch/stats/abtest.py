@@ -40,27 +40,33 @@ import pandas as pd
 from scipy import stats
 
 from modelwatch.errors import StatisticsError
-from modelwatch.stats.performance import (
-    METRICS,
-    BoolArray,
+from modelwatch.stats.kernels import (
     FloatArray,
     IntArray,
-    _as_1d,
-    _as_scores,
-    _auc_from_groups,
-    _bootstrap_chunks,
-    _check_confidence,
-    _check_int,
-    _check_same_length,
-    _confusion_codes,
-    _metrics_from_counts,
-    _param_error,
-    _percentile_interval,
-    _positive,
-    _row_log_loss,
-    _score_groups,
-    _segment_masks,
+    bootstrap_interval,
+    calibration_errors,
+    confusion_codes,
+    confusion_counts,
+    confusion_matrices,
+    delong_covariance,
+    encode_labels,
+    label_metrics_from_counts,
+    multiclass_label_metrics,
+    roc_auc,
+    row_log_loss,
 )
+from modelwatch.stats.params import (
+    Interval,
+    Options,
+    as_1d,
+    as_scores,
+    check_param,
+    check_params,
+    param_error,
+    positive_labels,
+    same_length,
+)
+from modelwatch.stats.performance import METRICS, segment_masks
 
 __all__ = [
     "MCNEMAR_EXACT_BELOW",
@@ -90,6 +96,12 @@ Rule: TypeAlias = Literal["superiority", "non_inferiority"]
 
 MCNEMAR_EXACT_BELOW = 25
 """``mcnemar_test(exact=None)`` uses the exact binomial test when ``b + c`` is below this."""
+
+_RULE = Options(("superiority", "non_inferiority"))
+_METRIC = Options(tuple(sorted(METRICS)))
+_FAIRNESS_METRIC = Options(("demographic_parity_difference", "equal_opportunity_difference"))
+_CONFIDENCE = Interval(float, 0, 1, closed="neither")
+"""A probability strictly between 0 and 1 (confidence, alpha, power)."""
 
 
 @dataclass(frozen=True)
@@ -172,12 +184,11 @@ def mcnemar_test(
     (correct = prediction equals the label).
     """
     function = "mcnemar_test"
-    truth = _as_1d(y_true, "y_true", function)
-    a = _as_1d(pred_a, "pred_a", function)
-    b_pred = _as_1d(pred_b, "pred_b", function)
-    _check_same_length(function, y_true=truth, pred_a=a, pred_b=b_pred)
-    if exact is not None and not isinstance(exact, bool):
-        raise _param_error(function, "exact", "True, False or None", exact)
+    truth = as_1d(y_true, "y_true", function)
+    a = as_1d(pred_a, "pred_a", function)
+    b_pred = as_1d(pred_b, "pred_b", function)
+    same_length(function, y_true=truth, pred_a=a, pred_b=b_pred)
+    check_param(function, "exact", exact, Options((True, False), allow_none=True))
     a_right, b_right = a == truth, b_pred == truth
     only_a = int(np.count_nonzero(a_right & ~b_right))
     only_b = int(np.count_nonzero(~a_right & b_right))
@@ -198,10 +209,6 @@ def _mcnemar_from_counts(only_a: int, only_b: int, exact: bool | None) -> tuple[
     return float(statistic), float(stats.chi2.sf(statistic, 1))
 
 
-def _midrank(values: FloatArray) -> FloatArray:
-    return np.asarray(stats.rankdata(values, method="average"), dtype=np.float64)
-
-
 def delong_test(
     y_true: npt.ArrayLike,
     score_a: npt.ArrayLike,
@@ -217,17 +224,17 @@ def delong_test(
     (identical rankings): ``z = 0, p = 1`` when the AUCs are equal.
     """
     function = "delong_test"
-    truth_raw = _as_1d(y_true, "y_true", function)
-    a = _as_scores(score_a, "score_a", function)
-    b = _as_scores(score_b, "score_b", function)
-    _check_same_length(function, y_true=truth_raw, score_a=a, score_b=b)
-    truth, _ = _positive(truth_raw, [], pos_label, function)
+    truth_raw = as_1d(y_true, "y_true", function)
+    a = as_scores(score_a, "score_a", function)
+    b = as_scores(score_b, "score_b", function)
+    same_length(function, y_true=truth_raw, score_a=a, score_b=b)
+    truth, _ = positive_labels(truth_raw, [], pos_label, function)
     m, n = int(truth.sum()), int((~truth).sum())
     if m < 2 or n < 2:
         raise StatisticsError(
             f"{function} needs at least 2 positive and 2 negative rows; got {m} and {n}."
         )
-    aucs, covariance = _delong_covariance(truth, np.vstack([a, b]))
+    aucs, covariance = delong_covariance(truth, np.vstack([a, b]))
     difference = float(aucs[0] - aucs[1])
     variance = float(covariance[0, 0] + covariance[1, 1] - 2.0 * covariance[0, 1])
     if variance <= 1e-300:
@@ -237,25 +244,6 @@ def delong_test(
         return difference, z, 0.0
     z = difference / math.sqrt(variance)
     return difference, z, float(2.0 * stats.norm.sf(abs(z)))
-
-
-def _delong_covariance(truth: BoolArray, scores: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """AUCs of each row of ``scores`` (k, n) and the DeLong covariance matrix (k, k)."""
-    positives, negatives = scores[:, truth], scores[:, ~truth]
-    m, n = positives.shape[1], negatives.shape[1]
-    k = scores.shape[0]
-    tx = np.empty((k, m))
-    ty = np.empty((k, n))
-    tz = np.empty((k, m + n))
-    for r in range(k):
-        tx[r] = _midrank(positives[r])
-        ty[r] = _midrank(negatives[r])
-        tz[r] = _midrank(np.concatenate([positives[r], negatives[r]]))
-    aucs = tz[:, :m].sum(axis=1) / m / n - (m + 1.0) / 2.0 / n
-    v01 = (tz[:, :m] - tx) / n
-    v10 = 1.0 - (tz[:, m:] - ty) / m
-    covariance = np.atleast_2d(np.cov(v01)) / m + np.atleast_2d(np.cov(v10)) / n
-    return aucs, covariance
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -279,10 +267,12 @@ def paired_bootstrap_difference(
     (a paired bootstrap), so their correlation narrows the interval.
     """
     function = "paired_bootstrap_difference"
-    diff, low, high, _, _, _ = _paired(
-        function, y_true, champion, challenger, metric, n_bootstrap, confidence, seed, pos_label
-    )
-    return diff, low, high
+    paired = _paired(
+        function, y_true, champion, challenger,
+        metric=metric, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+        pos_label=pos_label,
+    )  # fmt: skip
+    return paired.difference, paired.ci_low, paired.ci_high
 
 
 def _paired(
@@ -290,58 +280,65 @@ def _paired(
     y_true: npt.ArrayLike,
     champion: npt.ArrayLike,
     challenger: npt.ArrayLike,
+    *,
     metric: str,
     n_bootstrap: int,
     confidence: float,
     seed: int,
     pos_label: object,
-) -> tuple[float, float, float, float, float, int]:
-    """(diff, low, high, champion value, challenger value, n)."""
-    if metric not in METRICS:
-        raise _param_error(function, "metric", f"one of {sorted(METRICS)}", metric)
-    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 1)
-    confidence = _check_confidence(function, confidence)
-    seed = _check_int(function, "seed", seed, 0)
-    truth_raw = _as_1d(y_true, "y_true", function)
+) -> _Comparison:
+    """Both models' ``metric``, the difference and its paired bootstrap CI (no test yet)."""
+    check_param(function, "metric", metric, _METRIC)
+    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
+    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
+    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    truth_raw = as_1d(y_true, "y_true", function)
+    statistic: Callable[[IntArray | None], FloatArray]
     if metric == "roc_auc":
-        first = _as_scores(champion, "champion", function)
-        second = _as_scores(challenger, "challenger", function)
-        n = _check_same_length(function, y_true=truth_raw, champion=first, challenger=second)
-        truth, _ = _positive(truth_raw, [], pos_label, function)
+        first = as_scores(champion, "champion", function)
+        second = as_scores(challenger, "challenger", function)
+        n = same_length(function, y_true=truth_raw, champion=first, challenger=second)
+        truth, _ = positive_labels(truth_raw, [], pos_label, function)
         if not 0 < int(truth.sum()) < n:
             raise StatisticsError(f"{function}: roc_auc needs both classes in 'y_true'.")
-        groups = [_score_groups(first), _score_groups(second)]
-        values = [float(_auc_from_groups(g[None, :], truth[None, :], ng)[0]) for g, ng in groups]
-        parts = []
-        for index in _bootstrap_chunks(n, n_bootstrap, seed):
-            t = truth[index]
-            auc_champion = _auc_from_groups(groups[0][0][index], t, groups[0][1])
-            auc_challenger = _auc_from_groups(groups[1][0][index], t, groups[1][1])
-            parts.append(auc_challenger - auc_champion)
+
+        def statistic(index: IntArray | None) -> FloatArray:
+            return roc_auc(truth, second, index=index) - roc_auc(truth, first, index=index)
+
+        values = [float(roc_auc(truth, first)[0]), float(roc_auc(truth, second)[0])]
     else:
-        first_raw = _as_1d(champion, "champion", function)
-        second_raw = _as_1d(challenger, "challenger", function)
-        n = _check_same_length(
-            function, y_true=truth_raw, champion=first_raw, challenger=second_raw
+        first_raw = as_1d(champion, "champion", function)
+        second_raw = as_1d(challenger, "challenger", function)
+        n = same_length(function, y_true=truth_raw, champion=first_raw, challenger=second_raw)
+        truth, (first_bool, second_bool) = positive_labels(
+            truth_raw, [first_raw, second_raw], pos_label, function
         )
-        truth, (first_bool, second_bool) = _positive(
-            truth_raw, [("champion", first_raw), ("challenger", second_raw)], pos_label, function
-        )
-        codes = [_confusion_codes(truth, first_bool), _confusion_codes(truth, second_bool)]
-        values = [float(_metrics_from_counts(np.bincount(c, minlength=4))[metric]) for c in codes]
-        parts = []
-        for index in _bootstrap_chunks(n, n_bootstrap, seed):
-            b = index.shape[0]
-            offset = 4 * np.arange(b, dtype=np.int64)[:, None]
-            per_model = []
-            for c in codes:
-                counts = np.bincount((c[index] + offset).ravel(), minlength=4 * b)
-                per_model.append(_metrics_from_counts(counts.reshape(b, 4))[metric])
-            parts.append(per_model[1] - per_model[0])
-    low, high = _percentile_interval(np.concatenate(parts), confidence)
+        codes = [confusion_codes(truth, first_bool), confusion_codes(truth, second_bool)]
+
+        def statistic(index: IntArray | None) -> FloatArray:
+            champion_value, challenger_value = (
+                label_metrics_from_counts(confusion_counts(c, index))[metric] for c in codes
+            )
+            return np.asarray(challenger_value - champion_value)
+
+        values = [float(label_metrics_from_counts(confusion_counts(c))[metric][0]) for c in codes]
+    low, high = bootstrap_interval(
+        statistic, n, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+    )
     if low is None or high is None:  # pragma: no cover - needs every resample single-class
         raise StatisticsError(f"{function}: no bootstrap resample had both classes.")
-    return values[1] - values[0], low, high, values[0], values[1], n
+    return _Comparison(
+        metric=metric,
+        label=metric,
+        champion_value=values[0],
+        challenger_value=values[1],
+        difference=values[1] - values[0],
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        n=n,
+        n_bootstrap=n_bootstrap,
+    )
 
 
 # --------------------------------------------------------------------------- decision
@@ -370,18 +367,9 @@ def compare_models(
     the CI rule).
     """
     function = "compare_models"
-    if rule not in ("superiority", "non_inferiority"):
-        raise _param_error(function, "rule", "'superiority' or 'non_inferiority'", rule)
-    if (
-        isinstance(margin, bool)
-        or not isinstance(margin, int | float | np.floating)
-        or not math.isfinite(float(margin))
-        or float(margin) < 0.0
-    ):
-        raise _param_error(function, "margin", "a finite float >= 0", margin)
-    margin = float(margin)
-    if metric not in METRICS:
-        raise _param_error(function, "metric", f"one of {sorted(METRICS)}", metric)
+    check_param(function, "rule", rule, _RULE)
+    margin = check_param(function, "margin", margin, Interval(float, 0, None))
+    check_param(function, "metric", metric, _METRIC)
     if metric == "roc_auc":
         if champion_score is None or challenger_score is None:
             raise StatisticsError(
@@ -390,99 +378,81 @@ def compare_models(
         champion, challenger = champion_score, challenger_score
     else:
         champion, challenger = champion_pred, challenger_pred
-    diff, low, high, champion_value, challenger_value, n = _paired(
-        function, y_true, champion, challenger, metric, n_bootstrap, confidence, seed, pos_label
-    )
+    paired = _paired(
+        function, y_true, champion, challenger,
+        metric=metric, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+        pos_label=pos_label,
+    )  # fmt: skip
 
-    p_value: float | None = None
-    test: str | None = None
-    statistic: float | None = None
     if metric == "accuracy":
         statistic, p_value = mcnemar_test(y_true, champion_pred, challenger_pred)
-        test = "mcnemar"
+        paired = replace(paired, test="mcnemar", p_value=p_value, statistic=statistic)
     elif metric == "roc_auc":
-        assert champion_score is not None and challenger_score is not None
         try:
-            _, statistic, p_value = delong_test(
-                y_true, challenger_score, champion_score, pos_label=pos_label
-            )
-            test = "delong"
+            _, statistic, p_value = delong_test(y_true, challenger, champion, pos_label=pos_label)
         except StatisticsError:
-            statistic, p_value = None, None
-
-    return _decision(
-        metric, metric, champion_value, challenger_value, diff, low, high,
-        confidence=confidence, n=n, n_bootstrap=n_bootstrap, rule=rule, margin=margin,
-        test=test, p_value=p_value, statistic=statistic,
-    )  # fmt: skip
+            pass
+        else:
+            paired = replace(paired, test="delong", p_value=p_value, statistic=statistic)
+    return _decision(paired, rule=rule, margin=margin)
 
 
-def _decision(
-    metric: str,
-    label: str,
-    champion_value: float,
-    challenger_value: float,
-    diff: float,
-    low: float,
-    high: float,
-    *,
-    confidence: float,
-    n: int,
-    n_bootstrap: int,
-    rule: Rule,
-    margin: float,
-    test: str | None,
-    p_value: float | None,
-    statistic: float | None,
-) -> ABDecision:
+@dataclass(frozen=True)
+class _Comparison:
+    """A paired comparison before the promotion rule: both values, the CI and the paired test."""
+
+    metric: str
+    label: str
+    """How the reason names the difference (``"mae improvement"`` for MAE)."""
+    champion_value: float
+    challenger_value: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    n: int
+    n_bootstrap: int
+    test: str | None = None
+    p_value: float | None = None
+    statistic: float | None = None
+
+
+def _decision(comparison: _Comparison, *, rule: Rule, margin: float) -> ABDecision:
     """The primary rule: promote iff the CI lower bound clears +margin (or -margin)."""
     bound = margin if rule == "superiority" else -margin
-    should_promote = low > bound
-    reason = _reason(
-        label, rule, bound, confidence, champion_value, challenger_value, diff, low, high,
-        should_promote, test, p_value,
-    )  # fmt: skip
+    should_promote = comparison.ci_low > bound
     return ABDecision(
-        metric=metric,
-        champion_value=champion_value,
-        challenger_value=challenger_value,
-        difference=diff,
-        ci_low=low,
-        ci_high=high,
-        confidence=confidence,
-        n=n,
-        n_bootstrap=n_bootstrap,
+        metric=comparison.metric,
+        champion_value=comparison.champion_value,
+        challenger_value=comparison.challenger_value,
+        difference=comparison.difference,
+        ci_low=comparison.ci_low,
+        ci_high=comparison.ci_high,
+        confidence=comparison.confidence,
+        n=comparison.n,
+        n_bootstrap=comparison.n_bootstrap,
         rule=rule,
         margin=margin,
         should_promote=should_promote,
-        reason=reason,
-        p_value=p_value,
-        test=test,
-        test_statistic=statistic,
+        reason=_reason(comparison, rule=rule, bound=bound, should_promote=should_promote),
+        p_value=comparison.p_value,
+        test=comparison.test,
+        test_statistic=comparison.statistic,
     )
 
 
-def _reason(
-    metric: str,
-    rule: Rule,
-    bound: float,
-    confidence: float,
-    champion_value: float,
-    challenger_value: float,
-    diff: float,
-    low: float,
-    high: float,
-    should_promote: bool,
-    test: str | None,
-    p_value: float | None,
-) -> str:
+def _reason(comparison: _Comparison, *, rule: Rule, bound: float, should_promote: bool) -> str:
+    c = comparison
     verdict = "Promote the challenger" if should_promote else "Keep the champion"
     relation = "above" if should_promote else "not above"
     rule_text = "superiority" if rule == "superiority" else "non-inferiority"
-    evidence = f"; {test} p = {p_value:.4g}" if test is not None and p_value is not None else ""
+    evidence = (
+        f"; {c.test} p = {c.p_value:.4g}" if c.test is not None and c.p_value is not None else ""
+    )
     return (
-        f"{verdict}: {metric} {challenger_value:.4f} (challenger) vs {champion_value:.4f} "
-        f"(champion), difference {diff:+.4f} with {confidence:.0%} CI [{low:+.4f}, {high:+.4f}]; "
+        f"{verdict}: {c.label} {c.challenger_value:.4f} (challenger) vs {c.champion_value:.4f} "
+        f"(champion), difference {c.difference:+.4f} with {c.confidence:.0%} CI "
+        f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]; "
         f"the lower bound is {relation} the {rule_text} bound {bound:+.4f}{evidence}."
     )
 
@@ -490,43 +460,24 @@ def _reason(
 # --------------------------------------------------------------------------- guardrails
 
 
-def _check_limit(function: str, name: str, value: object, minimum: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.floating)
-        or not math.isfinite(float(value))
-        or float(value) < minimum
-    ):
-        raise _param_error(function, name, f"a finite float >= {minimum:g}", value)
-    return float(value)
-
-
-def _check_value(function: str, name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.floating)
-        or not math.isfinite(float(value))
-    ):
-        raise _param_error(function, name, "a finite float", value)
-    return float(value)
-
-
 def _increase_interval(
     kernel: Callable[[IntArray], tuple[FloatArray, FloatArray]],
     n: int,
+    *,
     n_bootstrap: int,
     confidence: float,
     seed: int,
 ) -> tuple[float, float]:
     """Percentile CI of ``challenger − champion`` of a statistic over shared resamples."""
-    parts = []
-    for index in _bootstrap_chunks(n, n_bootstrap, seed):
-        a, b = kernel(index)
-        parts.append(b - a)
-    low, high = _percentile_interval(np.concatenate(parts), confidence)
-    if low is None or high is None:
-        return math.nan, math.nan
-    return low, high
+
+    def increase(index: IntArray) -> FloatArray:
+        champion, challenger = kernel(index)
+        return challenger - champion
+
+    low, high = bootstrap_interval(
+        increase, n, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+    )
+    return (math.nan, math.nan) if low is None or high is None else (low, high)
 
 
 def _harm_result(
@@ -572,38 +523,29 @@ def calibration_guardrail(
     ``ece``.
     """
     function = "calibration_guardrail"
-    max_increase = _check_limit(function, "max_increase", max_increase, 0.0)
-    n_bins = _check_int(function, "n_bins", n_bins, 1)
-    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 1)
-    confidence = _check_confidence(function, confidence)
-    truth_raw = _as_1d(y_true, "y_true", function)
-    a = _as_scores(champion_score, "champion_score", function)
-    b = _as_scores(challenger_score, "challenger_score", function)
-    n = _check_same_length(function, y_true=truth_raw, champion_score=a, challenger_score=b)
-    truth, _ = _positive(truth_raw, [], pos_label, function)
+    max_increase = check_param(function, "max_increase", max_increase, Interval(float, 0, None))
+    n_bins = check_param(function, "n_bins", n_bins, Interval(int, 1, None))
+    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
+    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
+    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    truth_raw = as_1d(y_true, "y_true", function)
+    a = as_scores(champion_score, "champion_score", function)
+    b = as_scores(challenger_score, "challenger_score", function)
+    n = same_length(function, y_true=truth_raw, champion_score=a, challenger_score=b)
+    truth, _ = positive_labels(truth_raw, [], pos_label, function)
     for name, score in (("champion_score", a), ("challenger_score", b)):
         if float(score.min()) < 0.0 or float(score.max()) > 1.0:
-            raise _param_error(function, name, "probabilities in [0, 1]", "values outside")
+            raise param_error(function, name, "probabilities in [0, 1]", "values outside")
     y = truth.astype(np.float64)
-    rows = [
-        (np.minimum((score * n_bins).astype(np.int64), n_bins - 1), y - score) for score in (a, b)
-    ]
 
     def ece(index: IntArray) -> tuple[FloatArray, FloatArray]:
-        k = index.shape[0]
-        offset = n_bins * np.arange(k, dtype=np.int64)[:, None]
-        out = []
-        for bins, residual in rows:
-            sums = np.bincount(
-                (bins[index] + offset).ravel(),
-                weights=residual[index].ravel(),
-                minlength=k * n_bins,
-            )
-            out.append(np.abs(sums.reshape(k, n_bins)).sum(axis=1) / n)
-        return out[0], out[1]
+        return (
+            calibration_errors(y, a, n_bins=n_bins, index=index),
+            calibration_errors(y, b, n_bins=n_bins, index=index),
+        )
 
     point_a, point_b = ece(np.arange(n, dtype=np.int64)[None, :])
-    interval = _increase_interval(ece, n, n_bootstrap, confidence, seed)
+    interval = _increase_interval(ece, n, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
     return _harm_result(
         "ece", float(point_a[0]), float(point_b[0]), max_increase, interval, confidence
     )
@@ -636,32 +578,25 @@ def fairness_guardrails(
     the growth lies above 0.
     """
     function = "fairness_guardrails"
-    if metric not in ("demographic_parity_difference", "equal_opportunity_difference"):
-        raise _param_error(
-            function,
-            "metric",
-            "'demographic_parity_difference' or 'equal_opportunity_difference'",
-            metric,
-        )
-    max_increase = _check_limit(function, "max_increase", max_increase, 0.0)
-    min_rows = _check_int(function, "min_rows", min_rows, 1)
-    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 1)
-    confidence = _check_confidence(function, confidence)
-    truth_raw = _as_1d(y_true, "y_true", function)
-    a_raw = _as_1d(champion_pred, "champion_pred", function)
-    b_raw = _as_1d(challenger_pred, "challenger_pred", function)
-    n = _check_same_length(function, y_true=truth_raw, champion_pred=a_raw, challenger_pred=b_raw)
+    check_param(function, "metric", metric, _FAIRNESS_METRIC)
+    max_increase = check_param(function, "max_increase", max_increase, Interval(float, 0, None))
+    min_rows = check_param(function, "min_rows", min_rows, Interval(int, 1, None))
+    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
+    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
+    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    truth_raw = as_1d(y_true, "y_true", function)
+    a_raw = as_1d(champion_pred, "champion_pred", function)
+    b_raw = as_1d(challenger_pred, "challenger_pred", function)
+    n = same_length(function, y_true=truth_raw, champion_pred=a_raw, challenger_pred=b_raw)
     if not isinstance(segments, pd.DataFrame) or len(segments) != n:
-        raise _param_error(
+        raise param_error(
             function, "segments", f"a DataFrame with {n} rows", type(segments).__name__
         )
-    truth, (a, b) = _positive(
-        truth_raw, [("champion_pred", a_raw), ("challenger_pred", b_raw)], pos_label, function
-    )
+    truth, (a, b) = positive_labels(truth_raw, [a_raw, b_raw], pos_label, function)
     equal_opportunity = metric == "equal_opportunity_difference"
     out = []
     for column in segments.columns:
-        masks = [mask for col, _, mask in _segment_masks(segments[[column]], min_rows) if col]
+        masks = [mask for col, _, mask in segment_masks(segments[[column]], min_rows) if col]
         if equal_opportunity:
             masks = [m for m in masks if bool((m & truth).any())]
         if len(masks) < 2:
@@ -700,7 +635,9 @@ def fairness_guardrails(
             return out_gaps[0], out_gaps[1]
 
         point_a, point_b = gaps(np.arange(n, dtype=np.int64)[None, :])
-        interval = _increase_interval(gaps, n, n_bootstrap, confidence, seed)
+        interval = _increase_interval(
+            gaps, n, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+        )
         out.append(
             _harm_result(
                 f"{metric}[{column}]",
@@ -719,9 +656,9 @@ def latency_guardrail(
 ) -> GuardrailResult:
     """Latency not worse: ``ms(challenger) <= ms(champion) × max_ratio`` (ms per 1k rows)."""
     function = "latency_guardrail"
-    max_ratio = _check_limit(function, "max_ratio", max_ratio, 1.0)
-    a = _check_limit(function, "champion_ms", champion_ms, 0.0)
-    b = _check_limit(function, "challenger_ms", challenger_ms, 0.0)
+    max_ratio = check_param(function, "max_ratio", max_ratio, Interval(float, 1, None))
+    a = check_param(function, "champion_ms", champion_ms, Interval(float, 0, None))
+    b = check_param(function, "challenger_ms", challenger_ms, Interval(float, 0, None))
     limit = a * max_ratio
     return GuardrailResult(
         "latency", a, b, limit, b <= limit, f"champion x {max_ratio:g}", unit="ms/1k rows"
@@ -794,10 +731,10 @@ def absolute_error_test(
     differences dropped); ``(0.0, 1.0)`` when every pair has the same error.
     """
     function = "absolute_error_test"
-    truth = _as_scores(y_true, "y_true", function)
-    a = _as_scores(pred_a, "pred_a", function)
-    b = _as_scores(pred_b, "pred_b", function)
-    _check_same_length(function, y_true=truth, pred_a=a, pred_b=b)
+    truth = as_scores(y_true, "y_true", function)
+    a = as_scores(pred_a, "pred_a", function)
+    b = as_scores(pred_b, "pred_b", function)
+    same_length(function, y_true=truth, pred_a=a, pred_b=b)
     diff = np.abs(truth - a) - np.abs(truth - b)
     if not np.any(diff != 0):
         return 0.0, 1.0
@@ -822,31 +759,45 @@ def compare_regression_models(
     :func:`compare_models`; Wilcoxon on absolute errors as the paired test.
     """
     function = "compare_regression_models"
-    if rule not in ("superiority", "non_inferiority"):
-        raise _param_error(function, "rule", "'superiority' or 'non_inferiority'", rule)
-    margin = _check_limit(function, "margin", margin, 0.0)
-    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 1)
-    confidence = _check_confidence(function, confidence)
-    seed = _check_int(function, "seed", seed, 0)
-    truth = _as_scores(y_true, "y_true", function)
-    a = _as_scores(champion_pred, "champion_pred", function)
-    b = _as_scores(challenger_pred, "challenger_pred", function)
-    n = _check_same_length(function, y_true=truth, champion_pred=a, challenger_pred=b)
+    check_param(function, "rule", rule, _RULE)
+    margin = check_param(function, "margin", margin, Interval(float, 0, None))
+    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
+    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
+    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    truth = as_scores(y_true, "y_true", function)
+    a = as_scores(champion_pred, "champion_pred", function)
+    b = as_scores(challenger_pred, "challenger_pred", function)
+    n = same_length(function, y_true=truth, champion_pred=a, challenger_pred=b)
     improvement = np.abs(truth - a) - np.abs(truth - b)
-    parts = [improvement[index].mean(axis=1) for index in _bootstrap_chunks(n, n_bootstrap, seed)]
-    low, high = _percentile_interval(np.concatenate(parts), confidence)
+    low, high = bootstrap_interval(
+        lambda index: improvement[index].mean(axis=1),
+        n,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
+    )
     assert low is not None and high is not None
     champion_value, challenger_value = (
         float(np.abs(truth - a).mean()),
         float(np.abs(truth - b).mean()),
     )
-    diff = champion_value - challenger_value
     statistic, p_value = absolute_error_test(truth, a, b)
-    return _decision(
-        "mae", "mae improvement", champion_value, challenger_value, diff, low, high,
-        confidence=confidence, n=n, n_bootstrap=n_bootstrap, rule=rule, margin=margin,
-        test="wilcoxon", p_value=p_value, statistic=statistic,
-    )  # fmt: skip
+    comparison = _Comparison(
+        metric="mae",
+        label="mae improvement",
+        champion_value=champion_value,
+        challenger_value=challenger_value,
+        difference=champion_value - challenger_value,
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        n=n,
+        n_bootstrap=n_bootstrap,
+        test="wilcoxon",
+        p_value=p_value,
+        statistic=statistic,
+    )
+    return _decision(comparison, rule=rule, margin=margin)
 
 
 # --------------------------------------------------------------------------- multiclass
@@ -881,75 +832,69 @@ def compare_multiclass_models(
     beside accuracy.
     """
     function = "compare_multiclass_models"
-    if rule not in ("superiority", "non_inferiority"):
-        raise _param_error(function, "rule", "'superiority' or 'non_inferiority'", rule)
-    if metric not in MULTICLASS_AB_METRICS:
-        raise _param_error(function, "metric", f"one of {list(MULTICLASS_AB_METRICS)}", metric)
-    margin = _check_limit(function, "margin", margin, 0.0)
-    n_bootstrap = _check_int(function, "n_bootstrap", n_bootstrap, 1)
-    confidence = _check_confidence(function, confidence)
-    seed = _check_int(function, "seed", seed, 0)
-    truth = _as_1d(y_true, "y_true", function)
-    a = _as_1d(champion_pred, "champion_pred", function)
-    b = _as_1d(challenger_pred, "challenger_pred", function)
-    n = _check_same_length(function, y_true=truth, champion_pred=a, challenger_pred=b)
+    check_param(function, "rule", rule, _RULE)
+    check_param(function, "metric", metric, Options(MULTICLASS_AB_METRICS))
+    margin = check_param(function, "margin", margin, Interval(float, 0, None))
+    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
+    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
+    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    truth = as_1d(y_true, "y_true", function)
+    a = as_1d(champion_pred, "champion_pred", function)
+    b = as_1d(challenger_pred, "challenger_pred", function)
+    n = same_length(function, y_true=truth, champion_pred=a, challenger_pred=b)
 
+    # the improvement per resample (positive favours the challenger)
+    improvement: Callable[[IntArray], FloatArray]
     if metric == "log_loss":
         if champion_proba is None or challenger_proba is None:
             raise StatisticsError(
                 f"{function} with metric='log_loss' needs 'champion_proba' and 'challenger_proba'."
             )
-        loss_a = _row_log_loss(champion_proba, truth, classes, n, function)
-        loss_b = _row_log_loss(challenger_proba, truth, classes, n, function)
+        loss_a = row_log_loss(champion_proba, truth, classes, where=function)
+        loss_b = row_log_loss(challenger_proba, truth, classes, where=function)
         gain = loss_a - loss_b
-        parts = [gain[index].mean(axis=1) for index in _bootstrap_chunks(n, n_bootstrap, seed)]
         champion_value, challenger_value = float(loss_a.mean()), float(loss_b.mean())
         diff = champion_value - challenger_value
         label = "log_loss improvement"
+
+        def improvement(index: IntArray) -> FloatArray:
+            return np.asarray(gain[index].mean(axis=1))
+
     else:
-        present = sorted(set(truth.tolist()) | set(a.tolist()) | set(b.tolist()), key=str)
-        lookup = {label: i for i, label in enumerate(present)}
-        k = len(present)
-        codes = [np.fromiter((lookup[v] for v in x.tolist()), np.int64, n) for x in (truth, a, b)]
+        present, (truth_code, a_code, b_code) = encode_labels(truth, a, b)
 
         def score(index: IntArray, pred: IntArray) -> FloatArray:
-            rows = index.shape[0]
-            offset = (np.arange(rows, dtype=np.int64) * k * k)[:, None]
-            cells = (codes[0][index] * k + pred[index] + offset).ravel()
-            matrix = np.bincount(cells, minlength=rows * k * k).reshape(rows, k, k)
-            tp = np.diagonal(matrix, axis1=1, axis2=2).astype(np.float64)
-            support = matrix.sum(axis=2).astype(np.float64)
-            denominator = support + matrix.sum(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0)
-            if metric == "accuracy":
-                return np.asarray(tp.sum(axis=1) / index.shape[1])
-            if metric == "f1_macro":
-                return np.asarray(f1.mean(axis=1))
-            return np.asarray((f1 * support).sum(axis=1) / index.shape[1])
+            matrices = confusion_matrices(truth_code, pred, len(present), index)
+            return multiclass_label_metrics(matrices)[metric]
+
+        def improvement(index: IntArray) -> FloatArray:
+            return score(index, b_code) - score(index, a_code)
 
         whole = np.arange(n, dtype=np.int64)[None, :]
-        champion_value = float(score(whole, codes[1])[0])
-        challenger_value = float(score(whole, codes[2])[0])
+        champion_value = float(score(whole, a_code)[0])
+        challenger_value = float(score(whole, b_code)[0])
         diff = challenger_value - champion_value
-        parts = [
-            score(index, codes[2]) - score(index, codes[1])
-            for index in _bootstrap_chunks(n, n_bootstrap, seed)
-        ]
         label = metric
-    low, high = _percentile_interval(np.concatenate(parts), confidence)
+    low, high = bootstrap_interval(
+        improvement, n, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+    )
     assert low is not None and high is not None
-    p_value: float | None = None
-    statistic: float | None = None
-    test: str | None = None
+    comparison = _Comparison(
+        metric=metric,
+        label=label,
+        champion_value=champion_value,
+        challenger_value=challenger_value,
+        difference=diff,
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        n=n,
+        n_bootstrap=n_bootstrap,
+    )
     if metric == "accuracy":
         statistic, p_value = mcnemar_test(truth, a, b)
-        test = "mcnemar"
-    return _decision(
-        metric, label, champion_value, challenger_value, diff, low, high,
-        confidence=confidence, n=n, n_bootstrap=n_bootstrap, rule=rule, margin=margin,
-        test=test, p_value=p_value, statistic=statistic,
-    )  # fmt: skip
+        comparison = replace(comparison, test="mcnemar", p_value=p_value, statistic=statistic)
+    return _decision(comparison, rule=rule, margin=margin)
 
 
 # --------------------------------------------------------------------------- online A/B
@@ -967,10 +912,10 @@ def two_proportion_ztest(
     ``statsmodels.stats.proportion.proportions_ztest(successes, counts)``.
     """
     function = "two_proportion_ztest"
-    x1, x2 = (_check_int(function, "successes", int(v), 0) for v in successes)
-    n1, n2 = (_check_int(function, "counts", int(v), 1) for v in counts)
+    x1, x2 = (check_param(function, "successes", int(v), Interval(int, 0, None)) for v in successes)
+    n1, n2 = (check_param(function, "counts", int(v), Interval(int, 1, None)) for v in counts)
     if x1 > n1 or x2 > n2:
-        raise _param_error(function, "successes", "at most 'counts'", successes)
+        raise param_error(function, "successes", "at most 'counts'", successes)
     p1, p2 = x1 / n1, x2 / n2
     pooled = (x1 + x2) / (n1 + n2)
     variance = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)
@@ -986,8 +931,8 @@ def welch_ttest(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[float, float, float
     Agrees with ``scipy.stats.ttest_ind(a, b, equal_var=False)``.
     """
     function = "welch_ttest"
-    x = _as_scores(a, "a", function)
-    y = _as_scores(b, "b", function)
+    x = as_scores(a, "a", function)
+    y = as_scores(b, "b", function)
     if x.size < 2 or y.size < 2:
         raise StatisticsError(
             f"{function} needs at least 2 rows per group; got {x.size} and {y.size}."
@@ -1029,10 +974,8 @@ def required_sample_size(
     """
     function = "required_sample_size"
     if not effect_size or not math.isfinite(effect_size):
-        raise _param_error(function, "effect_size", "a finite non-zero float", effect_size)
-    for name, value in (("alpha", alpha), ("power", power)):
-        if not 0.0 < value < 1.0:
-            raise _param_error(function, name, "a float in (0, 1)", value)
+        raise param_error(function, "effect_size", "a finite non-zero float", effect_size)
+    check_params(function, {"alpha": (alpha, _CONFIDENCE), "power": (power, _CONFIDENCE)})
     from scipy.optimize import brentq
 
     # closed form ignoring the far tail: a bracket for the exact root
@@ -1107,17 +1050,18 @@ def online_ab_decision(
     ``> −margin`` (non-inferiority), as offline.
     """
     function = "online_ab_decision"
-    if metric not in ONLINE_METRICS:
-        raise _param_error(function, "metric", f"one of {list(ONLINE_METRICS)}", metric)
-    if rule not in ("superiority", "non_inferiority"):
-        raise _param_error(function, "rule", "'superiority' or 'non_inferiority'", rule)
-    mde = _check_limit(function, "minimum_detectable_effect", minimum_detectable_effect, 0.0)
-    if mde == 0.0:
-        raise _param_error(function, "minimum_detectable_effect", "a float > 0", mde)
-    margin = _check_limit(function, "margin", margin, 0.0)
-    confidence = _check_confidence(function, confidence)
-    a = _as_scores(champion_values, "champion_values", function)
-    b = _as_scores(challenger_values, "challenger_values", function)
+    check_param(function, "metric", metric, Options(ONLINE_METRICS))
+    check_param(function, "rule", rule, _RULE)
+    mde = check_param(
+        function,
+        "minimum_detectable_effect",
+        minimum_detectable_effect,
+        Interval(float, 0, None, closed="neither"),
+    )
+    margin = check_param(function, "margin", margin, Interval(float, 0, None))
+    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
+    a = as_scores(champion_values, "champion_values", function)
+    b = as_scores(challenger_values, "challenger_values", function)
     alpha = 1.0 - confidence
     if a.size < 2 or b.size < 2:
         nan = math.nan

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from modelwatch.errors import StatisticsError
+from modelwatch.stats.params import Interval, Options, check_param
 
 
 @dataclass(frozen=True)
@@ -142,14 +143,8 @@ def should_retrain(bad_flags: Sequence[bool], *, k: int, n: int) -> DegradationD
 
 
 def _check_detector(function: str, series: Sequence[float], slack: float, h: float) -> list[float]:
-    if not (math.isfinite(slack) and slack >= 0.0):
-        raise StatisticsError(
-            f"The 'slack' parameter of {function} must be a finite float >= 0. Got {slack!r} instead."
-        )
-    if not (math.isfinite(h) and h > 0.0):
-        raise StatisticsError(
-            f"The 'h' parameter of {function} must be a finite float > 0. Got {h!r} instead."
-        )
+    check_param(function, "slack", slack, Interval(float, 0, None))
+    check_param(function, "h", h, Interval(float, 0, None, closed="neither"))
     values = [float(v) for v in series]
     if any(not math.isfinite(v) for v in values):
         raise StatisticsError(f"The metric series of {function} holds non-finite values: {values}")
@@ -195,17 +190,13 @@ def detector_decision(
     bad_flags: Sequence[bool] = (),
 ) -> DegradationDecision:
     """Degradation by a change detector on the champion's metric series (oldest first)."""
+    check_param("detector_decision", "detector", detector, Options(("cusum", "page_hinkley")))
     if detector == "cusum":
         alarm, statistic = cusum_alarm(series, target=target, slack=slack, h=h)
         what = f"CUSUM S = {statistic:.3f} (target {target:.3f}, slack {slack:.3f}, h {h:.3f})"
-    elif detector == "page_hinkley":
+    else:
         alarm, statistic = page_hinkley_alarm(series, slack=slack, h=h)
         what = f"Page-Hinkley m - min m = {statistic:.3f} (slack {slack:.3f}, h {h:.3f})"
-    else:
-        raise StatisticsError(
-            "The 'detector' parameter of detector_decision must be one of ['cusum', "
-            f"'page_hinkley']. Got {detector!r} instead."
-        )
     verdict = "degraded" if alarm else "not degraded"
     reason = f"{what} over {len(series)} windows: {verdict}"
     bad = sum(bool(f) for f in bad_flags)

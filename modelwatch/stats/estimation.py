@@ -64,6 +64,8 @@ import numpy.typing as npt
 from scipy import stats
 
 from modelwatch.errors import StatisticsError
+from modelwatch.stats.kernels import FloatArray, IntArray, calibration_errors, weighted_roc_auc
+from modelwatch.stats.params import Interval, Options, check_param, param_error
 from modelwatch.stats.performance import MetricValue
 
 __all__ = [
@@ -76,8 +78,6 @@ __all__ = [
     "isotonic_fit",
 ]
 
-FloatArray: TypeAlias = npt.NDArray[np.float64]
-IntArray: TypeAlias = npt.NDArray[np.int64]
 Calibration: TypeAlias = Literal["auto", "isotonic", "none"]
 
 ESTIMATED_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -89,12 +89,6 @@ MULTICLASS_ESTIMATED_METRICS: tuple[str, ...] = (*ESTIMATED_METRICS, "f1_macro",
 
 def _names(binary: bool) -> tuple[str, ...]:
     return ESTIMATED_METRICS if binary else MULTICLASS_ESTIMATED_METRICS
-
-
-def _error(function: str, name: str, requirement: str, value: object) -> StatisticsError:
-    return StatisticsError(
-        f"The {name!r} parameter of {function} must be {requirement}. Got {value!r} instead."
-    )
 
 
 # --------------------------------------------------------------------------- isotonic (PAV)
@@ -167,27 +161,11 @@ def expected_calibration_error(
             "expected_calibration_error needs two 1-D arrays of the same non-zero length; "
             f"got shapes {truth.shape} and {p.shape}"
         )
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise _error("expected_calibration_error", "n_bins", "an int >= 1", n_bins)
-    row_bin = np.clip((p * n_bins).astype(np.int64), 0, n_bins - 1)
-    sums = np.bincount(row_bin, weights=truth - p, minlength=n_bins)
-    return float(np.abs(sums).sum() / truth.size)
+    n_bins = check_param("expected_calibration_error", "n_bins", n_bins, Interval(int, 1, None))
+    return float(calibration_errors(truth, p, n_bins=n_bins)[0])
 
 
 # --------------------------------------------------------------------------- metric kernel
-
-
-def _expected_auc(scores: FloatArray, positive: FloatArray) -> float:
-    """``Σ_{i≠j} w⁺_i w⁻_j ([s_i > s_j] + ½[s_i = s_j]) / Σ_{i≠j} w⁺_i w⁻_j``, ``w⁻ = 1 − w⁺``."""
-    negative = 1.0 - positive
-    _, groups = np.unique(scores, return_inverse=True)
-    pos_g = np.bincount(groups, weights=positive)
-    neg_g = np.bincount(groups, weights=negative)
-    below = np.cumsum(neg_g) - neg_g
-    self_pairs = float(np.dot(positive, negative))
-    numerator = float(np.dot(pos_g, below + 0.5 * neg_g)) - 0.5 * self_pairs
-    denominator = float(positive.sum() * negative.sum()) - self_pairs
-    return numerator / denominator if denominator > 1e-12 else math.nan
 
 
 _SIZE = "size:"
@@ -230,14 +208,14 @@ def _metrics(
         for name, size in sizes.items():
             out[f"{_SIZE}{name}"] = size
         out.update(precision=float(precision[1]), recall=float(recall[1]), f1=float(f1[1]))
-        out["roc_auc"] = _expected_auc(scores[:, 1], probabilities[:, 1])
+        out["roc_auc"] = weighted_roc_auc(scores[:, 1], probabilities[:, 1])
     else:
         out.update(
             precision=float(precision.mean()), recall=float(recall.mean()), f1=float(f1.mean())
         )
         out["f1_macro"] = out["f1"]
         out["f1_weighted"] = float(np.dot(f1, true_total) / n)
-        aucs = [_expected_auc(scores[:, c], probabilities[:, c]) for c in range(k)]
+        aucs = [weighted_roc_auc(scores[:, c], probabilities[:, c]) for c in range(k)]
         defined = [a for a in aucs if not math.isnan(a)]
         out["roc_auc"] = float(np.mean(defined)) if defined else math.nan
         for name in MULTICLASS_ESTIMATED_METRICS:
@@ -426,23 +404,20 @@ def fit_cbpe(
     ``reference_pred``: predicted labels on the reference (default from the scores).
     """
     function = "fit_cbpe"
-    if calibration not in ("auto", "isotonic", "none"):
-        raise _error(function, "calibration", "one of ['auto', 'isotonic', 'none']", calibration)
-    if isinstance(n_chunks, bool) or not isinstance(n_chunks, int) or n_chunks < 2:
-        raise _error(function, "n_chunks", "an int >= 2", n_chunks)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 2:
-        raise _error(function, "n_resamples", "an int >= 2", n_resamples)
-    if not isinstance(confidence, float) or not 0.0 < confidence < 1.0:
-        raise _error(function, "confidence", "a float in (0, 1)", confidence)
-    if not isinstance(threshold, int | float) or not 0.0 <= float(threshold) <= 1.0:
-        raise _error(function, "threshold", "a float in [0, 1]", threshold)
+    check_param(function, "calibration", calibration, Options(("auto", "isotonic", "none")))
+    n_chunks = check_param(function, "n_chunks", n_chunks, Interval(int, 2, None))
+    n_resamples = check_param(function, "n_resamples", n_resamples, Interval(int, 2, None))
+    confidence = check_param(
+        function, "confidence", confidence, Interval(float, 0, 1, closed="neither")
+    )
+    check_param(function, "threshold", threshold, Interval(float, 0, 1, closed="both"))
     y = np.asarray(reference_y)
     raw = np.asarray(reference_scores, dtype=np.float64)
     if classes is None:
         classes = (0, 1) if raw.ndim == 1 else tuple(np.unique(y).tolist())
     classes = tuple(classes)
     if len(classes) < 2:
-        raise _error(function, "classes", "at least two class labels", classes)
+        raise param_error(function, "classes", "at least two class labels", classes)
     matrix = _score_matrix(raw, len(classes), function)
     n = matrix.shape[0]
     if y.shape != (n,):

@@ -28,20 +28,40 @@ Constraints
     One of a fixed set of values (``True`` is not ``1``).
 Either may be wrapped as ``Interval(..., allow_none=True)`` /
 ``Options(..., allow_none=True)`` to also accept ``None``.
+
+Array arguments
+---------------
+:func:`as_1d` (1-D, non-empty, no missing value), :func:`as_scores` (the same,
+finite floats), :func:`same_length` (the row count several arrays share) and
+:func:`positive_labels` (binary labels as ``label == pos_label``) name the
+argument and the function in their messages too.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from modelwatch.errors import StatisticsError
 
-__all__ = ["Constraint", "Interval", "Options", "check_param", "check_params", "param_error"]
+__all__ = [
+    "Constraint",
+    "Interval",
+    "Options",
+    "as_1d",
+    "as_scores",
+    "check_param",
+    "check_params",
+    "param_error",
+    "positive_labels",
+    "same_length",
+]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -172,3 +192,63 @@ def check_params(where: str, params: Mapping[str, tuple[object, Constraint[Any]]
     """Check every ``name: (value, constraint)`` in order; the first rejected one raises."""
     for name, (value, constraint) in params.items():
         check_param(where, name, value, constraint)
+
+
+# --------------------------------------------------------------------------- array arguments
+
+
+def as_1d(values: object, name: str, where: str) -> np.ndarray:
+    """``values`` as a non-empty 1-D array without missing values (any dtype)."""
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise StatisticsError(
+            f"The {name!r} argument of {where} must be 1-D. Got shape {array.shape} instead."
+        )
+    if array.size == 0:
+        raise StatisticsError(f"The {name!r} argument of {where} is empty.")
+    missing = pd.isna(array)
+    if missing.any():
+        raise StatisticsError(
+            f"The {name!r} argument of {where} holds {int(missing.sum())} missing values."
+        )
+    return array
+
+
+def as_scores(values: object, name: str, where: str) -> npt.NDArray[np.float64]:
+    """``values`` as a non-empty 1-D array of finite floats."""
+    try:
+        scores = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise StatisticsError(f"The {name!r} argument of {where} must be numeric.") from exc
+    scores = as_1d(scores, name, where)
+    if not np.all(np.isfinite(scores)):
+        raise StatisticsError(f"The {name!r} argument of {where} holds non-finite values.")
+    return scores
+
+
+def same_length(where: str, **arrays: np.ndarray) -> int:
+    """The length the named arrays share; an error listing every length when they differ."""
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise StatisticsError(f"The arguments of {where} have different lengths: {lengths}.")
+    return next(iter(lengths.values()))
+
+
+def positive_labels(
+    y_true: np.ndarray, others: Sequence[np.ndarray], pos_label: object, where: str
+) -> tuple[npt.NDArray[np.bool_], list[npt.NDArray[np.bool_]]]:
+    """Binary labels as booleans ``label == pos_label``; more than two classes is an error.
+
+    The classes are those of ``y_true`` and ``others`` (predicted labels) together.
+    """
+    labels = set(np.unique(y_true).tolist())
+    for other in others:
+        labels |= set(np.unique(other).tolist())
+    if len(labels) > 2:
+        raise StatisticsError(
+            f"{where} supports binary labels only; got {len(labels)} classes "
+            f"{sorted(labels, key=str)[:10]}"
+        )
+    if len(labels) == 2 and pos_label not in labels:
+        raise param_error(where, "pos_label", f"one of {sorted(labels, key=str)}", pos_label)
+    return y_true == pos_label, [np.asarray(o == pos_label) for o in others]

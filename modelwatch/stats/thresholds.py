@@ -26,7 +26,6 @@ would) and kept for every chunk and for the window.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ import pandas as pd
 
 from modelwatch.errors import StatisticsError
 from modelwatch.stats.drift import detect_drift, fit_reference_profile
+from modelwatch.stats.params import Interval, check_param, param_error
 
 __all__ = [
     "DEFAULT_K",
@@ -92,21 +92,16 @@ class CalibratedThresholds:
         raise KeyError(column)
 
 
-def _error(name: str, requirement: str, value: object) -> StatisticsError:
-    return StatisticsError(
-        f"The {name!r} parameter of calibrate_thresholds must be {requirement}. "
-        f"Got {value!r} instead."
-    )
+_WHERE = "calibrate_thresholds"
+"""The function the parameter errors name (``chunk_bounds`` checks its parameters)."""
 
 
 def chunk_bounds(n_rows: int, *, chunk_size: int | None, n_chunks: int) -> list[tuple[int, int]]:
     """``[start, stop)`` row ranges of the chunks (see the module docstring)."""
-    if isinstance(n_chunks, bool) or not isinstance(n_chunks, int) or n_chunks < 2:
-        raise _error("n_chunks", "an int >= 2", n_chunks)
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-    ):
-        raise _error("chunk_size", "an int >= 1 or None", chunk_size)
+    n_chunks = check_param(_WHERE, "n_chunks", n_chunks, Interval(int, 2, None))
+    chunk_size = check_param(
+        _WHERE, "chunk_size", chunk_size, Interval(int, 1, None, allow_none=True)
+    )
     most = n_rows // MIN_CHUNKS
     if most < 1:
         raise StatisticsError(
@@ -138,9 +133,8 @@ def calibrate_thresholds(
     ``MIN_CHUNKS``; the size is capped so they fit).
     """
     if not isinstance(reference, pd.DataFrame):
-        raise _error("reference", "a pandas DataFrame", type(reference).__name__)
-    if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k < 0:
-        raise _error("k", "a finite float >= 0", k)
+        raise param_error(_WHERE, "reference", "a pandas DataFrame", type(reference).__name__)
+    k = check_param(_WHERE, "k", k, Interval(float, 0, None))
     numeric, categorical = list(numeric), list(categorical)
     bounds = chunk_bounds(len(reference), chunk_size=chunk_size, n_chunks=n_chunks)
     frame = reference
