@@ -12,6 +12,9 @@
     ├── StatisticsError           a statistic cannot be computed from its inputs
     ├── StoreError                the monitoring store failed
     │   ├── StoreSchemaError      the store's schema revision differs from this code's
+    │   ├── StoreUnavailable      the store cannot answer now (connection lost or refused,
+    │   │                         lock/statement timeout, deadlock, SQLite busy); also a
+    │   │                         TransientError
     │   └── LockTimeout           a named lock stayed held by a live holder
     ├── RegistryError             MLflow (tracking server / model registry) failed
     │   ├── AliasNotFound         a registered model has no such alias
@@ -106,6 +109,15 @@ class StoreError(ModelwatchError):
 
 class StoreSchemaError(StoreError):
     """The store is behind (or ahead of) this code's schema; the message names the command."""
+
+
+class StoreUnavailable(StoreError, TransientError):
+    """The store cannot answer now: connection lost or refused, lock or statement timeout,
+    deadlock, server shutting down, SQLite busy. Decided by exception class and SQLSTATE /
+    SQLite code (:func:`modelwatch.io.store.is_transient_db_error`), never by message text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)
 
 
 class LockTimeout(StoreError):

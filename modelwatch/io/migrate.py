@@ -6,7 +6,10 @@
   schema. An empty database is created at head.
 * :func:`check` — refuse a store that is behind or ahead of this code, with the
   command to run; a brand-new (empty) store is created at head, since there is
-  nothing in it to migrate.
+  nothing in it to migrate. A store found at head is remembered for the rest of the
+  process (per URL; for a SQLite file, per file: a new file at the same path is
+  checked again), so opening the store again costs no query; :func:`upgrade` and
+  :func:`downgrade` forget it, ``recheck=True`` reads the revision again.
 * :func:`drift` — differences between the code's tables and the database
   (Alembic's ``check``): a migration is missing when this is not empty.
 
@@ -18,13 +21,15 @@ ALTER in place.
 from __future__ import annotations
 
 import functools
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from modelwatch.errors import StoreError, StoreSchemaError
+from modelwatch.errors import StoreError, StoreSchemaError, StoreUnavailable
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 UPGRADE_COMMAND = "modelwatch store upgrade"
@@ -85,7 +90,10 @@ def status(engine: sa.Engine) -> SchemaStatus:
             if "alembic_version" in tables:
                 current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the schema revision of the store at {url}: {exc}") from exc
+        from modelwatch.io.store import is_transient_db_error
+
+        text = f"cannot read the schema revision of the store at {url}: {exc}"
+        raise (StoreUnavailable(text) if is_transient_db_error(exc) else StoreError(text)) from exc
     ours = tables - {"alembic_version"}
     return SchemaStatus(
         url=url,
@@ -96,14 +104,55 @@ def status(engine: sa.Engine) -> SchemaStatus:
     )
 
 
-def check(engine: sa.Engine) -> SchemaStatus:
-    """Refuse a store whose revision is not this code's head; create an empty store at head."""
+#: stores found at this code's head in this process: memo key -> their status
+_AT_HEAD: dict[tuple[str, int | None], SchemaStatus] = {}
+_AT_HEAD_LOCK = threading.Lock()
+
+
+def _memo_key(engine: sa.Engine) -> tuple[str, int | None] | None:
+    """The URL (and, for a SQLite file, its inode); None: not worth remembering."""
+    url = engine.url
+    rendered = url.render_as_string(hide_password=False)
+    if url.get_backend_name() != "sqlite":
+        return rendered, None
+    if not url.database or url.database == ":memory:":
+        return None
+    try:
+        return rendered, os.stat(url.database).st_ino
+    except OSError:
+        return None
+
+
+def forget(engine: sa.Engine) -> None:
+    """Forget that this store was found at head (its revision is about to change)."""
+    rendered = engine.url.render_as_string(hide_password=False)
+    with _AT_HEAD_LOCK:
+        for key in [k for k in _AT_HEAD if k[0] == rendered]:
+            del _AT_HEAD[key]
+
+
+def check(engine: sa.Engine, *, recheck: bool = False) -> SchemaStatus:
+    """Refuse a store whose revision is not this code's head; create an empty store at head.
+
+    Once a store is found at head, later calls in this process answer from memory
+    (no query) unless ``recheck``.
+    """
+    key = _memo_key(engine)
+    if key is not None and not recheck:
+        with _AT_HEAD_LOCK:
+            known = _AT_HEAD.get(key)
+        if known is not None:
+            return known
     st = status(engine)
-    if st.up_to_date:
-        return st
     if st.empty:
         upgrade(engine)
-        return status(engine)
+        st = status(engine)
+        key = _memo_key(engine)  # the file exists now
+    if st.up_to_date:
+        if key is not None:
+            with _AT_HEAD_LOCK:
+                _AT_HEAD[key] = st
+        return st
     if st.legacy:
         raise StoreSchemaError(
             f"the monitoring store at {st.url} predates schema migrations (revision 0001 "
@@ -126,6 +175,7 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> SchemaStatus:
     """Upgrade (or create) the store to ``revision``; a pre-migration store is stamped first."""
     from alembic import command
 
+    forget(engine)
     before = status(engine)
     if before.current is not None and before.current not in _known_revisions():
         raise StoreSchemaError(
@@ -156,6 +206,7 @@ def downgrade(engine: sa.Engine, revision: str) -> SchemaStatus:
     """Downgrade the store to ``revision`` (data in dropped columns is lost: say so first)."""
     from alembic import command
 
+    forget(engine)
     try:
         with engine.begin() as conn:
             command.downgrade(_config(conn), revision)

@@ -12,6 +12,14 @@ Tables (one row per ...):
 Re-running a window replaces its run (and, by cascade, its metrics, drift and
 validation rows) inside one transaction: a failed write leaves the earlier
 results as they were.
+
+Use it as a context manager (``with Store.open(url) as store:``), which disposes
+the engine's connections at the end. The schema is checked (an empty store is
+created) once per process and URL, not on every open: :meth:`Store.check_schema`.
+A failure that may pass on retry (connection lost or refused, lock or statement
+timeout, deadlock, SQLite busy — decided by class and SQLSTATE/SQLite code, never
+by message text) raises :class:`~modelwatch.errors.StoreUnavailable`, a
+:class:`~modelwatch.errors.TransientError`; anything else :class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from modelwatch.errors import LockTimeout, StoreError
+from modelwatch.errors import LockTimeout, StoreError, StoreUnavailable
 
 _log = logging.getLogger(__name__)
 
@@ -229,7 +237,7 @@ class Store:
             backend = sa.engine.make_url(url).get_backend_name()
             connect_args: dict[str, Any] = {}
             if backend == "sqlite":
-                connect_args = {"timeout": 30}
+                connect_args = {"timeout": lock_timeout_s}  # SQLite: wait this long when busy
             elif backend == "postgresql":
                 options = " ".join(
                     f"-c {name}={int(value * 1000)}"
@@ -258,11 +266,37 @@ class Store:
         except Exception as exc:
             raise StoreError(f"cannot open the monitoring store at {url!r}: {exc}") from exc
 
-    def check_schema(self) -> None:
-        """Refuse a store behind or ahead of this code (naming the command); create a new one."""
+    @classmethod
+    def open(cls, url: str, **options: Any) -> Store:
+        """A store at ``url`` whose schema revision is this code's (checked once per process).
+
+        ``options``: the keyword arguments of :class:`Store`. Use it as a context
+        manager: ``with Store.open(url) as store: ...``.
+        """
+        store = cls(url, **options)
+        try:
+            store.check_schema()
+        except BaseException:
+            store.dispose()
+            raise
+        return store
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
+
+    def check_schema(self, *, recheck: bool = False) -> None:
+        """Refuse a store behind or ahead of this code (naming the command); create a new one.
+
+        The first call per process and URL reads the revision; once it is this code's
+        head, later calls answer from memory (:func:`modelwatch.io.migrate.check`), so
+        opening the store in every task costs no query. ``recheck`` reads it again.
+        """
         from modelwatch.io import migrate
 
-        migrate.check(self.engine)
+        migrate.check(self.engine, recheck=recheck)
 
     def upgrade_schema(self) -> None:
         """Bring the store to this code's schema revision (creates it when empty)."""
@@ -271,6 +305,7 @@ class Store:
         migrate.upgrade(self.engine)
 
     def dispose(self) -> None:
+        """Close the engine's pooled connections (the store can be used again afterwards)."""
         self.engine.dispose()
 
     # -- monitor runs -----------------------------------------------------------------
@@ -346,9 +381,8 @@ class Store:
                     if rows:
                         conn.execute(table.insert(), [{**row, "run_id": run_id} for row in rows])
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(
-                f"cannot save the run of model {record.model!r} window {start.isoformat()}: {exc}",
-                transient=is_transient_db_error(exc),
+            raise _failure(
+                f"cannot save the run of model {record.model!r} window {start.isoformat()}", exc
             ) from exc
 
     def runs(
@@ -361,7 +395,7 @@ class Store:
         query = query.order_by(monitor_runs.c.window_start.desc())
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with _db_errors(f"read the runs of model {model!r}"), self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query)]
         for row in rows:
             for key in ("window_start", "window_end", "created_at"):
@@ -399,7 +433,10 @@ class Store:
             )
             .order_by(runs.c.window_start)
         )
-        with self.engine.connect() as conn:
+        with (
+            _db_errors(f"read the {name} history of model {model!r}"),
+            self.engine.connect() as conn,
+        ):
             rows = [dict(r._mapping) for r in conn.execute(query)]
         for row in rows:
             row["window_start"] = _utc(row["window_start"])
@@ -415,7 +452,7 @@ class Store:
         return self._children(validation_results, run_id)
 
     def _children(self, table: sa.Table, run_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with _db_errors(f"read the {table.name} of run {run_id}"), self.engine.connect() as conn:
             query = sa.select(table).where(table.c.run_id == run_id).order_by(table.c.id)
             return [dict(r._mapping) for r in conn.execute(query)]
 
@@ -444,14 +481,14 @@ class Store:
                     )
                 )
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot save the {kind} decision of model {model!r}: {exc}") from exc
+            raise _failure(f"cannot save the {kind} decision of model {model!r}", exc) from exc
         return decision_id
 
     def decisions(self, model: str, *, kind: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(decisions).where(decisions.c.model == model)
         if kind is not None:
             query = query.where(decisions.c.kind == kind)
-        with self.engine.connect() as conn:
+        with _db_errors(f"read the decisions of model {model!r}"), self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query.order_by(decisions.c.created_at))]
         for row in rows:
             row["details"] = json.loads(row["details"])
@@ -489,7 +526,7 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(quarantine.insert(), rows)
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot record quarantine of model {model!r}: {exc}") from exc
+            raise _failure(f"cannot record quarantine of model {model!r}", exc) from exc
         return len(rows)
 
     def quarantined(
@@ -505,7 +542,7 @@ class Store:
             query = query.where(quarantine.c.released.is_(False))
         if window_start is not None:
             query = query.where(quarantine.c.window_start == _utc(window_start))
-        with self.engine.connect() as conn:
+        with _db_errors(f"read the quarantine of model {model!r}"), self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query.order_by(quarantine.c.id))]
         for row in rows:
             for key in ("window_start", "window_end", "created_at"):
@@ -526,7 +563,7 @@ class Store:
                     .values(released=True)
                 )
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot release quarantine of model {model!r}: {exc}") from exc
+            raise _failure(f"cannot release quarantine of model {model!r}", exc) from exc
         return int(result.rowcount or 0)
 
     # -- data quality -----------------------------------------------------------------
@@ -561,9 +598,10 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(data_quality.insert(), values)
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(
+            raise _failure(
                 f"cannot save the data quality of model {model!r} window "
-                f"{_utc(window_start).isoformat()}: {exc}"
+                f"{_utc(window_start).isoformat()}",
+                exc,
             ) from exc
         return len(values)
 
@@ -588,7 +626,7 @@ class Store:
         if column is not None:
             query = query.where(data_quality.c.column_name == column)
         query = query.order_by(data_quality.c.window_start, data_quality.c.id)
-        with self.engine.connect() as conn:
+        with _db_errors(f"read the data quality of model {model!r}"), self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query)]
         for row in rows:
             for key in ("window_start", "window_end", "created_at"):
@@ -630,7 +668,7 @@ class Store:
 
     def lock_holder(self, name: str) -> dict[str, Any] | None:
         """The recorded holder of a lock (host, pid, since), or None."""
-        with self.engine.connect() as conn:
+        with _db_errors(f"read the holder of lock {name!r}"), self.engine.connect() as conn:
             row = conn.execute(sa.select(locks).where(locks.c.name == name)).first()
         return dict(row._mapping) if row else None
 
@@ -641,7 +679,7 @@ class Store:
         whatever it was writing. Use only when the holder is known to be gone or stuck.
         """
         holder = self.lock_holder(name)
-        with self.engine.begin() as conn:
+        with _db_errors(f"break lock {name!r}"), self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
                 space, key = _advisory_key(name)
                 conn.execute(
@@ -671,15 +709,18 @@ class Store:
         deadline = time.monotonic() + timeout_s
         # autocommit: the session holds the lock, not a transaction (which the
         # idle-in-transaction timeout would end)
-        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        with _db_errors(f"connect to take lock {name!r}"):
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             lock_sql = sa.text("SELECT pg_try_advisory_lock(:space, :key)")
-            while not conn.execute(lock_sql, {"space": space, "key": key}).scalar():
-                if time.monotonic() > deadline:
-                    raise self._timeout(name, timeout_s)
-                time.sleep(poll_s)
+            with _db_errors(f"take lock {name!r}"):
+                while not conn.execute(lock_sql, {"space": space, "key": key}).scalar():
+                    if time.monotonic() > deadline:
+                        raise self._timeout(name, timeout_s)
+                    time.sleep(poll_s)
             try:
-                self._record_holder(conn, name, holder, expires_at=float("inf"))
+                with _db_errors(f"record the holder of lock {name!r}"):
+                    self._record_holder(conn, name, holder, expires_at=float("inf"))
                 yield holder
             finally:
                 try:
@@ -733,7 +774,7 @@ class Store:
         finally:
             stop.set()
             beat.join(timeout=5)
-            with self.engine.begin() as conn:
+            with _db_errors(f"release lock {name!r}"), self.engine.begin() as conn:
                 conn.execute(locks.delete().where(locks.c.name == name, locks.c.holder == holder))
 
     def _heartbeat(self, name: str, holder: str, ttl_s: float, stop: threading.Event) -> None:
@@ -772,15 +813,15 @@ class Store:
                 self._record_holder(conn, name, holder, expires_at=now + ttl_s)
         except sa.exc.IntegrityError:  # another process inserted first
             return False
-        except sa.exc.OperationalError as exc:  # SQLite busy/locked: try again
-            if is_transient_db_error(exc):
+        except sa.exc.SQLAlchemyError as exc:
+            if is_transient_db_error(exc):  # SQLite busy/locked: try again
                 return False
-            raise
+            raise _failure(f"cannot take lock {name!r}", exc) from exc
         return True
 
     def delete_model(self, model: str) -> None:
         """Remove every row of a model (used by the demo's reset, never by the monitor)."""
-        with self.engine.begin() as conn:
+        with _db_errors(f"delete the rows of model {model!r}"), self.engine.begin() as conn:
             ids = (
                 conn.execute(sa.select(monitor_runs.c.id).where(monitor_runs.c.model == model))
                 .scalars()
@@ -791,6 +832,21 @@ class Store:
                     conn.execute(table.delete().where(table.c.run_id.in_(ids)))
             for table in (monitor_runs, decisions, quarantine, data_quality):
                 conn.execute(table.delete().where(table.c.model == model))
+
+
+def _failure(message: str, exc: sa.exc.SQLAlchemyError) -> StoreError:
+    """``message: <cause>`` as :class:`StoreUnavailable` when retrying may help, else StoreError."""
+    text = f"{message}: {exc}"
+    return StoreUnavailable(text) if is_transient_db_error(exc) else StoreError(text)
+
+
+@contextmanager
+def _db_errors(what: str) -> Iterator[None]:
+    """Raise a database failure inside the block as a store error: ``cannot <what>: ...``."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        raise _failure(f"cannot {what}", exc) from exc
 
 
 #: SQLSTATE codes worth retrying: serialization/deadlock, lock/statement timeout,

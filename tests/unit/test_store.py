@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from modelwatch.errors import StoreError
+from modelwatch.errors import StoreError, StoreSchemaError, StoreUnavailable, is_transient
+from modelwatch.io import migrate
 from modelwatch.io.store import RunRecord, Store
 
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -102,10 +104,82 @@ def test_decisions_and_quarantine(store: Store) -> None:
     assert store.quarantined("m") == []
 
 
-def test_unreachable_database_is_a_clear_error() -> None:
+def test_unreachable_database_is_a_clear_error_worth_retrying() -> None:
     store = Store("postgresql+psycopg2://nobody@127.0.0.1:1/none")
-    with pytest.raises(StoreError, match="cannot read the schema revision"):
+    with pytest.raises(StoreUnavailable, match="cannot read the schema revision") as caught:
         store.upgrade_schema()
+    assert is_transient(caught.value)  # connection refused: a task may try again
+
+
+def test_a_busy_database_is_unavailable_not_broken(tmp_path: Path) -> None:
+    """SQLite busy (by its error code, not its message) -> StoreUnavailable, a TransientError."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    Store.open(url).dispose()
+    blocker = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    try:
+        with Store(url, lock_timeout_s=0.2) as store, pytest.raises(StoreUnavailable) as caught:
+            store.save_decision("m", kind="ab", outcome="promoted", details={})
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert "cannot save the ab decision of model 'm'" in str(caught.value)
+    assert is_transient(caught.value) and isinstance(caught.value, StoreError)
+
+
+def test_a_broken_statement_is_a_store_error_not_worth_retrying(store: Store) -> None:
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE decisions")
+    with pytest.raises(StoreError, match="cannot read the decisions of model 'm'") as caught:
+        store.decisions("m")
+    assert not is_transient(caught.value)
+
+
+def test_a_store_used_as_a_context_manager_is_disposed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disposed: list[str] = []
+    monkeypatch.setattr(Store, "dispose", lambda self: disposed.append(self.url))
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with Store.open(url) as store:
+        assert store.runs("m") == []
+    assert disposed == [url]
+    with pytest.raises(RuntimeError), Store.open(url):
+        raise RuntimeError("the body failed")
+    assert disposed == [url, url]
+
+
+def test_the_schema_is_checked_once_per_process_not_per_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    reads: list[str] = []
+    status = migrate.status
+    monkeypatch.setattr(migrate, "status", lambda engine: reads.append("read") or status(engine))
+    with Store.open(url) as store:  # a new store: created at head
+        store.save_decision("m", kind="ab", outcome="promoted", details={})
+    created = len(reads)
+    for _ in range(3):  # e.g. one open per task
+        with Store.open(url) as store:
+            assert len(store.decisions("m")) == 1
+    assert len(reads) == created  # no query for the schema after the first open
+    with Store(url) as store:
+        store.check_schema(recheck=True)
+    assert len(reads) == created + 1
+
+
+def test_a_revision_change_or_a_new_file_is_checked_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with Store.open(url) as store:
+        migrate.downgrade(store.engine, "0001")
+        with pytest.raises(StoreSchemaError, match="run `modelwatch store upgrade`"):
+            store.check_schema()  # downgrading forgot that it was at head
+        store.upgrade_schema()
+        store.check_schema()
+    (tmp_path / "store.db").unlink()  # a new, empty file at the same path: created again
+    with Store.open(url) as store:
+        assert store.runs("m") == []
+        assert migrate.status(store.engine).up_to_date
 
 
 def test_a_lock_has_one_holder(store: Store) -> None:
