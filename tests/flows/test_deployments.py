@@ -1,4 +1,4 @@
-"""deployments/prefect.yaml stays in step with the flows' signatures."""
+"""deployments/prefect.yaml stays in step with the flows' signatures (imports Prefect: a flows test)."""
 
 from __future__ import annotations
 
@@ -140,3 +140,23 @@ def test_serve_runs_the_same_definitions_with_the_same_limits_and_triggers() -> 
     assert [s.schedule.cron for s in relabel.schedules] == ["30 3 * * *"]
     assert relabel.parameters == {"model_name": "credit"}
     assert by_name[("monitor-model", "manual")].concurrency_limit is None
+
+
+def test_a_worker_importing_a_flow_gets_the_command_line_environment(tmp_path: Path) -> None:
+    """`prefect worker` imports the flow's module: the flows package runs the same bootstrap."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELWATCH_"))}
+    env.update(MODELWATCH_HOME=str(tmp_path / "home"), MLFLOW_HTTP_REQUEST_TIMEOUT="5")
+    code = (
+        "import os, flows.monitor; "
+        "print(os.environ['MLFLOW_HTTP_REQUEST_MAX_RETRIES'], os.environ['MLFLOW_HTTP_REQUEST_TIMEOUT'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "5"]  # the default where unset, the user's value kept
+    assert not (tmp_path / "home").exists()  # importing creates no folder
