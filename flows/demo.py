@@ -10,18 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from prefect import flow, task
+from prefect import flow
 from prefect.states import Completed
 from pydantic import Field
 
 from flows.common import window_label
 from flows.monitor import monitor_model
-from modelwatch import demo as demo_lib
-from modelwatch import simulate
-from modelwatch.settings import get_settings
+from modelwatch.outcomes import WindowDecision
 from modelwatch.summaries import MonitorSummary
-from tasks import TASK_DEFAULTS
 from tasks.data import load_spec
+from tasks.demo import bootstrap_champion, reset_demo, serve_window
 
 #: the two realized metrics printed per window, by task
 SHOWN_METRICS: dict[str, tuple[str, str]] = {
@@ -41,42 +39,6 @@ def header(shown: tuple[str, str] = SHOWN_METRICS["binary"]) -> str:
 
 
 HEADER = header()
-
-
-@task(name="reset-demo", **TASK_DEFAULTS)
-def reset_demo(model_name: str) -> None:
-    demo_lib.reset(load_spec.fn(model_name), get_settings())
-
-
-@task(name="bootstrap-champion", **TASK_DEFAULTS)
-def bootstrap_champion(model_name: str, seed: int, rows_per_window: int) -> str:
-    settings = get_settings()
-    spec = load_spec.fn(model_name)
-    ref = demo_lib.bootstrap(spec, settings, seed=seed)
-    demo_lib.ensure_suite(spec, settings, rows_per_window=rows_per_window)
-    return ref.version
-
-
-@task(name="serve-window", task_run_name="serve-window-{index}", **TASK_DEFAULTS)
-def serve_window(
-    model_name: str,
-    index: int,
-    start: datetime,
-    end: datetime,
-    rows: int,
-    seed: int,
-    drift_start: int,
-) -> demo_lib.ServedWindow:
-    return demo_lib.serve_window(
-        load_spec.fn(model_name),
-        get_settings(),
-        index=index,
-        start=start,
-        end=end,
-        rows=rows,
-        seed=seed,
-        scenario=simulate.Scenario(drift_start=drift_start),
-    )
 
 
 def format_line(summary: MonitorSummary, shown: tuple[str, str] = SHOWN_METRICS["binary"]) -> str:
@@ -125,7 +87,14 @@ def demo(
     for index in range(n_windows):
         start = first + timedelta(hours=index)
         end = start + timedelta(hours=1)
-        serve_window(model_name, index, start, end, rows_per_window, seed, drift_start)
+        serve_window(
+            model_name,
+            index,
+            window=(start, end),
+            rows=rows_per_window,
+            seed=seed,
+            drift_start=drift_start,
+        )
         state: Any = monitor_model(model_name, window_end=end, window_hours=1.0, return_state=True)
         summary = state.result(raise_on_failure=False)
         if isinstance(summary, MonitorSummary):
@@ -135,7 +104,7 @@ def demo(
             print(
                 f"{window_label(start):<16} monitor run {state.name}: {state.message}", flush=True
             )
-    promoted = sum(s.decision == "retrained+promoted" for s in summaries)
+    promoted = sum(s.decision == WindowDecision.RETRAINED_PROMOTED for s in summaries)
     return Completed(
         message=f"{len(summaries)} windows monitored, {promoted} promotion(s)", data=summaries
     )

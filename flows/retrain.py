@@ -1,10 +1,13 @@
-"""``retrain_model``: train a challenger on reference + recent labeled windows, then compare."""
+"""``retrain_model``: train a challenger on reference + recent labeled windows, then compare.
+
+The rules (cooldown, training windows, holdout split, skips, lineage) are
+:mod:`modelwatch.retraining` and :mod:`modelwatch.lineage`; this module is the pipeline.
+"""
 
 from __future__ import annotations
 
-import subprocess
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow
 from prefect.exceptions import MissingResult
@@ -12,19 +15,70 @@ from prefect.states import Completed
 
 from flows.common import current_flow_run_id, window_bounds
 from flows.compare import compare_models
+from modelwatch import retraining
 from modelwatch.errors import RetrainError
+from modelwatch.lineage import Lineage, code_version
+from modelwatch.outcomes import Alias, DecisionKind, Outcome
+from modelwatch.retraining import Skip, TrainingSet
+from modelwatch.spec import MonitorSpec
 from modelwatch.train import model_card
 from tasks import ab, data, registry, store, train
 
+if TYPE_CHECKING:
+    from modelwatch.io.registry import ModelVersionRef
 
-def _code_version() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+
+def _skipped(model_name: str, skip: Skip) -> Any:
+    """Record why the retraining stopped (a ``retrain-skipped`` row) and end with its state."""
+    store.save_decision(
+        model_name, DecisionKind.RETRAIN_SKIPPED, skip.outcome, skip.details, current_flow_run_id()
+    )
+    return Completed(name=skip.state, message=skip.message)
+
+
+def _register_challenger(
+    spec: MonitorSpec,
+    champion: ModelVersionRef,
+    training: TrainingSet,
+    *,
+    lineage: Lineage,
+    episode: str | None,
+) -> ModelVersionRef:
+    """Fit, evaluate on the holdout, log as ``challenger`` with its model card; record it."""
+    seed = spec.retraining.seed
+    candidate = train.fit_candidate(spec, training.frame, registry.load_model(champion), seed)
+    scores = train.score_rows(spec, candidate, training.holdout)
+    val = ab.holdout_metrics(spec, training.holdout, scores)
+    params = retraining.training_params(training, seed=seed)
+    per_segment = ab.holdout_segment_metrics(spec, training.holdout, scores)
+    card = model_card(spec, val, {**params, "reason": lineage.reason}, segment_metrics=per_segment)
+    ref = registry.log_candidate(
+        spec,
+        candidate,
+        training.frame,
+        params=params,
+        metrics=val,
+        tags=lineage.tags(),
+        model_card=card,
+    )
+    details = retraining.registration_details(
+        training,
+        version=ref.version,
+        run_id=ref.run_id,
+        params=params,
+        metrics=val,
+        reason=lineage.reason,
+        episode=episode,
+        trainer=lineage.trainer,
+    )
+    store.save_decision(
+        spec.name,
+        DecisionKind.RETRAIN,
+        Outcome.CHALLENGER_REGISTERED,
+        details,
+        current_flow_run_id(),
+    )
+    return ref
 
 
 @flow(name="retrain-model", flow_run_name="retrain-{model_name}", log_prints=True)
@@ -58,109 +112,46 @@ def retrain_model(
     if windows and window_end is None:
         window_end = max(e for _, e in windows)
     _, end = window_bounds(window_end, spec.schedule.window_hours)
-    last = store.last_decision_time(model_name, "retrain")
-    if last and datetime.now(UTC) - last < timedelta(hours=policy.cooldown_hours):
-        message = (
-            f"last retraining at {last:%Y-%m-%d %H:%M:%S} UTC, within the cooldown of "
-            f"{policy.cooldown_hours:g} h"
-        )
-        store.save_decision(
-            model_name, "retrain-skipped", "cooldown", {"message": message}, current_flow_run_id()
-        )
-        return Completed(name="Cooldown", message=message)
+    last = store.last_decision_time(model_name, DecisionKind.RETRAIN)
+    skip = retraining.cooldown_skip(
+        last, now=datetime.now(UTC), cooldown_hours=policy.cooldown_hours
+    )
+    if skip:
+        return _skipped(model_name, skip)
 
-    champion = registry.resolve_version(model_name, "champion")
+    champion = registry.resolve_version(model_name, Alias.CHAMPION)
     quarantined = train.quarantined_windows(model_name)
-    if windows:  # the caller's windows (an event's degraded windows), all of them
-        chosen = sorted(windows, reverse=True)
-        windows = train.without_quarantined(chosen, quarantined, len(chosen))
-    else:
-        windows = train.without_quarantined(
-            store.recent_validated_windows(
-                model_name, end, policy.recent_windows + len(quarantined)
-            ),
-            quarantined,
-            policy.recent_windows,
-        )
-    recent = [data.load_labeled_rows(spec, s, e) for s, e in windows]
+    fetch = retraining.windows_to_fetch(policy, quarantined)
+    recent = [] if windows else store.recent_validated_windows(model_name, end, fetch)
+    windows = train.training_windows(spec, windows, recent, quarantined)
+    labeled = [data.load_labeled_rows(spec, s, e) for s, e in windows]
     reference = registry.load_reference(champion)
-    training = train.assemble_training_set(spec, reference, recent, windows)
-    if (
-        training.holdout_start is None
-        or training.n_recent + training.n_holdout < policy.min_labeled_rows
-    ):
-        message = (
-            f"{training.n_recent + training.n_holdout} recent labeled rows, "
-            f"the policy needs {policy.min_labeled_rows}"
-        )
-        store.save_decision(
-            model_name,
-            "retrain-skipped",
-            "not-enough-data",
-            {"message": message, "windows": [[s.isoformat(), e.isoformat()] for s, e in windows]},
-            current_flow_run_id(),
-        )
-        return Completed(name="NotEnoughData", message=message)
-
+    training = train.assemble_training_set(spec, reference, labeled, windows)
+    skip = retraining.not_enough_data_skip(
+        training, min_labeled_rows=policy.min_labeled_rows, windows=windows
+    )
+    if skip:
+        return _skipped(model_name, skip)
     holder = store.claim_episode(model_name, episode, current_flow_run_id()) if episode else None
-    if holder is not None:
-        message = f"degradation episode {episode} was already retrained (flow run {holder})"
-        store.save_decision(
-            model_name,
-            "retrain-skipped",
-            "duplicate-episode",
-            {"message": message, "episode": episode},
-            current_flow_run_id(),
-        )
-        return Completed(name="AlreadyRetrained", message=message)
+    skip = retraining.duplicate_episode_skip(episode, holder)
+    if skip:
+        return _skipped(model_name, skip)
 
-    candidate = train.fit_candidate(
-        spec, training.frame, registry.load_model(champion), policy.seed
+    holdout_start, holdout_end = training.holdout_window
+    lineage = Lineage(
+        reason=reason,
+        triggered_by=triggered_by,
+        retrain_flow_run_id=current_flow_run_id(),
+        parent_version=champion.version,
+        data_from=training.data_from,
+        data_to=holdout_start,
+        code_version=code_version(),
+        trainer=retraining.trainer_name(policy),
     )
-    predictions, scores = train.score_rows(spec, candidate, training.holdout)
-    val = ab.holdout_metrics(spec, training.holdout, predictions, scores)
-    holdout_end = max(e for _, e in training.windows)
-    lineage = {
-        "modelwatch.trigger.reason": reason,
-        "modelwatch.trigger.flow_run_id": triggered_by or "",
-        "modelwatch.retrain.flow_run_id": current_flow_run_id() or "",
-        "modelwatch.parent_version": champion.version,
-        "modelwatch.data.from": min(s for s, _ in training.windows).isoformat(),
-        "modelwatch.data.to": training.holdout_start.isoformat(),
-        "modelwatch.code_version": _code_version(),
-        "modelwatch.trainer": policy.trainer or "champion-pipeline",
-    }
-    params = {
-        "n_reference": training.n_reference,
-        "n_recent": training.n_recent,
-        "n_holdout": training.n_holdout,
-        "seed": policy.seed,
-    }
-    per_segment = ab.holdout_segment_metrics(spec, training.holdout, predictions, scores)
-    card = model_card(spec, val, {**params, "reason": reason}, segment_metrics=per_segment)
-    ref = registry.log_candidate(
-        spec, candidate, training.frame, params, val, lineage, f"retrain-{model_name}", card
-    )
-    store.save_decision(
-        model_name,
-        "retrain",
-        "challenger-registered",
-        {
-            "version": ref.version,
-            "run_id": ref.run_id,
-            **params,
-            **val,
-            "reason": reason,
-            "episode": episode,
-            "trainer": policy.trainer or "champion-pipeline",
-            "windows": [[s.isoformat(), e.isoformat()] for s, e in training.windows],
-            "holdout": [training.holdout_start.isoformat(), holdout_end.isoformat()],
-        },
-        current_flow_run_id(),
-    )
+    ref = _register_challenger(spec, champion, training, lineage=lineage, episode=episode)
     state: Any = compare_models(
         model_name,
-        window_start=training.holdout_start,
+        window_start=holdout_start,
         window_end=holdout_end,
         champion=champion.version,
         challenger=ref.version,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from prefect import flow
 from prefect.states import Completed
 
 from flows.common import current_flow_run_id
+from modelwatch import promotion
+from modelwatch.outcomes import AlertEvent, DecisionKind, Outcome, StateName
 from modelwatch.spec import check_model_name
 from tasks import publish, registry, store
 
@@ -30,18 +31,23 @@ def rollback_model(
     """
     check_model_name(model_name)  # the one rule before a name reaches a path or a lock
     store.check_schema()
-    # alias moves of one model are serialized
-    with registry.promotion_slot(model_name, force=force):
+    with registry.promotion_lock(model_name, force=force):  # alias moves are serialized
         result = registry.rollback(model_name, f"{reason} (by {requested_by})")
-    details = {**asdict(result), "reason": reason, "requested_by": requested_by, "force": force}
-    store.save_decision(model_name, "rollback", "rolled-back", details, current_flow_run_id())
+    details = promotion.rollback_details(
+        result, reason=reason, requested_by=requested_by, force=force
+    )
+    store.save_decision(
+        model_name, DecisionKind.ROLLBACK, Outcome.ROLLED_BACK, details, current_flow_run_id()
+    )
     publish.publish_markdown(
         f"{model_name}-rollback",
-        f"# Rollback — {model_name}\n\nchampion is now **v{result.champion}**\n\n"
-        f"reason: {reason}\n\nrequested by: {requested_by}\n",
+        promotion.rollback_markdown(
+            model_name, result.champion, reason=reason, requested_by=requested_by
+        ),
         f"Rollback of {model_name}",
     )
-    publish.notify(
-        model_name, "rolled_back", f"champion is v{result.champion} again: {reason}", details
+    message = f"champion is v{result.champion} again: {reason}"
+    publish.notify(model_name, AlertEvent.ROLLED_BACK, message, details)
+    return Completed(
+        name=StateName.ROLLED_BACK, message=f"champion is v{result.champion}", data=result
     )
-    return Completed(name="RolledBack", message=f"champion is v{result.champion}", data=result)

@@ -15,6 +15,8 @@ from prefect.exceptions import MissingContextError
 from modelwatch import train
 from modelwatch.io.registry import ChampionChanged as ChampionChanged
 from modelwatch.io.registry import ModelVersionRef, PromotionResult, Registry
+from modelwatch.outcomes import Alias
+from modelwatch.promotion import Comparison, promotion_lock_name
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec, find_spec
 from modelwatch.stats.drift import ReferenceProfile
@@ -102,25 +104,25 @@ def log_candidate(
     spec: MonitorSpec,
     model: Any,
     training_data: pd.DataFrame,
+    *,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
-    run_name: str,
     model_card: str | None = None,
 ) -> ModelVersionRef:
-    features = list(spec.columns.features)
+    """Log the fitted challenger (PII dropped, with its drift profile) as alias ``challenger``."""
     with _warnings_to_run_log():
         return open_registry().log_model_version(
             spec.name,
             model,
             training_data=training_data.drop(columns=list(spec.columns.pii), errors="ignore"),
-            input_example=training_data[features].head(5),
+            input_example=training_data[list(spec.columns.features)].head(5),
             params=params,
             metrics=metrics,
             tags=tags,
-            run_name=run_name,
+            run_name=f"retrain-{spec.name}",
             pii=spec.columns.pii,
-            alias="challenger",
+            alias=Alias.CHALLENGER,
             target=spec.columns.target,
             model_card=model_card,
             profile=train.reference_profile(training_data, spec),
@@ -136,46 +138,36 @@ def tag_versions(model_name: str, versions: list[str], tags: Mapping[str, str]) 
 
 
 @task(name="log-evidence-run", **IO_TASK)
-def log_evidence_run(
-    model_name: str,
-    run_name: str,
-    params: Mapping[str, Any],
-    metrics: Mapping[str, float],
-    tags: Mapping[str, str],
-    text_artifacts: Mapping[str, str],
-) -> str:
+def log_evidence_run(record: Comparison) -> str:
+    """The comparison's MLflow run (params, metrics, verdict tags, markdown); its run id."""
     return open_registry().log_run(
-        model_name,
-        run_name=run_name,
-        params=params,
-        metrics=metrics,
-        tags=tags,
-        text_artifacts=text_artifacts,
+        record.model,
+        run_name=record.run_name,
+        params=record.run_params(),
+        metrics=record.metrics,
+        tags=record.run_tags(),
+        text_artifacts={record.artifact_file: record.markdown},
     )
 
 
 #: how long a promotion or rollback waits for the model's promotion lock
-PROMOTION_SLOT_TIMEOUT_S = 600.0
-
-
-def promotion_limit_name(model_name: str) -> str:
-    return f"modelwatch-promote-{model_name}"
+PROMOTION_LOCK_TIMEOUT_S = 600.0
 
 
 @contextmanager
-def promotion_slot(model_name: str, *, force: bool = False) -> Iterator[None]:
+def promotion_lock(model_name: str, *, force: bool = False) -> Iterator[None]:
     """Hold the model's promotion lock: one alias move of a model at a time, across processes.
 
     The lock lives in the monitoring store and dies with its holder (a PostgreSQL
     advisory lock, or a row with the holder's pid, host and heartbeat: see
     :meth:`modelwatch.io.store.Store.lock`). ``force`` first takes the lock away
     from its holder: the operator's override when the holder is known to be stuck.
-    Prefect's lease-based global concurrency limits leaked their slot in the local
-    server (it runs no lease reaper), which then blocked every later promotion.
+    (Prefect's lease-based global concurrency limits were tried first: they leaked
+    their slot in the local server, which runs no lease reaper.)
     """
     from tasks.store import open_store
 
-    name = promotion_limit_name(model_name)
+    name = promotion_lock_name(model_name)
     store = open_store()
     try:
         if force:
@@ -187,7 +179,7 @@ def promotion_slot(model_name: str, *, force: bool = False) -> Iterator[None]:
                     holder.get("pid"),
                     holder.get("host"),
                 )
-        with store.lock(name, timeout_s=PROMOTION_SLOT_TIMEOUT_S):
+        with store.lock(name, timeout_s=PROMOTION_LOCK_TIMEOUT_S):
             yield
     finally:
         store.dispose()

@@ -1,32 +1,29 @@
-"""Retraining tasks: assemble the training set, fit the candidate, score models."""
+"""Retraining tasks over :mod:`modelwatch.retraining` and :mod:`modelwatch.train`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from prefect import task
 
-from modelwatch import train
+from modelwatch import retraining, train
+from modelwatch.retraining import Span, TrainingSet
 from modelwatch.spec import MonitorSpec
 from tasks import IO_TASK, TASK_DEFAULTS
 from tasks.store import open_store
 
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """Reference + recent labeled rows before ``holdout_start``; the rest is held out."""
-
-    frame: pd.DataFrame
-    holdout: pd.DataFrame
-    n_reference: int
-    n_recent: int
-    n_holdout: int
-    holdout_start: datetime | None
-    windows: tuple[tuple[datetime, datetime], ...]
+__all__ = [
+    "TrainingSet",
+    "assemble_training_set",
+    "drop_quarantined",
+    "fit_candidate",
+    "quarantined_windows",
+    "score_rows",
+    "without_quarantined",
+]
 
 
 @task(name="assemble-training-set", **TASK_DEFAULTS)
@@ -34,37 +31,10 @@ def assemble_training_set(
     spec: MonitorSpec,
     reference: pd.DataFrame,
     recent: list[pd.DataFrame],
-    windows: list[tuple[datetime, datetime]],
+    windows: list[Span],
 ) -> TrainingSet:
-    """Time-ordered split: the newest ``holdout_fraction`` of recent labeled rows is held out."""
-    cols = spec.columns
-    keep = [*cols.features, cols.target]
-    labeled = (
-        pd.concat(recent, ignore_index=True).sort_values(cols.timestamp, kind="stable")
-        if recent
-        else pd.DataFrame(columns=[*keep, cols.timestamp])
-    )
-    n_holdout = int(np.ceil(len(labeled) * spec.retraining.holdout_fraction))
-    cut = len(labeled) - n_holdout
-    holdout_start = (
-        labeled[cols.timestamp].iloc[cut].floor("us").to_pydatetime() if n_holdout else None
-    )
-    train_recent = (
-        labeled.iloc[:cut]
-        if holdout_start is None
-        else labeled[labeled[cols.timestamp] < holdout_start]
-    )
-    base = reference[keep] if spec.retraining.include_reference else reference[keep].iloc[0:0]
-    frame = pd.concat([base, train_recent[keep]], ignore_index=True)
-    return TrainingSet(
-        frame=frame,
-        holdout=labeled.iloc[len(train_recent) :].reset_index(drop=True),
-        n_reference=len(base),
-        n_recent=len(train_recent),
-        n_holdout=len(labeled) - len(train_recent),
-        holdout_start=holdout_start,
-        windows=tuple(sorted(windows)),
-    )
+    """Reference + older recent rows; the newest ``holdout_fraction`` held out by time."""
+    return retraining.assemble_training_set(spec, reference, recent, windows)
 
 
 @task(name="fit-candidate", **TASK_DEFAULTS)
@@ -76,34 +46,38 @@ def fit_candidate(spec: MonitorSpec, frame: pd.DataFrame, base: Any, seed: int) 
     return train.fit_candidate(frame, spec, base=base, seed=seed)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @task(name="quarantined-windows", **IO_TASK)
-def quarantined_windows(model: str) -> list[tuple[datetime, datetime]]:
+def quarantined_windows(model: str) -> list[Span]:
     """``[start, end)`` of every quarantined (failed validation, not released) window."""
     store = open_store()
     try:
-        rows = store.quarantined(model)
+        return retraining.quarantined_spans(store.quarantined(model))
     finally:
         store.dispose()
-    return sorted({(_utc(r["window_start"]), _utc(r["window_end"])) for r in rows})
 
 
 @task(name="without-quarantined-windows", **TASK_DEFAULTS)
 def without_quarantined(
-    windows: list[tuple[datetime, datetime]],
-    quarantined: list[tuple[datetime, datetime]],
-    limit: int | None = None,
-) -> list[tuple[datetime, datetime]]:
+    windows: list[Span], quarantined: list[Span], limit: int | None = None
+) -> list[Span]:
     """The first ``limit`` of ``windows`` that overlap no quarantined window (order kept)."""
-    kept = [
-        (s, e)
-        for s, e in windows
-        if not any(_utc(s) < qe and qs < _utc(e) for qs, qe in quarantined)
-    ]
-    return kept if limit is None else kept[:limit]
+    return retraining.without_quarantined(windows, quarantined, limit=limit)
+
+
+@task(name="training-windows", **TASK_DEFAULTS)
+def training_windows(
+    spec: MonitorSpec,
+    requested: list[Span] | None,
+    recent: list[Span],
+    quarantined: list[Span],
+) -> list[Span]:
+    """The requested windows, or the policy's most recent ones; never a quarantined one."""
+    return retraining.training_windows(
+        requested=requested,
+        recent=recent,
+        quarantined=quarantined,
+        limit=spec.retraining.recent_windows,
+    )
 
 
 @task(name="drop-quarantined-rows", **TASK_DEFAULTS)
@@ -119,4 +93,5 @@ def drop_quarantined(
 def score_rows(
     spec: MonitorSpec, model: Any, frame: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(predictions, scores)`` of ``model`` on ``frame`` (:func:`modelwatch.train.score_frame`)."""
     return train.score_frame(model, frame, spec)

@@ -11,7 +11,7 @@ import time
 from flows.rollback import rollback_model
 from modelwatch import demo as demo_lib
 from modelwatch.spec import find_spec
-from tasks.registry import promotion_limit_name
+from tasks.registry import promotion_lock_name
 from tests.flows.conftest import World
 from tests.integration.test_locks import HOLDER
 
@@ -30,7 +30,7 @@ def _hold_promotion_lock(world: World) -> subprocess.Popen[str]:
     """Another process that holds the model's promotion lock (until it is killed)."""
     url = world.settings.resolved_store_url
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, url, promotion_limit_name("credit"), "30"],
+        [sys.executable, "-c", HOLDER, url, promotion_lock_name("credit"), "30"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -23,7 +23,7 @@ from flows.rollback import rollback_model
 from modelwatch.io.registry import Registry
 from modelwatch.spec import find_spec
 from modelwatch.train import fit_candidate
-from tasks.registry import promotion_slot
+from tasks.registry import promotion_lock
 from tests.flows.conftest import World, make_world
 from tests.flows.test_retrain import record_validated
 from tests.integration.mlflow_server import MlflowServer, mlflow_server
@@ -113,7 +113,7 @@ def test_mlflow_going_down_before_the_comparison_fails_the_run_and_keeps_the_cha
 def test_two_concurrent_promotions_are_serialized_and_end_consistent(
     world: World, mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks.registry, "PROMOTION_SLOT_TIMEOUT_S", 90.0)  # fail, never hang
+    monkeypatch.setattr(tasks.registry, "PROMOTION_LOCK_TIMEOUT_S", 90.0)  # fail, never hang
     for index in (6, 7):
         record_validated(world, index)
     spec = find_spec("credit", world.settings.resolved_specs_dir)
@@ -152,7 +152,7 @@ def test_two_concurrent_promotions_are_serialized_and_end_consistent(
 
     # While someone else holds the model's promotion slot, neither comparison may promote.
     with ThreadPoolExecutor(2) as pool:
-        with promotion_slot("credit"):
+        with promotion_lock("credit"):
             futures = [pool.submit(compare, version) for version in ("2", "3")]
             _wait_for(lambda: len(world.store().decisions("credit", kind="ab")) == 2, timeout=120)
             time.sleep(2.0)

@@ -1,0 +1,111 @@
+"""The names modelwatch writes and reads back: decision kinds, outcomes, aliases, states.
+
+Every value equals the string stored before these enums existed (store rows,
+MLflow tags, alert events, Prefect state names), so stored data reads the same;
+a :class:`~enum.StrEnum` member *is* that string (``Outcome.PROMOTED == "promoted"``,
+``f"{Alias.CHAMPION}"`` is ``"champion"``, JSON and SQL see the plain text).
+
+* :class:`DecisionKind` — the ``kind`` of a ``decisions`` row;
+* :class:`Outcome` — the ``outcome`` of a ``decisions`` row (also the MLflow tag
+  ``modelwatch.outcome`` of an evidence run);
+* :class:`Alias` — registry aliases; ``champion`` / ``challenger`` are also the
+  values of the online A/B ``columns.variant``;
+* :class:`AlertEvent` — the events of :func:`tasks.publish.notify` (the spec's
+  ``alerts.events``);
+* :class:`StateName` — terminal state names of the flows;
+* :class:`WindowDecision` — the per-window ``decision`` of a monitor summary.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DecisionKind(StrEnum):
+    """``decisions.kind``: which step of retraining or promotion wrote the row."""
+
+    RETRAIN = "retrain"  # a challenger was registered
+    RETRAIN_SKIPPED = "retrain-skipped"  # cooldown / not enough data / episode done
+    RETRAIN_EPISODE = "retrain-episode"  # the claim of a degradation episode
+    AB = "ab"  # offline comparison verdict (written before any alias moves)
+    ONLINE_AB = "online-ab"  # online (served traffic) comparison verdict
+    PROMOTION = "promotion"  # written only after the alias moved (or failed to)
+    ROLLBACK = "rollback"
+
+
+class Outcome(StrEnum):
+    """``decisions.outcome``, by kind."""
+
+    # retrain
+    CHALLENGER_REGISTERED = "challenger-registered"
+    # retrain-skipped
+    COOLDOWN = "cooldown"
+    NOT_ENOUGH_DATA = "not-enough-data"
+    DUPLICATE_EPISODE = "duplicate-episode"
+    # retrain-episode
+    CLAIMED = "claimed"
+    # ab / online-ab: the verdict (also the MLflow tag ``modelwatch.outcome``)
+    CHALLENGER_WINS = "challenger-wins"
+    CHAMPION_STAYS = "champion-stays"
+    INSUFFICIENT_DATA = "insufficient-data"  # online-ab only: nothing decided
+    # promotion
+    PROMOTED = "promoted"
+    CONFLICT = "conflict"  # the champion moved since the comparison
+    FAILED = "failed"
+    # rollback
+    ROLLED_BACK = "rolled-back"
+
+
+class Alias(StrEnum):
+    """Registry aliases (and the online A/B variant values ``champion`` / ``challenger``)."""
+
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+    PREVIOUS = "previous"
+
+
+class AlertEvent(StrEnum):
+    """Events an alert is sent for (the values of the spec's ``alerts.events``)."""
+
+    DEGRADED = "degraded"
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    VALIDATION_FAILED = "validation_failed"
+    ROLLED_BACK = "rolled_back"
+
+
+class StateName(StrEnum):
+    """Names of the flows' terminal states (``Completed(name=...)`` / ``Failed(name=...)``)."""
+
+    PROMOTED = "Promoted"
+    REJECTED = "Rejected"
+    NOT_PROMOTED = "NotPromoted"
+    NO_DATA = "NoData"
+    INSUFFICIENT_DATA = "InsufficientData"
+    COOLDOWN = "Cooldown"
+    NOT_ENOUGH_DATA = "NotEnoughData"
+    ALREADY_RETRAINED = "AlreadyRetrained"
+    ROLLED_BACK = "RolledBack"
+    DEGRADED = "Degraded"
+    REJUDGED = "Rejudged"
+    RELABELED = "Relabeled"
+    NO_NEW_LABELS = "NoNewLabels"
+
+
+class WindowDecision(StrEnum):
+    """``MonitorSummary.decision``: what a monitored window led to.
+
+    ``retrained+<state name, lower case>`` for a retraining outcome; the two
+    common ones are members, :func:`retrained` builds any of them.
+    """
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    NO_DATA = "nodata"
+    RETRAINED_PROMOTED = "retrained+promoted"
+    RETRAINED_REJECTED = "retrained+rejected"
+
+
+def retrained(state_name: str) -> str:
+    """``retrained+<state name in lower case>`` (``retrained("Promoted") == "retrained+promoted"``)."""
+    return f"retrained+{state_name.lower()}"
