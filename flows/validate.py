@@ -19,8 +19,9 @@ from modelwatch.errors import DataError, ValidationFailed
 from tasks import data, publish, quality, store
 
 if TYPE_CHECKING:
-    from modelwatch.io.quality import DataQualityStats, ValidationReport
+    from modelwatch.io.gx_runtime import ValidationReport
     from modelwatch.io.sources import WindowData
+    from modelwatch.stats.data_quality import DataQualityStats
 
 
 @dataclass(frozen=True)

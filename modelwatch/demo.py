@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from modelwatch import simulate
-from modelwatch.io.quality import build_suite, write_suite
 from modelwatch.io.registry import ModelVersionRef, Registry
 from modelwatch.io.store import Store
+from modelwatch.io.suites import build_suite, write_suite
 from modelwatch.settings import Settings
 from modelwatch.spec import MonitorSpec, resolve_path
 from modelwatch.stats.performance import (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from modelwatch.spec import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
-    from modelwatch.io.quality import ValidationReport
+    from modelwatch.io.gx_runtime import ValidationReport
     from modelwatch.io.store import RunRecord
     from modelwatch.stats.abtest import ABDecision
     from modelwatch.stats.degradation import DegradationDecision, WindowJudgement

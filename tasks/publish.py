@@ -12,7 +12,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.events import emit_event
 
 from modelwatch.io import alerts, reports
-from modelwatch.io.quality import ValidationReport
+from modelwatch.io.gx_runtime import ValidationReport
 from modelwatch.io.store import Store
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec, find_spec

@@ -1,4 +1,9 @@
-"""Great Expectations validation tasks and the window's data-quality statistics."""
+"""Great Expectations validation tasks and the window's data-quality statistics.
+
+Thin wrappers: suites are read by :mod:`modelwatch.io.suites`, run by
+:mod:`modelwatch.io.gx_runtime` (Data Docs: :mod:`modelwatch.io.datadocs`);
+the statistics are :mod:`modelwatch.stats.data_quality`.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from modelwatch.errors import DataError
-from modelwatch.io import quality, sources
+from modelwatch.io import sources
+from modelwatch.io.gx_runtime import ValidationReport, validate_frame
+from modelwatch.io.suites import load_suite
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec
+from modelwatch.stats.data_quality import DataQualityStats, data_quality_stats
 from tasks import IO_TASK, TASK_DEFAULTS
 from tasks.publish import artifact_key
 from tasks.store import open_store
@@ -26,14 +34,14 @@ def run_suite(
     run_name: str,
     labels: pd.DataFrame | None = None,
     dry_run: bool = False,
-) -> quality.ValidationReport:
+) -> ValidationReport:
     """The suite on the window's log (``labels``: its labeled rows, for the label expectations).
 
     A dry run validates in memory: the Data Docs site is not touched.
     """
     settings = get_settings()
-    suite = quality.load_suite(settings.resolved_expectations_dir / f"{spec.name}.json")
-    return quality.validate_frame(
+    suite = load_suite(settings.resolved_expectations_dir / f"{spec.name}.json")
+    return validate_frame(
         frame,
         suite,
         pii=spec.columns.pii,
@@ -45,7 +53,7 @@ def run_suite(
 
 
 @task(name="data-quality-stats", task_run_name="data-quality-{spec.name}", **TASK_DEFAULTS)
-def data_quality(spec: MonitorSpec, window: sources.WindowData) -> quality.DataQualityStats:
+def data_quality(spec: MonitorSpec, window: sources.WindowData) -> DataQualityStats:
     """Statistics of the window against the spec's reference (without it if unreadable)."""
     try:
         reference: pd.DataFrame | None = sources.read_source(
@@ -53,7 +61,7 @@ def data_quality(spec: MonitorSpec, window: sources.WindowData) -> quality.DataQ
         )
     except DataError:
         reference = None
-    return quality.data_quality_stats(
+    return data_quality_stats(
         window.predictions, spec, reference, unmatched_labels=window.unmatched_labels
     )
 
@@ -62,7 +70,7 @@ def data_quality(spec: MonitorSpec, window: sources.WindowData) -> quality.DataQ
 def save_data_quality(
     model: str,
     window: tuple[datetime, datetime],
-    stats: quality.DataQualityStats,
+    stats: DataQualityStats,
     flow_run_id: str | None,
 ) -> int:
     store = open_store()
@@ -79,33 +87,12 @@ def save_data_quality(
 
 
 @task(name="publish-data-quality", **TASK_DEFAULTS)
-def publish_data_quality(model: str, label: str, stats: quality.DataQualityStats) -> None:
+def publish_data_quality(model: str, label: str, stats: DataQualityStats) -> None:
     """Table artifact: one row per column (window-level counts in the description)."""
-    rows: list[dict[str, Any]] = [
-        {
-            "column": c.column,
-            "kind": c.kind,
-            "dtype": c.dtype,
-            "missing": round(c.missing_share, 4),
-            "type_mismatch": c.type_mismatch,
-            "non_finite": None if c.non_finite_share is None else round(c.non_finite_share, 4),
-            "out_of_range": None
-            if c.out_of_range_share is None
-            else round(c.out_of_range_share, 4),
-            "new_categories": ", ".join(c.new_categories),
-        }
-        for c in stats.columns
-    ]
-    problems = stats.problems()
     create_table_artifact(
-        table=rows,
+        table=stats.column_table(),
         key=artifact_key(model, "data-quality"),
-        description=(
-            f"Data quality of {model} {label}: {stats.n_rows} rows, "
-            f"{stats.duplicate_ids} duplicate ids, {stats.duplicate_rows} duplicate rows, "
-            f"{stats.unmatched_labels or 0} unmatched labels. "
-            + ("; ".join(problems) if problems else "No problems found.")
-        ),
+        description=stats.describe(f"{model} {label}"),
     )
 
 

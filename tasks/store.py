@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from prefect import task
 
 from modelwatch import monitoring
-from modelwatch.io.quality import ValidationReport
+from modelwatch.io.gx_runtime import ValidationReport
 from modelwatch.io.sources import WindowData
 from modelwatch.io.store import RunRecord, Store
 from modelwatch.settings import get_settings

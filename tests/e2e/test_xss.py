@@ -3,7 +3,7 @@
 A window (and, for the suite, its reference) carries category values and column
 names that set ``data-pwned`` on ``<body>`` if the browser ran them. The Great
 Expectations Data Docs (validation page, suite page, index — built through
-:func:`modelwatch.io.quality.validate_frame`, as the validate flow does) and the
+:func:`modelwatch.io.gx_runtime.validate_frame`, as the validate flow does) and the
 monitor report (:func:`modelwatch.io.reports.render_report`) are opened with
 ``file://`` in Debian's headless Chromium: the attribute stays unset and the
 payloads are shown as text (so a page cannot pass by dropping them).
@@ -23,8 +23,9 @@ import pandas as pd
 import pytest
 
 from modelwatch import simulate
-from modelwatch.io.quality import build_suite, validate_frame
+from modelwatch.io.gx_runtime import validate_frame
 from modelwatch.io.reports import HistoryPoint, render_report
+from modelwatch.io.suites import build_suite
 from modelwatch.spec import load_spec
 from modelwatch.stats.drift import detect_drift
 from modelwatch.stats.performance import classification_metrics

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from flows.monitor import monitor_model
-from modelwatch.io import quality
+from modelwatch.io import suites as quality
 from tests.flows.conftest import REPO, World
 
 Frame = pd.DataFrame

@@ -1,4 +1,6 @@
-"""modelwatch.io.quality: suites built from the reference, validated with Great Expectations."""
+"""Suites built from the reference (modelwatch.io.suites), validated with Great Expectations
+(modelwatch.io.gx_runtime, Data Docs: modelwatch.io.datadocs), and the window's data-quality
+statistics (modelwatch.stats.data_quality)."""
 
 from __future__ import annotations
 
@@ -15,20 +17,19 @@ import pandas as pd
 import pytest
 
 from modelwatch.errors import SchemaError, ValidationFailed
-from modelwatch.io.quality import (
+from modelwatch.io.gx_runtime import GXRuntime, ValidationReport, default_runtime, validate_frame
+from modelwatch.io.suites import (
     GENERATED_BY,
     SuiteError,
-    ValidationReport,
     build_suite,
-    data_quality_stats,
     diff_suites,
     load_suite,
     merge_suites,
-    validate_frame,
     write_suite,
 )
 from modelwatch.simulate import generate_reference, generate_window, split_log_and_labels
 from modelwatch.spec import MonitorSpec, load_spec
+from modelwatch.stats.data_quality import data_quality_stats
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
 PII = ("email",)
@@ -715,6 +716,35 @@ def test_data_quality_rows_are_long_format_and_carry_unmatched_labels(
     }
 
 
+def test_the_data_quality_table_and_description_of_an_artifact(
+    log: pd.DataFrame, spec: MonitorSpec, reference: pd.DataFrame
+) -> None:
+    bad = log.assign(region=log["region"].where(log.index >= 30, "mars"))
+    bad.loc[:9, "income"] = np.inf
+    stats = data_quality_stats(bad, spec, reference, unmatched_labels=7)
+    table = {row["column"]: row for row in stats.column_table()}
+    ref = reference["income"].dropna()
+    outside = (bad["income"] < ref.min()) | (bad["income"] > ref.max())
+    assert list(table) == stats.column_names
+    assert table["income"] == {
+        "column": "income",
+        "kind": "numeric",
+        "dtype": "float64",
+        "missing": 0.0,
+        "type_mismatch": False,
+        "non_finite": round(10 / len(log), 4),
+        "out_of_range": round(float(outside.mean()), 4),
+        "new_categories": "",
+    }
+    assert (table["region"]["new_categories"], table["region"]["non_finite"]) == ("mars", None)
+    assert stats.describe("credit 2026-11-23T10") == (
+        f"Data quality of credit 2026-11-23T10: {len(log)} rows, 0 duplicate ids, "
+        "0 duplicate rows, 7 unmatched labels. " + "; ".join(stats.problems())
+    )
+    clean = data_quality_stats(log, spec, reference)
+    assert clean.describe("credit w").endswith("0 unmatched labels. No problems found.")
+
+
 # --------------------------------------------------------------------------- suite diff
 
 
@@ -932,3 +962,38 @@ def test_suites_by_task_regression_has_no_class_set_multiclass_checks_every_clas
         e for e in suite["expectations"] if e["type"] == "expect_table_columns_to_match_set"
     ]
     assert {"p_stay", "p_downgrade", "p_churn"} <= set(columns["kwargs"]["column_set"])
+
+
+# --------------------------------------------------------------------------- the runtime
+
+
+def test_a_runtime_owns_its_contexts_and_caches_one_validation_per_suite_content(
+    log: pd.DataFrame, suite: dict[str, Any]
+) -> None:
+    """Two runtimes share nothing; a runtime validates a suite it has seen without rebuilding it."""
+    runtime, other = GXRuntime(), GXRuntime()
+    first = runtime.validate(log, suite, pii=PII, window=WINDOW, now=NOW)
+    assert first == validate_frame(log, suite, pii=PII, window=WINDOW, now=NOW)
+    assert len(runtime._validations) == 1 and other._validations == {}
+    assert runtime._ephemeral is not None and other._ephemeral is None
+    assert runtime._ephemeral is not default_runtime()._ephemeral
+    again = runtime.validate(log, suite, pii=PII, window=WINDOW, now=NOW)
+    assert again == first and len(runtime._validations) == 1
+    assert runtime._ephemeral.validation_results_store.list_keys() == []  # emptied after each run
+    changed = {**suite, "expectations": suite["expectations"][:3]}
+    runtime.validate(log, changed, pii=PII, window=WINDOW, now=NOW)
+    assert len(runtime._validations) == 2
+
+
+def test_the_data_docs_pages_are_rendered_by_the_datadocs_safe_view(
+    log: pd.DataFrame, suite: dict[str, Any], tmp_path: Path
+) -> None:
+    """GX loads the escaping page view by module and class name from the project config."""
+    from modelwatch.io import datadocs
+
+    validate_frame(log, suite, pii=PII, data_docs_dir=tmp_path)
+    config = (tmp_path / "gx" / "great_expectations.yml").read_text(encoding="utf-8")
+    assert "module_name: modelwatch.io.datadocs" in config
+    assert "SafeDataDocsPageView" in config
+    assert datadocs.SafeDataDocsPageView is datadocs.safe_page_view()
+    assert datadocs.SafeDataDocsPageView.__module__ == "modelwatch.io.datadocs"

@@ -241,7 +241,7 @@ def test_a_label_timestamp_decides_which_conflicting_label_is_latest(
 def test_conflicting_labels_reach_the_data_quality_rows(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from modelwatch.io.quality import data_quality_stats
+    from modelwatch.stats.data_quality import data_quality_stats
 
     _write(_log(6), tmp_path / "predictions" / "a.parquet")
     _write(_labels(["p0", "p1"]), tmp_path / "labels" / "a.parquet")
