@@ -637,6 +637,66 @@ def test_parameter_errors(kwargs, message):
         detect_drift(reference, current, numeric=NUMERIC, categorical=[], **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda r, c: detect_drift(r, c, numeric=NUMERIC, categorical=[], method="kstest"),
+            f"The 'method' parameter of detect_drift must be 'auto' or one of "
+            f"{sorted(DRIFT_METHODS)}. Got 'kstest' instead.",
+        ),
+        (
+            lambda r, c: detect_drift(r, c, numeric=NUMERIC, categorical=[], correction="holm"),
+            "The 'correction' parameter of detect_drift must be one of "
+            "['none', 'bonferroni', 'benjamini-hochberg']. Got 'holm' instead.",
+        ),
+        (
+            lambda r, c: detect_drift(r, c, numeric=NUMERIC, categorical=[], alpha=True),
+            "The 'alpha' parameter of detect_drift must be a float in (0, 1). Got True instead.",
+        ),
+        (
+            lambda r, c: detect_drift(
+                r, c, numeric=NUMERIC, categorical=[], dataset_drift_share=1.5
+            ),
+            "The 'dataset_drift_share' parameter of detect_drift must be a float in (0, 1]. "
+            "Got 1.5 instead.",
+        ),
+        (
+            lambda r, c: detect_drift(
+                r, c, numeric=NUMERIC, categorical=[], column_thresholds={"x0": math.inf}
+            ),
+            "The \"column_thresholds['x0']\" parameter of detect_drift must be a finite "
+            "float > 0. Got inf instead.",
+        ),
+        (
+            lambda r, c: drift_statistic([1.0], [2.0], method="ks", kind="ordinal"),
+            "The 'kind' parameter of drift_statistic must be 'numeric' or 'categorical'. "
+            "Got 'ordinal' instead.",
+        ),
+        (
+            lambda r, c: psi_noise_threshold(10, 10, 5, min_effect=0.0),
+            "The 'min_effect' parameter of psi_noise_threshold must be a finite float > 0. "
+            "Got 0.0 instead.",
+        ),
+        (
+            lambda r, c: psi_noise_threshold(10, 2.5, 5),
+            "The 'n_current' parameter of psi_noise_threshold must be an int >= 1. "
+            "Got 2.5 instead.",
+        ),
+        (
+            lambda r, c: fit_reference_profile(r, numeric=NUMERIC, n_bins=np.int64(1)),
+            "The 'n_bins' parameter of fit_reference_profile must be an int >= 2. "
+            "Got np.int64(1) instead.",
+        ),
+    ],
+)
+def test_parameter_errors_use_the_one_template(call, message):
+    """Every rejected parameter names the function, the parameter, the rule and the value."""
+    reference, current = make_frames(50, 0)
+    with pytest.raises(StatisticsError, match=f"^{re.escape(message)}$"):
+        call(reference, current)
+
+
 def test_z_test_on_a_non_binary_column_names_it():
     reference, current = make_frames(50, 0)
     with pytest.raises(StatisticsError, match="column 'c0': method 'z' needs a binary column"):

@@ -1,53 +1,31 @@
-"""Input checks of the drift functions: parameters (one message template) and data frames."""
+"""Input checks of the drift functions: the parameter constraints they share, and the data frames.
+
+Parameters are checked with :func:`modelwatch.stats.params.check_param` (one
+message template); the constraints several drift functions use are named here.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from modelwatch.errors import StatisticsError
+from modelwatch.stats.params import Interval, param_error
 
-
-def _param_error(function: str, name: str, requirement: str, value: object) -> StatisticsError:
-    return StatisticsError(
-        f"The {name!r} parameter of {function} must be {requirement}. Got {value!r} instead."
-    )
-
-
-def _check_int(function: str, name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise _param_error(function, name, f"an int >= {minimum}", value)
-    return int(value)
-
-
-def _check_fraction(function: str, name: str, value: object, *, closed_high: bool = False) -> float:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if ok:
-        v = float(value)  # type: ignore[arg-type]
-        ok = 0.0 < v < 1.0 or (closed_high and v == 1.0)
-    if not ok:
-        bound = "(0, 1]" if closed_high else "(0, 1)"
-        raise _param_error(function, name, f"a float in {bound}", value)
-    return float(value)  # type: ignore[arg-type]
-
-
-def _check_positive(function: str, name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.floating | np.integer)
-        or not math.isfinite(float(value))
-        or float(value) <= 0.0
-    ):
-        raise _param_error(function, name, "a finite float > 0", value)
-    return float(value)
+FRACTION = Interval(float, 0, 1, closed="neither")
+"""A float in (0, 1): ``alpha``, ``eps``, ``false_alarm``."""
+SHARE = Interval(float, 0, 1, closed="right")
+"""A float in (0, 1]: ``dataset_drift_share``."""
+POSITIVE = Interval(float, 0, None, closed="neither")
+"""A finite float > 0: thresholds and effects."""
+N_BINS = Interval(int, 2, None)
+"""An int >= 2: quantile bins of the reference."""
 
 
 def _check_frame(frame: object, side: str, function: str) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
-        raise _param_error(function, side, "a pandas DataFrame", type(frame).__name__)
+        raise param_error(function, side, "a pandas DataFrame", type(frame).__name__)
     if len(frame) == 0:
         raise StatisticsError(f"the {side} data of {function} has 0 rows")
     return frame

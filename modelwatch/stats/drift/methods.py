@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
 from modelwatch.errors import StatisticsError
-from modelwatch.stats.drift._checks import _check_fraction, _check_int, _param_error
+from modelwatch.stats.drift._checks import FRACTION, N_BINS
 from modelwatch.stats.drift.profile import (
     ColumnKind,
     FloatArray,
@@ -28,6 +28,7 @@ from modelwatch.stats.drift.profile import (
     _n_non_nan_sorted,
     _quantile_edges,
 )
+from modelwatch.stats.params import check_param
 
 DEFAULT_EPS = 1e-6
 """Floor applied to bin proportions by PSI and KL (empty bins would give infinities)."""
@@ -253,24 +254,6 @@ def _anderson(reference: NumericProfile, current: NumericSample) -> tuple[float,
     return statistic, p
 
 
-def _binned(
-    counts_method: Callable[[IntArray, IntArray], float],
-) -> Callable[[NumericProfile, NumericSample], tuple[float, None]]:
-    def method(reference: NumericProfile, current: NumericSample) -> tuple[float, None]:
-        return counts_method(reference.bin_counts, current.bin_counts), None
-
-    return method
-
-
-def _distance(
-    counts_method: Callable[[IntArray, IntArray], float],
-) -> Callable[[IntArray, IntArray], tuple[float, None]]:
-    def method(reference: IntArray, current: IntArray) -> tuple[float, None]:
-        return counts_method(reference, current), None
-
-    return method
-
-
 # --------------------------------------------------------------------------- registry
 
 
@@ -306,6 +289,20 @@ class DriftMethod:
         return tuple(kinds)
 
 
+def _on_counts(
+    key: str, description: str, distance: Callable[[IntArray, IntArray], float]
+) -> DriftMethod:
+    """A distance between counts: the reference bins (numeric) or the categories (categorical)."""
+
+    def numeric(reference: NumericProfile, current: NumericSample) -> tuple[float, None]:
+        return distance(reference.bin_counts, current.bin_counts), None
+
+    def categorical(reference: IntArray, current: IntArray) -> tuple[float, None]:
+        return distance(reference, current), None
+
+    return DriftMethod(key, description, False, numeric, categorical)
+
+
 DRIFT_METHODS: dict[str, DriftMethod] = {
     "ks": DriftMethod("ks", "two-sample Kolmogorov–Smirnov test", True, _ks, None, True),
     "chi2": DriftMethod("chi2", "chi-squared homogeneity test", True, None, _chi2_counts),
@@ -314,26 +311,10 @@ DRIFT_METHODS: dict[str, DriftMethod] = {
         "anderson", "k-sample Anderson–Darling test", True, _anderson, None, True
     ),
     "cvm": DriftMethod("cvm", "two-sample Cramér–von Mises test", True, _cvm, None, True),
-    "psi": DriftMethod(
-        "psi", "population stability index", False, _binned(_psi_counts), _distance(_psi_counts)
-    ),
-    "jensenshannon": DriftMethod(
-        "jensenshannon",
-        "Jensen–Shannon distance (base 2)",
-        False,
-        _binned(_js_counts),
-        _distance(_js_counts),
-    ),
-    "hellinger": DriftMethod(
-        "hellinger",
-        "Hellinger distance",
-        False,
-        _binned(_hellinger_counts),
-        _distance(_hellinger_counts),
-    ),
-    "kl": DriftMethod(
-        "kl", "Kullback–Leibler divergence", False, _binned(_kl_counts), _distance(_kl_counts)
-    ),
+    "psi": _on_counts("psi", "population stability index", _psi_counts),
+    "jensenshannon": _on_counts("jensenshannon", "Jensen–Shannon distance (base 2)", _js_counts),
+    "hellinger": _on_counts("hellinger", "Hellinger distance", _hellinger_counts),
+    "kl": _on_counts("kl", "Kullback–Leibler divergence", _kl_counts),
     "wasserstein": DriftMethod(
         "wasserstein", "Wasserstein distance / std(reference)", False, _wasserstein, None, True
     ),
@@ -341,10 +322,31 @@ DRIFT_METHODS: dict[str, DriftMethod] = {
 """Registry of drift methods: key -> :class:`DriftMethod`."""
 
 
+@dataclass(frozen=True)
+class MethodKey:
+    """Parameter constraint (:mod:`modelwatch.stats.params`): a :data:`DRIFT_METHODS` key.
+
+    The registry is read when a value is checked, so methods registered later
+    count; ``auto=True`` also accepts ``"auto"`` (the rule picks per column).
+    """
+
+    auto: bool = False
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, str) and (
+            value in DRIFT_METHODS or (self.auto and value == "auto")
+        )
+
+    def convert(self, value: Any) -> str:
+        return str(value)
+
+    def describe(self) -> str:
+        keys = f"one of {sorted(DRIFT_METHODS)}"
+        return f"'auto' or {keys}" if self.auto else keys
+
+
 def _get_method(function: str, name: str, key: object) -> DriftMethod:
-    if not isinstance(key, str) or key not in DRIFT_METHODS:
-        raise _param_error(function, name, f"one of {sorted(DRIFT_METHODS)}", key)
-    return DRIFT_METHODS[key]
+    return DRIFT_METHODS[check_param(function, name, key, MethodKey())]
 
 
 # --------------------------------------------------------------------------- single-column PSI
@@ -361,8 +363,8 @@ def population_stability_index(
     ``eps``: ``PSI = Σ (p_cur − p_ref) · ln(p_cur / p_ref)``. NaNs are dropped.
     """
     function = "population_stability_index"
-    n_bins = _check_int(function, "n_bins", n_bins, 2)
-    eps = _check_fraction(function, "eps", eps)
+    n_bins = check_param(function, "n_bins", n_bins, N_BINS)
+    eps = check_param(function, "eps", eps, FRACTION)
     ref = _nonmissing_sorted(reference, "reference", function)
     cur = _nonmissing_sorted(current, "current", function)
     edges = _quantile_edges(ref, n_bins)

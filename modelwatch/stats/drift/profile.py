@@ -15,19 +15,15 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from modelwatch.errors import StatisticsError
-from modelwatch.stats.drift._checks import (
-    _check_columns,
-    _check_declared,
-    _check_frame,
-    _check_int,
-)
+from modelwatch.stats.drift._checks import N_BINS, _check_columns, _check_declared, _check_frame
+from modelwatch.stats.params import check_param
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.int64]
@@ -41,8 +37,36 @@ def _share(part: int, whole: int) -> float:
 # --------------------------------------------------------------------------- profiles
 
 
+class _ColumnSummary:
+    """What both column profiles answer: the column, its rows and how many are not missing."""
+
+    column: str
+    n_rows: int
+
+    @property
+    def n_valid(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def missing_share(self) -> float:
+        return _share(self.n_rows - self.n_valid, self.n_rows)
+
+
+_Summary = TypeVar("_Summary", bound=_ColumnSummary)
+
+
+def _find(profiles: Sequence[_Summary], column: str, kind: ColumnKind) -> _Summary:
+    for profile in profiles:
+        if profile.column == column:
+            return profile
+    raise StatisticsError(
+        f"column {column!r} is not a {kind} column of the reference profile; "
+        f"it has {[p.column for p in profiles]}"
+    )
+
+
 @dataclass(frozen=True, eq=False)
-class NumericProfile:
+class NumericProfile(_ColumnSummary):
     """Reference summary of one numeric column."""
 
     column: str
@@ -61,13 +85,9 @@ class NumericProfile:
     def n_valid(self) -> int:
         return int(self.sorted_values.size)
 
-    @property
-    def missing_share(self) -> float:
-        return _share(self.n_rows - self.n_valid, self.n_rows)
-
 
 @dataclass(frozen=True, eq=False)
-class CategoricalProfile:
+class CategoricalProfile(_ColumnSummary):
     """Reference summary of one categorical column (categories compared as strings)."""
 
     column: str
@@ -78,10 +98,6 @@ class CategoricalProfile:
     @property
     def n_valid(self) -> int:
         return int(self.counts.sum())
-
-    @property
-    def missing_share(self) -> float:
-        return _share(self.n_rows - self.n_valid, self.n_rows)
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,22 +136,10 @@ class ReferenceProfile:
         return [p.column for p in self.categorical]
 
     def numeric_profile(self, column: str) -> NumericProfile:
-        for profile in self.numeric:
-            if profile.column == column:
-                return profile
-        raise StatisticsError(
-            f"column {column!r} is not a numeric column of the reference profile; "
-            f"it has {self.numeric_columns}"
-        )
+        return _find(self.numeric, column, "numeric")
 
     def categorical_profile(self, column: str) -> CategoricalProfile:
-        for profile in self.categorical:
-            if profile.column == column:
-                return profile
-        raise StatisticsError(
-            f"column {column!r} is not a categorical column of the reference profile; "
-            f"it has {self.categorical_columns}"
-        )
+        return _find(self.categorical, column, "categorical")
 
     def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
         """Plain numpy arrays (no objects) for ``np.savez``: persist the profile with the model.
@@ -338,7 +342,7 @@ def fit_reference_profile(
     rows in a single ``np.sort`` call; each profile keeps a view of its row.
     """
     function = "fit_reference_profile"
-    n_bins = _check_int(function, "n_bins", n_bins, 2)
+    n_bins = check_param(function, "n_bins", n_bins, N_BINS)
     reference = _check_frame(reference, "reference", function)
     numeric, categorical = list(numeric), list(categorical)
     _check_declared(function, numeric, categorical)

@@ -9,7 +9,8 @@ decides per column and for the dataset. The rules are in the package docstring.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, TypeAlias
 
@@ -20,20 +21,20 @@ from scipy import stats
 
 from modelwatch.errors import StatisticsError
 from modelwatch.stats.drift._checks import (
+    FRACTION,
+    POSITIVE,
+    SHARE,
     _check_columns,
     _check_declared,
-    _check_fraction,
     _check_frame,
-    _check_int,
-    _check_positive,
-    _param_error,
 )
-from modelwatch.stats.drift.methods import DRIFT_METHODS, DriftMethod, _get_method
+from modelwatch.stats.drift.methods import DRIFT_METHODS, DriftMethod, MethodKey, _get_method
 from modelwatch.stats.drift.profile import (
     CategoricalProfile,
     ColumnKind,
     FloatArray,
     IntArray,
+    NumericProfile,
     NumericSample,
     ReferenceProfile,
     _category_counts,
@@ -43,6 +44,7 @@ from modelwatch.stats.drift.profile import (
     _share,
     fit_reference_profile,
 )
+from modelwatch.stats.params import Interval, Options, check_param, param_error
 
 Correction: TypeAlias = Literal["none", "bonferroni", "benjamini-hochberg"]
 
@@ -150,8 +152,7 @@ def drift_statistic(
     """``(statistic, p_value)`` of one registry method on two 1-D samples (NaNs dropped)."""
     function = "drift_statistic"
     spec = _get_method(function, "method", method)
-    if kind not in ("numeric", "categorical"):
-        raise _param_error(function, "kind", "'numeric' or 'categorical'", kind)
+    check_param(function, "kind", kind, Options(("numeric", "categorical")))
     reference_frame = pd.DataFrame({"x": pd.Series(np.asarray(reference))})
     current_frame = pd.DataFrame({"x": pd.Series(np.asarray(current))})
     report = detect_drift(
@@ -172,21 +173,52 @@ def drift_statistic(
 
 
 @dataclass(frozen=True)
-class _Raw:
-    column: str
-    kind: ColumnKind
+class _Measured:
+    """A column measured but not decided yet (``result.threshold`` is NaN until then)."""
+
+    result: DriftResult
     method: DriftMethod
-    statistic: float
-    p_value: float | None
-    n_reference: int
-    n_current: int
-    missing_reference: float
-    missing_current: float
-    unseen: tuple[str, ...] = ()
-    unseen_share: float = 0.0
-    note: str = ""
-    n_cells: int = 0
+    n_cells: int
     """Bins or categories (with unseen ones) holding at least one value on either side."""
+
+
+def _measure(
+    reference: NumericProfile | CategoricalProfile,
+    method: DriftMethod,
+    statistic: Callable[[], tuple[float, float | None]],
+    *,
+    n_current: int,
+    missing_current: float,
+    n_cells: int,
+    unseen: tuple[str, ...] = (),
+    unseen_share: float = 0.0,
+) -> _Measured:
+    """The method's ``(statistic, p_value)`` on one column, or a note when a side has no value."""
+    n_reference = reference.n_valid
+    if n_reference == 0 or n_current == 0:
+        value, p_value = 0.0, (1.0 if method.is_test else None)
+        note = _empty_note(n_reference, n_current)
+    else:
+        value, p_value = statistic()
+        note = ""
+    kind: ColumnKind = "numeric" if isinstance(reference, NumericProfile) else "categorical"
+    result = DriftResult(
+        column=reference.column,
+        kind=kind,
+        method=method.key,
+        statistic=float(value),
+        p_value=None if p_value is None else float(p_value),
+        threshold=math.nan,
+        drifted=False,
+        missing_share_reference=reference.missing_share,
+        missing_share_current=missing_current,
+        unseen_categories=unseen,
+        n_reference=n_reference,
+        n_current=n_current,
+        unseen_share=unseen_share,
+        note=note,
+    )
+    return _Measured(result, method, n_cells)
 
 
 def _occupied(reference: IntArray, current: IntArray) -> int:
@@ -208,11 +240,11 @@ def psi_noise_threshold(
     second term with probability ``false_alarm``. See the module docstring.
     """
     function = "psi_noise_threshold"
-    n_reference = _check_int(function, "n_reference", n_reference, 1)
-    n_current = _check_int(function, "n_current", n_current, 1)
-    n_cells = _check_int(function, "n_cells", n_cells, 0)
-    false_alarm = _check_fraction(function, "false_alarm", false_alarm)
-    min_effect = _check_positive(function, "min_effect", min_effect)
+    n_reference = check_param(function, "n_reference", n_reference, Interval(int, 1, None))
+    n_current = check_param(function, "n_current", n_current, Interval(int, 1, None))
+    n_cells = check_param(function, "n_cells", n_cells, Interval(int, 0, None))
+    false_alarm = check_param(function, "false_alarm", false_alarm, FRACTION)
+    min_effect = check_param(function, "min_effect", min_effect, POSITIVE)
     return _psi_rule(n_reference, n_current, n_cells, false_alarm, min_effect)
 
 
@@ -262,7 +294,7 @@ def _numeric_results(
     columns: Sequence[str],
     method: str,
     methods: Mapping[str, str],
-) -> list[_Raw]:
+) -> list[_Measured]:
     n_rows = len(current)
     arrays = {column: _column_as_float(current, column) for column in columns}
     n_valid = {c: n_rows - int(np.count_nonzero(np.isnan(a))) for c, a in arrays.items()}
@@ -277,7 +309,7 @@ def _numeric_results(
     matrix.sort(axis=1)  # one vectorized sort for every column that needs it
     row_of = {column: j for j, column in enumerate(sorted_columns)}
 
-    results: list[_Raw] = []
+    results: list[_Measured] = []
     for column in columns:
         ref = profile.numeric_profile(column)
         spec = chosen[column]
@@ -289,25 +321,15 @@ def _numeric_results(
             values = None
             counts = _counts_unsorted(arrays[column], ref.bin_edges, n_valid[column])
         sample = NumericSample(column, values, counts, n_valid[column])
-        note = ""
-        if ref.n_valid == 0 or sample.n_valid == 0:
-            statistic, p_value = 0.0, (1.0 if spec.is_test else None)
-            note = _empty_note(ref.n_valid, sample.n_valid)
-        else:
-            assert spec.numeric is not None
-            statistic, p_value = spec.numeric(ref, sample)
+        numeric_method = spec.numeric
+        assert numeric_method is not None  # _choose checked the kind
         results.append(
-            _Raw(
-                column=column,
-                kind="numeric",
-                method=spec,
-                statistic=statistic,
-                p_value=p_value,
-                n_reference=ref.n_valid,
+            _measure(
+                ref,
+                spec,
+                functools.partial(numeric_method, ref, sample),
                 n_current=sample.n_valid,
-                missing_reference=ref.missing_share,
                 missing_current=_share(n_rows - sample.n_valid, n_rows),
-                note=note,
                 n_cells=_occupied(ref.bin_counts, counts),
             )
         )
@@ -316,7 +338,7 @@ def _numeric_results(
 
 def _categorical_result(
     ref: CategoricalProfile, series: pd.Series, method: str, methods: Mapping[str, str]
-) -> _Raw:
+) -> _Measured:
     column = ref.column
     n_rows = len(series)
     labels, counts, n_missing = _category_counts(series)
@@ -333,31 +355,21 @@ def _categorical_result(
     current_all = np.concatenate([current_counts, unseen_counts]).astype(np.int64)
     n_current = int(current_all.sum())
     spec = _choose(column, "categorical", method, methods, ref.n_valid, n_current)
-    note = ""
-    if ref.n_valid == 0 or n_current == 0:
-        statistic, p_value = 0.0, (1.0 if spec.is_test else None)
-        note = _empty_note(ref.n_valid, n_current)
-    else:
-        assert spec.categorical is not None
-        try:
-            statistic, p_value = spec.categorical(reference_all, current_all)
-        except StatisticsError as exc:
-            raise StatisticsError(f"column {column!r}: {exc}") from exc
-    return _Raw(
-        column=column,
-        kind="categorical",
-        method=spec,
-        statistic=statistic,
-        p_value=p_value,
-        n_reference=ref.n_valid,
-        n_current=n_current,
-        missing_reference=ref.missing_share,
-        missing_current=_share(n_missing, n_rows),
-        unseen=unseen,
-        unseen_share=_share(int(unseen_counts.sum()), n_current),
-        note=note,
-        n_cells=_occupied(reference_all, current_all),
-    )
+    categorical_method = spec.categorical
+    assert categorical_method is not None  # _choose checked the kind
+    try:
+        return _measure(
+            ref,
+            spec,
+            functools.partial(categorical_method, reference_all, current_all),
+            n_current=n_current,
+            missing_current=_share(n_missing, n_rows),
+            n_cells=_occupied(reference_all, current_all),
+            unseen=unseen,
+            unseen_share=_share(int(unseen_counts.sum()), n_current),
+        )
+    except StatisticsError as exc:
+        raise StatisticsError(f"column {column!r}: {exc}") from exc
 
 
 def _test_thresholds(p_values: Sequence[float], alpha: float, correction: str) -> float:
@@ -405,22 +417,18 @@ def detect_drift(
     ``"target"`` for output drift). See the module docstring for the rules.
     """
     function = "detect_drift"
-    if method != "auto" and method not in DRIFT_METHODS:
-        raise _param_error(function, "method", f"'auto' or one of {sorted(DRIFT_METHODS)}", method)
-    alpha = _check_fraction(function, "alpha", alpha)
+    check_param(function, "method", method, MethodKey(auto=True))
+    alpha = check_param(function, "alpha", alpha, FRACTION)
     if psi_threshold is not None:
-        psi_threshold = _check_positive(function, "psi_threshold", psi_threshold)
-    dataset_drift_share = _check_fraction(
-        function, "dataset_drift_share", dataset_drift_share, closed_high=True
-    )
-    if correction not in _CORRECTIONS:
-        raise _param_error(function, "correction", f"one of {list(_CORRECTIONS)}", correction)
+        psi_threshold = check_param(function, "psi_threshold", psi_threshold, POSITIVE)
+    dataset_drift_share = check_param(function, "dataset_drift_share", dataset_drift_share, SHARE)
+    check_param(function, "correction", correction, Options(_CORRECTIONS))
     distance_thresholds = dict(DEFAULT_THRESHOLDS)
     for key, value in (thresholds or {}).items():
         if key not in DRIFT_METHODS or DRIFT_METHODS[key].is_test:
             distances = sorted(k for k, m in DRIFT_METHODS.items() if not m.is_test)
-            raise _param_error(function, "thresholds", f"keyed by one of {distances}", key)
-        distance_thresholds[key] = _check_positive(function, f"thresholds[{key!r}]", value)
+            raise param_error(function, "thresholds", f"keyed by one of {distances}", key)
+        distance_thresholds[key] = check_param(function, f"thresholds[{key!r}]", value, POSITIVE)
 
     if isinstance(reference, ReferenceProfile):
         profile = reference
@@ -456,68 +464,52 @@ def detect_drift(
             raise StatisticsError(
                 f"column {column!r} in 'column_thresholds' of detect_drift is not a declared column"
             )
-        per_column[column] = _check_positive(function, f"column_thresholds[{column!r}]", value)
+        per_column[column] = check_param(
+            function, f"column_thresholds[{column!r}]", value, POSITIVE
+        )
     for column, key in methods.items():
         if column not in declared:
             raise StatisticsError(
                 f"column {column!r} in 'methods' of detect_drift is not a declared column"
             )
-        if key != "auto" and key not in DRIFT_METHODS:
-            raise _param_error(
-                function, f"methods[{column!r}]", f"'auto' or one of {sorted(DRIFT_METHODS)}", key
-            )
+        check_param(function, f"methods[{column!r}]", key, MethodKey(auto=True))
 
-    raw = _numeric_results(profile, current, numeric, method, methods)
-    raw += [
+    measured = _numeric_results(profile, current, numeric, method, methods)
+    measured += [
         _categorical_result(profile.categorical_profile(c), current[c], method, methods)
         for c in categorical
     ]
 
-    tested = [r.p_value for r in raw if r.p_value is not None and not r.note]
+    tested = [
+        m.result.p_value for m in measured if m.result.p_value is not None and not m.result.note
+    ]
     test_threshold = _test_thresholds(tested, alpha, correction)
     results = []
-    for r in raw:
+    for m in measured:
+        r = m.result
         if r.column in per_column:
             threshold = per_column[r.column]
             drifted = not r.note and r.statistic > threshold
-        elif r.method.is_test:
+        elif m.method.is_test:
             threshold = test_threshold
             drifted = r.p_value is not None and not r.note and r.p_value <= threshold
-        elif r.method.key == "psi":
+        elif m.method.key == "psi":
             threshold = (
                 psi_threshold
                 if psi_threshold is not None
                 else _psi_rule(
                     max(r.n_reference, 1),
                     max(r.n_current, 1),
-                    r.n_cells,
+                    m.n_cells,
                     PSI_FALSE_ALARM,
                     PSI_MIN_EFFECT,
                 )
             )
             drifted = not r.note and r.statistic > threshold
         else:
-            threshold = distance_thresholds[r.method.key]
+            threshold = distance_thresholds[m.method.key]
             drifted = not r.note and r.statistic > threshold
-        results.append(
-            DriftResult(
-                column=r.column,
-                kind=r.kind,
-                method=r.method.key,
-                statistic=float(r.statistic),
-                p_value=None if r.p_value is None else float(r.p_value),
-                threshold=float(threshold),
-                drifted=bool(drifted),
-                missing_share_reference=r.missing_reference,
-                missing_share_current=r.missing_current,
-                unseen_categories=r.unseen,
-                n_reference=r.n_reference,
-                n_current=r.n_current,
-                unseen_share=r.unseen_share,
-                note=r.note,
-                role=role,
-            )
-        )
+        results.append(replace(r, threshold=float(threshold), drifted=bool(drifted), role=role))
     share = sum(r.drifted for r in results) / len(results)
     return DriftReport(
         columns=tuple(results),
