@@ -1,44 +1,28 @@
-"""Helpers shared by the flows: window arithmetic and run names (no computation)."""
+"""Helpers shared by the flows: the run's scheduled time, run names, the CLI's watchdog.
+
+Window arithmetic is the library's (:mod:`modelwatch.monitoring`); it is re-exported
+here for the flows.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from modelwatch.monitoring import earlier_windows, window_bounds
 from modelwatch.settings import get_settings
 from modelwatch.spec import find_spec
+from modelwatch.summaries import window_label
 
-
-def window_bounds(
-    window_end: datetime | None, window_hours: float, *, now: datetime | None = None
-) -> tuple[datetime, datetime]:
-    """``[end - hours, end)``; without an end, the last complete window before ``now``.
-
-    ``now`` defaults to the wall clock (UTC); a scheduled run passes its scheduled
-    start time (:func:`scheduled_start`), so a late run monitors its own window.
-    """
-    step = timedelta(hours=window_hours)
-    if window_end is None:
-        now = datetime.now(UTC) if now is None else now.astimezone(UTC)
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        window_end = epoch + ((now - epoch) // step) * step
-    elif window_end.tzinfo is None:
-        window_end = window_end.replace(tzinfo=UTC)
-    else:
-        window_end = window_end.astimezone(UTC)
-    return window_end - step, window_end
-
-
-def window_label(start: datetime) -> str:
-    return start.strftime("%Y-%m-%dT%H") if start.minute == 0 else start.strftime("%Y-%m-%dT%H%M")
-
-
-def earlier_windows(
-    start: datetime, window_hours: float, count: int
-) -> list[tuple[datetime, datetime]]:
-    """The ``count`` windows just before the one starting at ``start``, oldest first."""
-    step = timedelta(hours=window_hours)
-    return [(start - i * step, start - (i - 1) * step) for i in range(count, 0, -1)]
+__all__ = [
+    "current_flow_run_id",
+    "earlier_windows",
+    "monitor_run_name",
+    "run_with_watchdog",
+    "scheduled_start",
+    "window_bounds",
+    "window_label",
+]
 
 
 def scheduled_start() -> datetime | None:

@@ -4,13 +4,15 @@ validate → score the champion's reference → realized metrics ∥ CBPE estima
 feature drift (+ prediction / target drift) ∥ multivariate drift → judge the
 window (realized metric, else the estimate, else dataset drift) → degradation
 decision (k of n windows, or a CUSUM / Page–Hinkley detector) → persist →
-artifacts → events → retrain branch.
+artifacts → events → retrain branch. The rules are :mod:`modelwatch.analysis`'s
+(what is computed and decided) and :mod:`modelwatch.assessment`'s (what is
+stored, published and returned).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from prefect import flow
 from prefect.states import Completed, Failed
@@ -25,9 +27,18 @@ from flows.common import (
     window_label,
 )
 from flows.retrain import retrain_model
-from flows.validate import validate_window
+from flows.validate import ValidatedWindow, validate_window
+from modelwatch import assessment as assess
+from modelwatch.analysis import uses_metric_series
+from modelwatch.assessment import RetrainResult, WindowAssessment
+from modelwatch.monitoring import Episode
+from modelwatch.outcomes import StateName
+from modelwatch.spec import MonitorSpec
 from modelwatch.summaries import MonitorSummary, monitor_markdown
-from tasks import data, metrics, publish, registry, store
+from tasks import data, metrics, publish, registry, store, train
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _catch_up(model_name: str, start: datetime, window_hours: float, max_windows: int) -> None:
@@ -40,11 +51,77 @@ def _catch_up(model_name: str, start: datetime, window_hours: float, max_windows
         print(f"catch-up {window_label(end - timedelta(hours=window_hours))}: {state.name}")
 
 
+def _assess(
+    spec: MonitorSpec,
+    champion: registry.ModelVersionRef,
+    validated: ValidatedWindow,
+    *,
+    reference: pd.DataFrame,
+    baseline: float | None,
+) -> WindowAssessment:
+    """Metrics ∥ estimates ∥ drift ∥ multivariate drift → judgement → decision."""
+    window = validated.window
+    outputs = train.score_rows(spec, registry.load_model(champion), reference)
+    realized = metrics.realized_metrics.submit(spec, window.labeled)
+    estimated = metrics.estimated_metrics.submit(spec, reference, outputs, window.predictions)
+    drift = metrics.window_drift.submit(
+        spec,
+        reference,
+        outputs,
+        predictions=window.predictions,
+        labeled=window.labeled,
+        profile=registry.load_profile(champion),
+    )
+    multivariate = metrics.multivariate_drift.submit(spec, reference, window.predictions)
+    values = [*realized.result(), *estimated.result(), *multivariate.result()]
+    judgement = metrics.judge_window(spec, values, drift.result(), baseline)
+    earlier = store.recent_bad_flags(spec.name, window.start, champion.version, spec.degradation.n)
+    series = None
+    if uses_metric_series(spec, judgement):
+        history = metrics.metric_series(
+            spec.name, spec.degradation.metric, window.start, champion.version
+        )
+        series = [*history, judgement.value]
+    decision = metrics.decide_degradation(spec, [judgement.bad, *earlier], series, baseline)
+    return WindowAssessment(tuple(values), drift.result(), validated.report, judgement, decision)
+
+
+def _announce_degradation(
+    spec: MonitorSpec, summary: MonitorSummary, assessment: WindowAssessment
+) -> Episode:
+    """The window's degradation episode, the event (automations) and the alert (people)."""
+    label = window_label(summary.window_start)
+    champion = str(summary.champion_version)
+    episode = store.degradation_episode(
+        spec.name,
+        (summary.window_start, summary.window_end),
+        champion,
+        n=spec.degradation.n,
+        current_bad=assessment.judgement.bad,
+    )
+    event, payload = assess.degraded_event(
+        spec,
+        label=label,
+        decision=assessment.decision,
+        champion=champion,
+        episode=episode,
+        flow_run_id=current_flow_run_id(),
+    )
+    publish.emit_model_event(event, spec.name, payload)
+    url = publish.report_url(spec.name, summary.window_start)
+    alert = assess.degraded_alert(
+        summary, label=label, reason=assessment.decision.reason, report_url=url
+    )
+    publish.send_alert(spec, alert)
+    return episode
+
+
 @flow(name="monitor-model", flow_run_name=monitor_run_name, log_prints=True)
 def monitor_model(
     model_name: str = "credit",
     window_end: datetime | None = None,
     window_hours: Annotated[float, Field(gt=0)] | None = None,
+    *,
     force_retrain: bool = False,
     dry_run: bool = False,
     champion_version: str | None = None,
@@ -81,132 +158,49 @@ def monitor_model(
     window = validated.window
     if window.n_rows == 0:
         summary = MonitorSummary.empty(model_name, start, end, champion.version)
-        return Completed(name="NoData", message=f"no predictions in window {label}", data=summary)
+        return Completed(
+            name=StateName.NO_DATA, message=f"no predictions in window {label}", data=summary
+        )
 
     reference = registry.load_reference(champion)
     baseline = registry.version_metric(champion, f"val_{spec.degradation.metric}")
-    reference_outputs = metrics.score_reference(spec, champion, reference)
-    metric_future = metrics.realized_metrics.submit(spec, window.labeled)
-    estimate_future = metrics.estimated_metrics.submit(
-        spec, reference, reference_outputs, window.predictions
-    )
-    profile = registry.load_profile(champion)
-    drift_future = metrics.window_drift.submit(
-        spec, reference, reference_outputs, window.predictions, window.labeled, profile
-    )
-    multivariate_future = metrics.multivariate_drift.submit(spec, reference, window.predictions)
-    values = [
-        *metric_future.result(),
-        *estimate_future.result(),
-        *multivariate_future.result(),
-    ]
-    drift = drift_future.result()
-    judgement = metrics.judge_window(spec, values, drift, baseline)
-    earlier = store.recent_bad_flags(model_name, start, champion.version, spec.degradation.n)
-    series = None
-    if spec.degradation.detector != "k_of_n" and judgement.value is not None:
-        history = metrics.metric_series(
-            model_name, spec.degradation.metric, start, champion.version
-        )
-        series = [*history, judgement.value]
-    decision = metrics.decide_degradation(spec, [judgement.bad, *earlier], series, baseline)
-
-    record = store.window_record(
+    assessment = _assess(spec, champion, validated, reference=reference, baseline=baseline)
+    decision = assessment.decision
+    record = assess.window_record(
         model_name,
         window,
-        champion.version,
-        values,
-        drift,
-        validated.report,
-        judgement,
-        decision,
-        current_flow_run_id(),
+        assessment=assessment,
+        champion_version=champion.version,
+        flow_run_id=current_flow_run_id(),
     )
     if rejudge:  # the decision acted on when the window was first monitored stands
         record = store.keep_decision(record)
     store_run_id = None if dry_run else store.save_run(record)
-    summary = MonitorSummary.build(
-        record, values, drift, validated.report, judgement, decision, store_run_id
-    )
-    # optional analyses a small window skipped (each task logged its own skip)
+    summary = MonitorSummary.build(record, assessment, store_run_id)
     notes = metrics.small_window_notes(spec, window.n_rows, window.n_labeled)
-    skipped = f" (skipped: {'; '.join(notes)})" if notes else ""
-    markdown = monitor_markdown(summary, drift)
-    if notes:
-        markdown += "\nSkipped for lack of data: " + "; ".join(notes) + ".\n"
+    markdown = monitor_markdown(summary, assessment.drift, notes=notes)
     publish.publish_markdown(f"{model_name}-monitor-summary", markdown, f"{model_name} {label}")
-    publish.publish_drift_table(model_name, drift)
+    publish.publish_drift_table(model_name, assessment.drift)
     episode = None
     # a dry run emits nothing and records nothing; a re-judge leaves decisions to live runs
     if decision.degraded and not dry_run and not rejudge:
-        episode = store.degradation_episode(
-            model_name, start, end, champion.version, spec.degradation.n, judgement.bad
-        )
-        # only mode "event" emits the event the on-degraded deployment retrains on
-        event = "degraded" if spec.retraining.mode == "event" else "degradation-detected"
-        publish.emit_model_event(
-            event,
+        episode = _announce_degradation(spec, summary, assessment)
+    retrain = None
+    if assess.should_retrain(spec, decision, force=force_retrain, rejudge=rejudge) and not dry_run:
+        state: Any = retrain_model(
             model_name,
-            {
-                "window": label,
-                "reason": decision.reason,
-                "mode": spec.retraining.mode,
-                "champion": champion.version,
-                "episode": episode.id,
-                "windows": episode.windows,
-                "flow_run_id": current_flow_run_id(),
-            },
-        )
-        publish.send_alert(
-            spec,
-            "degraded",
-            f"{model_name} degraded at {label}",
-            decision.reason,
-            {"window": label, "champion": champion.version, **summary.metrics},
-            {"report": publish.report_url(model_name, start)},
-        )
-    retrain = ((decision.degraded and spec.retraining.mode == "inline") or force_retrain) and (
-        not rejudge
-    )
-    outcome = skipped
-    retrain_state: Any = None
-    if retrain and not dry_run:
-        reason = "forced by parameter force_retrain" if force_retrain else decision.reason
-        retrain_state = retrain_model(
-            model_name,
-            reason=reason,
+            reason=assess.retrain_reason(decision, force=force_retrain),
             window_end=end,
             triggered_by=current_flow_run_id(),
             episode=None if force_retrain or episode is None else episode.id,
             return_state=True,
         )
-        summary = summary.with_retrain(retrain_state.name, retrain_state.message or "")
-        outcome += f"; retraining {retrain_state.name}: {retrain_state.message}"
+        retrain = RetrainResult(state.name, state.message or "", state.is_failed())
+        summary = summary.with_retrain(retrain.name, retrain.message)
     # the report is written last, so it tells what the retraining branch did
     publish.publish_report(
-        spec,
-        summary,
-        drift,
-        values,
-        judgement.threshold,
-        reference,
-        window.predictions,
-        validated.report,
-        dry_run=dry_run,
+        spec, summary, assessment, reference=reference, current=window.predictions, dry_run=dry_run
     )
-    if retrain_state is not None and retrain_state.is_failed():
-        return Failed(
-            message=f"{label}: degraded; retraining failed, champion unchanged: "
-            f"{retrain_state.message}",
-            data=summary,
-        )
-    message = f"{label}: {decision.reason}{outcome}"
-    if rejudge:  # neither an alert nor a "flow run failed" automation: a note
-        return Completed(
-            name="Rejudged", message=f"{message} (re-judged; nothing emitted)", data=summary
-        )
-    if decision.degraded:
-        # a FAILED-type state: red in Prefect's run lists, seen by "flow run failed"
-        # automations; the name tells it apart from a crash or a bug
-        return Failed(name="Degraded", message=message, data=summary)
-    return Completed(message=message, data=summary)
+    outcome = assess.monitor_end(label, decision, notes=notes, retrain=retrain, rejudge=rejudge)
+    final = Failed if outcome.failed else Completed
+    return final(name=outcome.name, message=outcome.message, data=summary)

@@ -17,9 +17,9 @@ from prefect import flow
 from prefect.states import Completed, Failed
 from pydantic import Field
 
-from flows.common import window_label
 from flows.monitor import monitor_model
-from modelwatch.monitoring import windows_to_rejudge
+from modelwatch.monitoring import rejudge_line, relabel_end, windows_to_rejudge
+from modelwatch.outcomes import StateName
 from tasks import data, store
 
 
@@ -44,11 +44,6 @@ def relabel_model(
     chosen = windows_to_rejudge(
         judged, labeled_now, min_new_labels=min_new_labels, min_new_fraction=min_new_fraction
     )
-    if not chosen:
-        return Completed(
-            name="NoNewLabels",
-            message=f"no new labels for the last {len(judged)} monitored window(s)",
-        )
     done: list[str] = []
     failed: list[str] = []
     for item in chosen:
@@ -61,17 +56,8 @@ def relabel_model(
             rejudge=True,
             return_state=True,
         )
-        line = (
-            f"{window_label(window.start)} (v{window.champion_version}, "
-            f"labels {window.n_labeled} → {item.n_labeled_now})"
-        )
+        line = rejudge_line(item)
         print(f"re-judged {line}: {state.name}: {state.message}")
-        (done if state.name == "Rejudged" else failed).append(f"{line}: {state.name}")
-    if failed:
-        return Failed(
-            message=f"{len(failed)} of {len(chosen)} window(s) could not be re-judged: "
-            + "; ".join(failed)
-        )
-    return Completed(
-        name="Relabeled", message=f"{len(done)} window(s) re-judged: " + "; ".join(done)
-    )
+        (done if state.name == StateName.REJUDGED else failed).append(f"{line}: {state.name}")
+    end = relabel_end(len(judged), done=done, failed=failed)
+    return (Failed if end.failed else Completed)(name=end.name, message=end.message)

@@ -15,12 +15,15 @@ from prefect import flow
 from pydantic import Field
 
 from flows.common import current_flow_run_id, window_bounds, window_label
+from modelwatch import assessment as gate
+from modelwatch.assessment import GateFailure
 from modelwatch.errors import DataError, ValidationFailed
 from tasks import data, publish, quality, store
 
 if TYPE_CHECKING:
     from modelwatch.io.gx_runtime import ValidationReport
     from modelwatch.io.sources import WindowData
+    from modelwatch.spec import MonitorSpec
     from modelwatch.stats.data_quality import DataQualityStats
 
 
@@ -29,6 +32,25 @@ class ValidatedWindow:
     window: WindowData
     report: ValidationReport | None  # None when the window holds no rows
     quality: DataQualityStats | None = None  # None when the window holds no rows
+
+
+def _refuse(
+    spec: MonitorSpec,
+    window: tuple[datetime, datetime],
+    files: list[tuple[str, str]],
+    failure: GateFailure,
+    *,
+    dry_run: bool,
+    reason: str,
+) -> None:
+    """Quarantine the files, publish why, alert (a dry run only publishes)."""
+    if not dry_run:
+        store.quarantine_window(
+            spec.name, window, files, reason=reason, flow_run_id=current_flow_run_id()
+        )
+    publish.publish_markdown(f"{spec.name}-validation", failure.markdown, failure.description)
+    if not dry_run:
+        publish.send_alert(spec, failure.alert)
 
 
 @flow(name="validate-window", flow_run_name="validate-{model_name}", log_prints=True)
@@ -50,41 +72,20 @@ def validate_window(
     store.check_schema()  # never a half-written run on a store of another revision
     start, end = window_bounds(window_end, window_hours or spec.schedule.window_hours)
     label = window_label(start)
-    run_id = current_flow_run_id()
     held = quality.quarantined_files(model_name, start)
     if held:
         raise ValidationFailed(
-            f"window {label} of model {model_name!r} is quarantined ({len(held)} file(s), "
-            f"since {held[0]['created_at']:%Y-%m-%d %H:%M} UTC; reason: "
-            f"{held[0]['reason'].splitlines()[0].rstrip(':')}). Fix the data, then run "
-            f"`modelwatch quarantine release {model_name} --window-start {start.isoformat()}` "
-            "and re-run the window."
+            gate.quarantined_message(model_name, label=label, start=start, held=held)
         )
     try:
         window = data.load_window(spec, start, end)
     except DataError as exc:
         files = data.file_checksums((exc.path,) if exc.path else ())
-        if not dry_run:
-            store.quarantine_window(model_name, start, end, files, str(exc), run_id)
-        publish.publish_markdown(
-            f"{model_name}-validation",
-            f"# Window unreadable: {model_name} {label}\n\n{exc}\n\n"
-            f"Files quarantined (left untouched): {len(files)}\n",
-            "The window's data cannot be read",
+        failure = gate.unreadable_window(
+            model_name, label=label, error=str(exc), n_files=len(files)
         )
-        if not dry_run:
-            publish.send_alert(
-                spec,
-                "validation_failed",
-                f"{model_name} {label}: window unreadable",
-                str(exc),
-                {"window": label, "files": len(files)},
-            )
-        raise ValidationFailed(
-            f"window {label} of model {model_name!r} cannot be read: {exc}\n"
-            f"{len(files)} file(s) quarantined, none modified.",
-            summary=str(exc),
-        ) from exc
+        _refuse(spec, (start, end), files, failure, dry_run=dry_run, reason=str(exc))
+        raise ValidationFailed(failure.message, summary=str(exc)) from exc
     if window.n_rows == 0:
         return ValidatedWindow(window=window, report=None)
     report = quality.run_suite(
@@ -103,7 +104,7 @@ def validate_window(
         conflicting_label_ids=window.conflicting_label_ids,
     )
     if not dry_run:
-        quality.save_data_quality(model_name, (start, end), stats, run_id)
+        quality.save_data_quality(model_name, (start, end), stats, current_flow_run_id())
     quality.publish_data_quality(model_name, label, stats)
     if report.data_docs_url:
         publish.publish_link(
@@ -115,32 +116,14 @@ def validate_window(
     summary = report.summary()
     if not report.success:
         checksums = data.file_checksums(window.files)
-        if not dry_run:
-            store.quarantine_window(model_name, start, end, checksums, summary, run_id)
-        publish.publish_markdown(
-            f"{model_name}-validation",
-            f"# Validation failed: {model_name} {label}\n\n"
-            f"Files quarantined (left untouched): {len(window.files)}\n\n```\n{summary}\n```\n",
-            "Critical expectation failures",
+        failure = gate.failed_validation(
+            model_name, label=label, summary=summary, n_files=len(window.files)
         )
-        if not dry_run:
-            publish.send_alert(
-                spec,
-                "validation_failed",
-                f"{model_name} {label}: critical expectations failed",
-                summary,
-                {"window": label, "files": len(window.files)},
-            )
-        raise ValidationFailed(
-            f"window {label} of model {model_name!r} failed validation; "
-            f"{len(window.files)} file(s) quarantined, none modified.\n{summary}",
-            summary=summary,
-        )
+        _refuse(spec, (start, end), checksums, failure, dry_run=dry_run, reason=summary)
+        raise ValidationFailed(failure.message, summary=summary)
     publish.publish_markdown(
         f"{model_name}-validation",
-        f"# Validation passed: {model_name} {label}"
-        + (f" — {len(report.warnings)} warning(s)" if report.warnings else "")
-        + f"\n\n```\n{summary}\n```\n",
+        gate.passed_validation_markdown(model_name, label=label, report=report),
         "Expectation results (warnings are listed)",
     )
     return ValidatedWindow(window=window, report=report, quality=stats)

@@ -11,15 +11,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from modelwatch.outcomes import WindowDecision, retrained
 from modelwatch.spec import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
-    from modelwatch.io.gx_runtime import ValidationReport
+    from modelwatch.assessment import WindowAssessment
     from modelwatch.io.store import RunRecord
     from modelwatch.stats.abtest import ABDecision
-    from modelwatch.stats.degradation import DegradationDecision, WindowJudgement
     from modelwatch.stats.drift import DriftReport
-    from modelwatch.stats.performance import MetricValue
 
 
 @dataclass(frozen=True)
@@ -59,15 +58,15 @@ class MonitorSummary:
 
     @classmethod
     def build(
-        cls,
-        record: RunRecord,
-        metrics: Sequence[MetricValue],
-        drift: DriftReport,
-        report: ValidationReport | None,
-        judgement: WindowJudgement,
-        decision: DegradationDecision,
-        store_run_id: str | None,
+        cls, record: RunRecord, assessment: WindowAssessment, store_run_id: str | None = None
     ) -> MonitorSummary:
+        """The summary of a validated window from its stored record and its assessment.
+
+        ``validation``: ``passed`` / ``passed, <n> warning(s)`` / ``n/a`` (no report);
+        ``metrics`` / ``estimated``: the overall realized / CBPE values; ``multivariate``:
+        the drift values; ``output_drift``: the drifted prediction / target columns.
+        """
+        metrics, drift, report = assessment.metrics, assessment.drift, assessment.report
         if report is None:
             validation = "n/a"
         elif report.warnings:
@@ -95,9 +94,9 @@ class MonitorSummary:
             drifted_features=tuple(drift.drifted_features),
             n_features=len(drift.features),
             share_drifted=drift.share_drifted,
-            bad=judgement.bad,
-            reason=judgement.reason,
-            degraded=decision.degraded,
+            bad=assessment.judgement.bad,
+            reason=assessment.judgement.reason,
+            degraded=assessment.decision.degraded,
             store_run_id=store_run_id,
         )
 
@@ -108,10 +107,15 @@ class MonitorSummary:
     def decision(self) -> str:
         """ok | degraded | retrained+promoted | retrained+rejected | retrained+<outcome> | nodata"""
         if self.n_rows == 0:
-            return "nodata"
+            return WindowDecision.NO_DATA
         if self.retrain_outcome:
-            return f"retrained+{self.retrain_outcome.lower()}"
-        return "degraded" if self.degraded else "ok"
+            return retrained(self.retrain_outcome)
+        return WindowDecision.DEGRADED if self.degraded else WindowDecision.OK
+
+
+def window_label(start: datetime) -> str:
+    """A window's short name from its start: ``2026-11-23T10`` (``2026-11-23T1030`` off the hour)."""
+    return start.strftime("%Y-%m-%dT%H") if start.minute == 0 else start.strftime("%Y-%m-%dT%H%M")
 
 
 def window_title(start: datetime, end: datetime) -> str:
@@ -131,8 +135,10 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def monitor_markdown(summary: MonitorSummary, drift: DriftReport | None = None) -> str:
-    """The monitor run's summary artifact."""
+def monitor_markdown(
+    summary: MonitorSummary, drift: DriftReport | None = None, *, notes: Sequence[str] = ()
+) -> str:
+    """The monitor run's summary artifact; ``notes``: the analyses a small window skipped."""
     lines = [
         f"# {summary.model} — window {window_title(summary.window_start, summary.window_end)}",
         "",
@@ -165,7 +171,10 @@ def monitor_markdown(summary: MonitorSummary, drift: DriftReport | None = None) 
         lines.append("")
     if summary.retrain_outcome:
         lines.append(f"Retraining: **{summary.retrain_outcome}** {summary.retrain_message}")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if notes:
+        text += "\nSkipped for lack of data: " + "; ".join(notes) + ".\n"
+    return text
 
 
 def ab_markdown(model: str, champion: str, challenger: str, decision: ABDecision) -> str:
