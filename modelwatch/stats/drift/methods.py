@@ -20,14 +20,13 @@ from modelwatch.errors import StatisticsError
 from modelwatch.stats.drift._checks import FRACTION, N_BINS
 from modelwatch.stats.drift.profile import (
     ColumnKind,
-    FloatArray,
-    IntArray,
     NumericProfile,
     NumericSample,
     _counts_from_sorted,
     _n_non_nan_sorted,
     _quantile_edges,
 )
+from modelwatch.stats.kernels import FloatArray, IntArray, midranks
 from modelwatch.stats.params import check_param
 
 DEFAULT_EPS = 1e-6
@@ -153,12 +152,6 @@ def _wasserstein(reference: NumericProfile, current: NumericSample) -> tuple[flo
     return (distance / std if std > 0.0 and math.isfinite(std) else distance), None
 
 
-def _midranks(pooled: FloatArray, values: FloatArray) -> FloatArray:
-    left = np.searchsorted(pooled, values, side="left")
-    right = np.searchsorted(pooled, values, side="right")
-    return (left + right + 1) / 2.0
-
-
 def _cdf_cvm_inf(x: float) -> float:
     """Limiting CDF of the Cramér–von Mises statistic (Csörgő & Faraway 1996), as scipy."""
     total, k = 0.0, 0
@@ -185,8 +178,8 @@ def _cvm(reference: NumericProfile, current: NumericSample) -> tuple[float, floa
         )
     pooled = np.concatenate([ref, cur])
     pooled.sort(kind="stable")
-    rx = _midranks(pooled, ref)
-    ry = _midranks(pooled, cur)
+    rx = midranks(ref, among=pooled)
+    ry = midranks(cur, among=pooled)
     u = nx * np.sum((rx - np.arange(1, nx + 1)) ** 2) + ny * np.sum(
         (ry - np.arange(1, ny + 1)) ** 2
     )

@@ -23,10 +23,9 @@ import pandas as pd
 
 from modelwatch.errors import StatisticsError
 from modelwatch.stats.drift._checks import N_BINS, _check_columns, _check_declared, _check_frame
+from modelwatch.stats.kernels import FloatArray, IntArray
 from modelwatch.stats.params import check_param
 
-FloatArray: TypeAlias = npt.NDArray[np.float64]
-IntArray: TypeAlias = npt.NDArray[np.int64]
 ColumnKind: TypeAlias = Literal["numeric", "categorical"]
 
 

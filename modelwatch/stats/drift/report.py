@@ -32,8 +32,6 @@ from modelwatch.stats.drift.methods import DRIFT_METHODS, DriftMethod, MethodKey
 from modelwatch.stats.drift.profile import (
     CategoricalProfile,
     ColumnKind,
-    FloatArray,
-    IntArray,
     NumericProfile,
     NumericSample,
     ReferenceProfile,
@@ -44,6 +42,7 @@ from modelwatch.stats.drift.profile import (
     _share,
     fit_reference_profile,
 )
+from modelwatch.stats.kernels import FloatArray, IntArray
 from modelwatch.stats.params import Interval, Options, check_param, param_error
 
 Correction: TypeAlias = Literal["none", "bonferroni", "benjamini-hochberg"]
