@@ -35,6 +35,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         # the local Prefect server's shutdown cancels pooled connections noisily
         logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
+    from modelwatch import demo as demo_lib
+    from modelwatch.spec import find_spec
+
+    # refuse a model the demo did not create before Prefect starts (the reset would delete it)
+    demo_lib.check_resettable(find_spec(args.model, settings.resolved_specs_dir), settings)
     print(f"modelwatch home: {settings.home_dir}")
     print("starting Prefect in local mode (first start takes ~15 s)...", flush=True)
     from flows.common import run_with_watchdog

@@ -5,6 +5,11 @@ The demo plays the serving system: each window's ground truth comes from
 it, and the prediction log and the label feed are appended as Parquet files
 under the modelwatch home — exactly what a real serving system would leave for
 the monitor to read.
+
+The demo resets its model before it starts (data, store rows, registered model),
+so it refuses a model it did not create (:func:`check_resettable`): what it
+generates carries a marker — the file ``.modelwatch-demo`` in the data folder and
+the version tag ``modelwatch.demo=true`` on the registered version it bootstraps.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from modelwatch import simulate
+from modelwatch.errors import ModelwatchError, RegistryError, SpecError
 from modelwatch.io.registry import ModelVersionRef, Registry
 from modelwatch.io.store import Store
 from modelwatch.io.suites import build_suite, write_suite
@@ -42,6 +48,14 @@ class ServedWindow:
     champion_version: str
 
 
+#: file the demo writes into the data folder it generates (reset deletes only such a folder)
+DEMO_MARKER = ".modelwatch-demo"
+#: version tag of the version the demo bootstraps (reset deletes only such a registered model)
+DEMO_TAG = "modelwatch.demo"
+#: how versions bootstrapped before the marker existed are recognized
+_DEMO_REASON = ("modelwatch.trigger.reason", "demo bootstrap")
+
+
 def open_registry(settings: Settings) -> Registry:
     return Registry(settings.resolved_tracking_uri, artifact_root=settings.artifacts_dir)
 
@@ -50,15 +64,72 @@ def data_root(spec: MonitorSpec, settings: Settings) -> Path:
     return Path(resolve_path(spec.sources.reference.path, settings.home_dir)).parent
 
 
+def _first_version_tags(registry: Registry, model_name: str) -> dict[str, str] | None:
+    """Tags of the model's oldest registered version; None when it has none (not registered)."""
+    from mlflow.exceptions import MlflowException
+
+    try:  # model names are checked (no quotes): the filter cannot be broken out of
+        versions = registry.client.search_model_versions(f"name = '{model_name}'")
+    except (MlflowException, OSError) as exc:
+        raise RegistryError(f"reading the versions of model {model_name!r} failed: {exc}") from exc
+    if not versions:  # registered without versions (a foreign model, or a crashed bootstrap)?
+        try:
+            found = registry.client.search_registered_models(f"name = '{model_name}'")
+        except (MlflowException, OSError) as exc:
+            raise RegistryError(f"reading registered model {model_name!r} failed: {exc}") from exc
+        return {} if found else None
+    first = min(versions, key=lambda mv: int(mv.version))
+    return {str(k): str(v) for k, v in (first.tags or {}).items()}
+
+
+def check_resettable(spec: MonitorSpec, settings: Settings) -> None:
+    """Refuse a model the demo did not create: reset would delete its data, rows and versions.
+
+    Resettable: nothing of the model exists yet (the first demo), or everything there
+    is carries the demo's marker — the data folder its ``DEMO_MARKER`` file, the
+    registered model's first version the tag ``DEMO_TAG=true`` (or the bootstrap
+    reason of a demo from before the tag) — and store rows are deleted only when one
+    of those marks the model as the demo's.
+    """
+    root = data_root(spec, settings)
+    data_marked = (root / DEMO_MARKER).is_file()
+    why = []
+    if root.is_dir() and any(root.iterdir()) and not data_marked:
+        why.append(f"its data folder {root} has no {DEMO_MARKER} marker")
+    tags = _first_version_tags(open_registry(settings), spec.name)
+    model_marked = tags is not None and (
+        tags.get(DEMO_TAG) == "true" or tags.get(_DEMO_REASON[0]) == _DEMO_REASON[1]
+    )
+    if tags is not None and not model_marked:
+        why.append(f"its registered model in MLflow has no version tagged {DEMO_TAG}=true")
+    if not why and not (data_marked or model_marked):
+        with Store.open(settings.resolved_store_url) as store:
+            if store.runs(spec.name, limit=1) or store.decisions(spec.name):
+                why.append(
+                    "the monitoring store holds runs or decisions of it, and no demo data "
+                    "or demo version marks it as the demo's"
+                )
+    if why:
+        raise ModelwatchError(
+            f"the demo refuses model {spec.name!r}: it deletes its model's data, "
+            f"store rows and registered versions before it starts, and {spec.name!r} was not "
+            f"created by the demo ({'; '.join(why)}). Run the demo with a demo model "
+            f"(--task binary|multiclass|regression) or in another MODELWATCH_HOME and MLflow."
+        )
+
+
 def reset(spec: MonitorSpec, settings: Settings) -> None:
-    """Forget an earlier demo of this model: its generated data, store rows, registered versions."""
+    """Forget an earlier demo of this model: its generated data, store rows, registered versions.
+
+    Refuses (:func:`check_resettable`) a model the demo did not create.
+    """
+    check_resettable(spec, settings)
     root = data_root(spec, settings)
     if root.exists():
         shutil.rmtree(root)
-    store = Store(settings.resolved_store_url)
-    store.upgrade_schema()
-    store.delete_model(spec.name)
-    store.dispose()
+    with Store(settings.resolved_store_url) as store:
+        store.upgrade_schema()
+        store.delete_model(spec.name)
     open_registry(settings).delete_registered_model(spec.name)
 
 
@@ -68,7 +139,7 @@ def check_world(spec: MonitorSpec) -> None:
     wanted = [*spec.columns.features, spec.columns.target]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
-        raise ValueError(
+        raise SpecError(
             f"the demo's generated {spec.task} world has no column(s) {missing} that the spec "
             f"of model {spec.name!r} declares; it has {sorted(frame.columns)}"
         )
@@ -91,6 +162,16 @@ def validation_metrics(
     return classification_metrics(y_true, predictions, scores, n_bootstrap=0)
 
 
+def mark_demo_data(spec: MonitorSpec, settings: Settings) -> None:
+    """Write the demo's marker into the model's data folder (created when missing)."""
+    root = data_root(spec, settings)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / DEMO_MARKER).write_text(
+        f"generated by `modelwatch demo` for model {spec.name!r}; the demo deletes this folder "
+        "when it starts again\n"
+    )
+
+
 def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelVersionRef:
     """Generate the reference, train the first model, register it as ``champion``."""
     cols = spec.columns
@@ -101,6 +182,7 @@ def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelV
     )
     ref_path = Path(resolve_path(spec.sources.reference.path, settings.home_dir))
     ref_path.parent.mkdir(parents=True, exist_ok=True)
+    mark_demo_data(spec, settings)
     reference.to_parquet(ref_path, index=False)
 
     model = build_pipeline(spec, seed=seed)
@@ -115,7 +197,7 @@ def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelV
         input_example=reference[list(cols.features)].head(5),
         params={"n_reference": len(reference), "seed": seed},
         metrics=metrics,
-        tags={"modelwatch.trigger.reason": "demo bootstrap"},
+        tags={_DEMO_REASON[0]: _DEMO_REASON[1], DEMO_TAG: "true"},
         run_name=f"bootstrap-{spec.name}",
         pii=cols.pii,
         alias="champion",
