@@ -17,7 +17,10 @@
     │   │                         TransientError
     │   └── LockTimeout           a named lock stayed held by a live holder
     ├── RegistryError             MLflow (tracking server / model registry) failed
+    │   ├── RegistryUnavailable   MLflow cannot answer now (unreachable, timeout, HTTP 5xx/429,
+    │   │                         tracking database busy); also a TransientError
     │   ├── AliasNotFound         a registered model has no such alias
+    │   ├── ArtifactNotFound      a version's run has no such artifact (reference, profile, card)
     │   ├── ChampionChanged       the champion moved since the comparison (promotion refused)
     │   └── UntrustedModelError   a model artifact is not skops with trusted types and the
     │                             spec's ``model.trust_pickle`` is off (load / log refused)
@@ -128,8 +131,18 @@ class RegistryError(ModelwatchError):
     """MLflow tracking or the model registry failed."""
 
 
+class RegistryUnavailable(RegistryError, TransientError):
+    """MLflow could not answer now: server unreachable or timing out, HTTP 5xx / 429, its
+    database busy. Decided by exception class, MLflow error code and HTTP status
+    (:func:`modelwatch.io.mlflow_client.is_transient_failure`), never by message text."""
+
+
 class AliasNotFound(RegistryError):
     """A registered model has no version under the requested alias."""
+
+
+class ArtifactNotFound(RegistryError):
+    """A model version's run has no such artifact (drift reference, profile, model card)."""
 
 
 class ChampionChanged(RegistryError):

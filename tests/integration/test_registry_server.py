@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelwatch.errors import AliasNotFound, RegistryError
-from modelwatch.io.registry import CHAMPION, PromotionResult, Registry, is_transient_error
+from modelwatch.errors import AliasNotFound, RegistryError, RegistryUnavailable, is_transient
+from modelwatch.io.registry import CHAMPION, PromotionResult, Registry
 from modelwatch.simulate import generate_reference
 from modelwatch.spec import MonitorSpec, load_spec
 from modelwatch.train import feature_frame, fit_candidate, model_card, training_summary
@@ -132,10 +132,10 @@ def test_promotion_fails_cleanly_when_the_server_is_down(
     assert before == {"champion": "1", "challenger": "2"}
 
     mlflow_server.stop()
-    with pytest.raises(RegistryError, match=r"model 'credit-down'") as info:
+    with pytest.raises(RegistryUnavailable, match=r"model 'credit-down'") as info:
         registry.promote("credit-down", "2", reason="better")
 
-    assert is_transient_error(info.value)
+    assert is_transient(info.value)
     mlflow_server.start()
     assert registry.aliases("credit-down") == before
 
@@ -150,14 +150,14 @@ def test_server_dying_between_the_alias_moves_leaves_the_champion(
 ) -> None:
     _log(registry, "credit-mid", model, training, spec, alias="champion")
     _log(registry, "credit-mid", model, training, spec, alias="challenger")
-    set_alias = registry.set_alias
+    set_alias = registry.alias_book.set_alias
 
     def dying_set_alias(model_name: str, alias: str, version: str) -> None:
         if alias == CHAMPION:
             mlflow_server.stop()  # after 'previous' moved, before 'champion' moves
         set_alias(model_name, alias, version)
 
-    monkeypatch.setattr(registry, "set_alias", dying_set_alias)
+    monkeypatch.setattr(registry.alias_book, "set_alias", dying_set_alias)
     with pytest.raises(RegistryError, match=r"alias 'champion' of model 'credit-mid'"):
         registry.promote("credit-mid", "2", reason="better")
     monkeypatch.undo()

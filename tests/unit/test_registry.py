@@ -15,13 +15,21 @@ import pandas as pd
 import pytest
 import requests
 
-from modelwatch.errors import AliasNotFound, RegistryError, UntrustedModelError
+from modelwatch.errors import (
+    AliasNotFound,
+    ArtifactNotFound,
+    RegistryError,
+    RegistryUnavailable,
+    UntrustedModelError,
+    is_transient,
+)
+from modelwatch.io import reference_cache
+from modelwatch.io.mlflow_client import is_transient_failure, registry_error
 from modelwatch.io.registry import (
     ChampionChanged,
     ModelVersionRef,
     PromotionResult,
     Registry,
-    is_transient_error,
 )
 from modelwatch.simulate import generate_reference, generate_window
 from modelwatch.spec import MonitorSpec, load_spec
@@ -199,7 +207,7 @@ def test_promote_refuses_when_the_champion_moved_since_the_comparison(
         registry.promote("credit-race", "3", reason="won against v1", expected_champion="1")
 
     assert registry.aliases("credit-race") == {"champion": "2", "previous": "1"}
-    assert not is_transient_error(ChampionChanged("x"))
+    assert not is_transient(ChampionChanged("x"))
 
 
 def test_rollback_restores_previous_and_deletes_it(
@@ -393,35 +401,170 @@ def _raise_without_from() -> None:
         raise MlflowException(f"API request failed with exception {exc}")  # noqa: B904
 
 
-def test_is_transient_error_tells_retryable_failures_apart() -> None:
+def _http_error(status: int) -> requests.exceptions.HTTPError:
+    response = requests.Response()
+    response.status_code = status
+    return requests.exceptions.HTTPError(response=response)
+
+
+def _sqlite_error(errorcode: int) -> Exception:
+    """What SQLAlchemy raises for a SQLite error with extended result code ``errorcode``."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    orig = sqlite3.OperationalError("database error")
+    orig.sqlite_errorcode = errorcode  # type: ignore[attr-defined]
+    return sa.exc.OperationalError("INSERT ...", {}, orig)
+
+
+def test_transient_failures_are_told_apart_by_class_code_and_status() -> None:
+    import urllib3
     from mlflow.exceptions import MlflowException, RestException
     from mlflow.protos.databricks_pb2 import (
+        REQUEST_LIMIT_EXCEEDED,
         RESOURCE_DOES_NOT_EXIST,
         TEMPORARILY_UNAVAILABLE,
     )
 
     with pytest.raises(MlflowException) as info:
-        _raise_without_from()
-    wrapped = RegistryError("promoting failed")
-    wrapped.__cause__ = info.value
+        _raise_without_from()  # MLflow's REST client: the requests error is the context only
+    assert is_transient_failure(info.value)
+    assert is_transient_failure(ConnectionRefusedError(111, "Connection refused"))
+    assert is_transient_failure(TimeoutError())
+    assert is_transient_failure(requests.exceptions.ReadTimeout())
+    assert is_transient_failure(requests.exceptions.RetryError())  # MLflow's 5xx retries ran out
+    assert is_transient_failure(urllib3.exceptions.MaxRetryError(None, "/api"))  # type: ignore[arg-type]
+    assert is_transient_failure(MlflowException("boom", error_code=TEMPORARILY_UNAVAILABLE))
+    assert is_transient_failure(MlflowException("slow down", error_code=REQUEST_LIMIT_EXCEEDED))
+    assert is_transient_failure(RestException({"error_code": "INTERNAL_ERROR", "message": "x"}))
+    for status in (500, 502, 503, 504, 429):
+        assert is_transient_failure(_http_error(status)), status
+    assert is_transient_failure(_sqlite_error(5))  # SQLITE_BUSY
+    assert is_transient_failure(_sqlite_error(6))  # SQLITE_LOCKED
 
-    assert is_transient_error(wrapped)
-    assert is_transient_error(ConnectionRefusedError(111, "Connection refused"))
-    assert is_transient_error(MlflowException("boom", error_code=TEMPORARILY_UNAVAILABLE))
-    assert is_transient_error(RestException({"error_code": "INTERNAL_ERROR", "message": "x"}))
-    assert is_transient_error(OSError("database is locked"))
-    response = requests.Response()
-    response.status_code = 503
-    assert is_transient_error(requests.exceptions.HTTPError(response=response))
-    assert not is_transient_error(AliasNotFound("model 'credit' has no alias 'champion'"))
-    assert not is_transient_error(
+    for status in (400, 401, 403, 404, 409):
+        assert not is_transient_failure(_http_error(status)), status
+    assert not is_transient_failure(_sqlite_error(1))  # SQLITE_ERROR: e.g. no such table
+    assert not is_transient_failure(AliasNotFound("model 'credit' has no alias 'champion'"))
+    assert not is_transient_failure(
         MlflowException("Model Version not found", error_code=RESOURCE_DOES_NOT_EXIST)
     )
-    assert not is_transient_error(MlflowException("client-side failure"))  # INTERNAL_ERROR
-    assert not is_transient_error(
+    assert not is_transient_failure(MlflowException("client-side failure"))  # INTERNAL_ERROR
+    assert not is_transient_failure(
         RestException({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no such run"})
     )
-    assert not is_transient_error(ValueError("bad"))
+    assert not is_transient_failure(ValueError("bad"))
+    assert not is_transient_failure(PermissionError(13, "Permission denied"))
+
+
+def test_the_message_text_does_not_make_a_failure_transient() -> None:
+    from mlflow.exceptions import MlflowException
+
+    for text in ("Connection refused", "database is locked", "Max retries exceeded"):
+        assert not is_transient_failure(OSError(text)), text
+        assert not is_transient_failure(MlflowException(text)), text
+
+
+def test_registry_errors_carry_the_answer_of_is_transient() -> None:
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException) as info:
+        _raise_without_from()
+    down = registry_error("promoting version 2 of model 'credit' failed", info.value)
+    missing = registry_error("x", MlflowException("no such version"))
+
+    assert isinstance(down, RegistryUnavailable) and isinstance(down, RegistryError)
+    assert is_transient(down)
+    assert type(missing) is RegistryError and not is_transient(missing)
+    wrapped = RegistryError("promoting failed")  # a cause chain is not re-judged by is_transient
+    wrapped.__cause__ = info.value
+    assert not is_transient(wrapped) and is_transient_failure(info.value)
+
+
+def test_an_unreachable_tracking_server_raises_registry_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a free port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    registry = Registry(f"http://127.0.0.1:{port}")
+
+    with pytest.raises(RegistryUnavailable, match=r"reading aliases of model 'credit' failed"):
+        registry.aliases("credit")
+    with pytest.raises(RegistryUnavailable, match=r"looking up alias 'champion' of model 'credit'"):
+        registry.find_version("credit", "champion")
+    with pytest.raises(RegistryUnavailable) as info:
+        registry.promote("credit", "2", reason="better")
+    assert is_transient(info.value)
+
+
+def test_a_missing_reference_is_an_artifact_error_and_a_missing_profile_is_none(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec, tmp_path: Path
+) -> None:
+    ref = _log(registry, "credit-noref", model, training, spec)
+    assert registry.load_profile_arrays("credit-noref", ref.version) is None  # logged without
+    run = registry.client.get_run(ref.run_id)
+    stored = Path(run.info.artifact_uri.removeprefix("file://")) / "reference" / "reference.parquet"
+    stored.unlink()
+
+    with pytest.raises(
+        ArtifactNotFound,
+        match=r"version 1 of model 'credit-noref' \(run \w+\) has no reference/reference\.parquet",
+    ) as info:
+        registry.load_reference("credit-noref", "1", cache_dir=tmp_path / "cache")
+    assert isinstance(info.value, RegistryError) and not is_transient(info.value)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_profile_is_stored_as_plain_arrays_and_cached_per_run(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec, tmp_path: Path
+) -> None:
+    profile = {"columns": np.array(["age", "income"]), "edges": np.arange(6, dtype=float)}
+    ref = _log(registry, "credit-profile", model, training, spec, profile=profile)
+    cache = tmp_path / "cache"
+
+    first = registry.load_profile_arrays("credit-profile", ref.version, cache_dir=cache)
+    assert first is not None and sorted(first) == ["columns", "edges"]
+    np.testing.assert_array_equal(first["edges"], profile["edges"])
+    assert first["columns"].tolist() == ["age", "income"]
+    assert (cache / ref.run_id / "profile.npz").is_file()
+    second = registry.load_profile_arrays("credit-profile", ref.version, cache_dir=cache)
+    assert second is not None
+    np.testing.assert_array_equal(second["columns"], first["columns"])
+
+
+def test_cached_artifact_downloads_once_per_run_and_only_into_its_folder(
+    tmp_path: Path,
+) -> None:
+    calls: list[str] = []
+
+    def download(artifact_path: str, dst: str) -> str:
+        calls.append(artifact_path)
+        path = Path(dst) / Path(artifact_path).name
+        path.write_text("v1")
+        return str(path)
+
+    run_id = "0123456789abcdef"
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        with reference_cache.cached_artifact(
+            run_id, "reference/reference.parquet", download, cache_dir=cache
+        ) as path:
+            assert path.read_text() == "v1"
+    assert calls == ["reference/reference.parquet"]
+    assert sorted(p.name for p in (cache / run_id).iterdir()) == ["reference.parquet"]
+
+    with reference_cache.cached_artifact("../escape", "x/profile.npz", download, cache_dir=cache):
+        pass
+    with reference_cache.cached_artifact(run_id, "x/profile.npz", download, cache_dir=None):
+        pass
+    assert calls[1:] == ["x/profile.npz", "x/profile.npz"]  # not cacheable: downloaded each time
+    assert not (tmp_path / "escape").exists()
+    assert not (cache / run_id / "profile.npz").exists()
 
 
 def test_concurrent_logging_and_promotions_from_threads_stay_consistent(
@@ -460,14 +603,14 @@ def test_a_promotion_failing_at_the_champion_move_keeps_the_alias_state(
         _log(registry, "credit-halfway", model, training, spec, alias=alias)
     registry.promote("credit-halfway", "2", reason="first")  # champion 2, previous 1
     before = registry.aliases("credit-halfway")
-    set_alias = registry.set_alias
+    set_alias = registry.alias_book.set_alias
 
     def failing_set_alias(model_name: str, alias: str, version: str) -> None:
         if alias == "champion":
             raise RegistryError(f"setting alias 'champion' of model {model_name!r} failed: boom")
         set_alias(model_name, alias, version)
 
-    monkeypatch.setattr(registry, "set_alias", failing_set_alias)
+    monkeypatch.setattr(registry.alias_book, "set_alias", failing_set_alias)
     with pytest.raises(RegistryError, match="boom"):
         registry.promote("credit-halfway", "3", reason="second")
 

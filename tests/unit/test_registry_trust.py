@@ -22,12 +22,9 @@ import pytest
 import yaml
 
 from modelwatch.errors import RegistryError, UntrustedModelError
-from modelwatch.io.registry import (
-    ModelVersionRef,
-    Registry,
-    _cache_file,
-    _is_trusted_type,
-)
+from modelwatch.io.reference_cache import cache_file
+from modelwatch.io.registry import ModelVersionRef, Registry
+from modelwatch.io.serialization import is_trusted_type
 from modelwatch.simulate import generate_reference
 from modelwatch.spec import MonitorSpec, load_spec, parse_spec
 from modelwatch.train import feature_frame, fit_candidate
@@ -281,15 +278,15 @@ def test_logging_a_pickle_needs_the_opt_in(
     ],
 )
 def test_only_numpy_scipy_sklearn_classes_are_trusted(name: str, trusted: bool) -> None:
-    assert _is_trusted_type(name) is trusted
+    assert is_trusted_type(name) is trusted
 
 
 def test_the_cache_is_keyed_by_plain_run_ids_only(tmp_path: Path) -> None:
     run_id = "0123456789abcdef0123456789abcdef"
-    assert _cache_file(tmp_path, run_id, "profile.npz") == tmp_path / run_id / "profile.npz"
-    assert _cache_file(None, run_id, "profile.npz") is None
+    assert cache_file(tmp_path, run_id, "profile.npz") == tmp_path / run_id / "profile.npz"
+    assert cache_file(None, run_id, "profile.npz") is None
     for bad in ("", "..", "../etc", "a/b", ".hidden", "a\\b", "x" * 200):
-        assert _cache_file(tmp_path, bad, "reference.parquet") is None, bad
+        assert cache_file(tmp_path, bad, "reference.parquet") is None, bad
 
 
 def test_the_spec_opt_in_defaults_to_false(spec: MonitorSpec) -> None:
