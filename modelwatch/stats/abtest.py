@@ -41,10 +41,12 @@ from scipy import stats
 
 from modelwatch.errors import StatisticsError
 from modelwatch.stats.kernels import (
+    CONFIDENCE,
     FloatArray,
     IntArray,
     bootstrap_interval,
     calibration_errors,
+    check_bootstrap_params,
     confusion_codes,
     confusion_counts,
     confusion_matrices,
@@ -100,8 +102,6 @@ MCNEMAR_EXACT_BELOW = 25
 _RULE = Options(("superiority", "non_inferiority"))
 _METRIC = Options(tuple(sorted(METRICS)))
 _FAIRNESS_METRIC = Options(("demographic_parity_difference", "equal_opportunity_difference"))
-_CONFIDENCE = Interval(float, 0, 1, closed="neither")
-"""A probability strictly between 0 and 1 (confidence, alpha, power)."""
 
 
 @dataclass(frozen=True)
@@ -268,11 +268,17 @@ def paired_bootstrap_difference(
     """
     function = "paired_bootstrap_difference"
     paired = _paired(
-        function, y_true, champion, challenger,
-        metric=metric, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+        function,
+        y_true,
+        champion,
+        challenger,
+        metric=metric,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
         pos_label=pos_label,
-    )  # fmt: skip
-    return paired.difference, paired.ci_low, paired.ci_high
+    )
+    return paired.difference, *paired.interval
 
 
 def _paired(
@@ -289,9 +295,9 @@ def _paired(
 ) -> _Comparison:
     """Both models' ``metric``, the difference and its paired bootstrap CI (no test yet)."""
     check_param(function, "metric", metric, _METRIC)
-    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
-    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
-    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    n_bootstrap, confidence, seed = check_bootstrap_params(
+        function, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+    )
     truth_raw = as_1d(y_true, "y_true", function)
     statistic: Callable[[IntArray | None], FloatArray]
     if metric == "roc_auc":
@@ -330,11 +336,9 @@ def _paired(
     return _Comparison(
         metric=metric,
         label=metric,
-        champion_value=values[0],
-        challenger_value=values[1],
+        values=(values[0], values[1]),
         difference=values[1] - values[0],
-        ci_low=low,
-        ci_high=high,
+        interval=(low, high),
         confidence=confidence,
         n=n,
         n_bootstrap=n_bootstrap,
@@ -367,8 +371,7 @@ def compare_models(
     the CI rule).
     """
     function = "compare_models"
-    check_param(function, "rule", rule, _RULE)
-    margin = check_param(function, "margin", margin, Interval(float, 0, None))
+    margin = _check_rule(function, rule, margin)
     check_param(function, "metric", metric, _METRIC)
     if metric == "roc_auc":
         if champion_score is None or challenger_score is None:
@@ -379,10 +382,16 @@ def compare_models(
     else:
         champion, challenger = champion_pred, challenger_pred
     paired = _paired(
-        function, y_true, champion, challenger,
-        metric=metric, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+        function,
+        y_true,
+        champion,
+        challenger,
+        metric=metric,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
         pos_label=pos_label,
-    )  # fmt: skip
+    )
 
     if metric == "accuracy":
         statistic, p_value = mcnemar_test(y_true, champion_pred, challenger_pred)
@@ -397,18 +406,19 @@ def compare_models(
     return _decision(paired, rule=rule, margin=margin)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Comparison:
     """A paired comparison before the promotion rule: both values, the CI and the paired test."""
 
     metric: str
     label: str
     """How the reason names the difference (``"mae improvement"`` for MAE)."""
-    champion_value: float
-    challenger_value: float
+    values: tuple[float, float]
+    """``(champion, challenger)`` on all rows."""
     difference: float
-    ci_low: float
-    ci_high: float
+    """Oriented so that positive favours the challenger."""
+    interval: tuple[float, float]
+    """Paired bootstrap CI of ``difference``."""
     confidence: float
     n: int
     n_bootstrap: int
@@ -417,43 +427,46 @@ class _Comparison:
     statistic: float | None = None
 
 
+def _check_rule(function: str, rule: object, margin: object) -> float:
+    """The promotion rule's parameters checked; the margin as a float."""
+    check_param(function, "rule", rule, _RULE)
+    return check_param(function, "margin", margin, Interval(float, 0, None))
+
+
 def _decision(comparison: _Comparison, *, rule: Rule, margin: float) -> ABDecision:
     """The primary rule: promote iff the CI lower bound clears +margin (or -margin)."""
-    bound = margin if rule == "superiority" else -margin
-    should_promote = comparison.ci_low > bound
-    return ABDecision(
-        metric=comparison.metric,
-        champion_value=comparison.champion_value,
-        challenger_value=comparison.challenger_value,
-        difference=comparison.difference,
-        ci_low=comparison.ci_low,
-        ci_high=comparison.ci_high,
-        confidence=comparison.confidence,
-        n=comparison.n,
-        n_bootstrap=comparison.n_bootstrap,
-        rule=rule,
-        margin=margin,
-        should_promote=should_promote,
-        reason=_reason(comparison, rule=rule, bound=bound, should_promote=should_promote),
-        p_value=comparison.p_value,
-        test=comparison.test,
-        test_statistic=comparison.statistic,
-    )
-
-
-def _reason(comparison: _Comparison, *, rule: Rule, bound: float, should_promote: bool) -> str:
     c = comparison
+    bound = margin if rule == "superiority" else -margin
+    should_promote = c.interval[0] > bound
     verdict = "Promote the challenger" if should_promote else "Keep the champion"
     relation = "above" if should_promote else "not above"
     rule_text = "superiority" if rule == "superiority" else "non-inferiority"
     evidence = (
         f"; {c.test} p = {c.p_value:.4g}" if c.test is not None and c.p_value is not None else ""
     )
-    return (
-        f"{verdict}: {c.label} {c.challenger_value:.4f} (challenger) vs {c.champion_value:.4f} "
+    reason = (
+        f"{verdict}: {c.label} {c.values[1]:.4f} (challenger) vs {c.values[0]:.4f} "
         f"(champion), difference {c.difference:+.4f} with {c.confidence:.0%} CI "
-        f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]; "
+        f"[{c.interval[0]:+.4f}, {c.interval[1]:+.4f}]; "
         f"the lower bound is {relation} the {rule_text} bound {bound:+.4f}{evidence}."
+    )
+    return ABDecision(
+        metric=c.metric,
+        champion_value=c.values[0],
+        challenger_value=c.values[1],
+        difference=c.difference,
+        ci_low=c.interval[0],
+        ci_high=c.interval[1],
+        confidence=c.confidence,
+        n=c.n,
+        n_bootstrap=c.n_bootstrap,
+        rule=rule,
+        margin=margin,
+        should_promote=should_promote,
+        reason=reason,
+        p_value=c.p_value,
+        test=c.test,
+        test_statistic=c.statistic,
     )
 
 
@@ -525,9 +538,9 @@ def calibration_guardrail(
     function = "calibration_guardrail"
     max_increase = check_param(function, "max_increase", max_increase, Interval(float, 0, None))
     n_bins = check_param(function, "n_bins", n_bins, Interval(int, 1, None))
-    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
-    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
-    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    n_bootstrap, confidence, seed = check_bootstrap_params(
+        function, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+    )
     truth_raw = as_1d(y_true, "y_true", function)
     a = as_scores(champion_score, "champion_score", function)
     b = as_scores(challenger_score, "challenger_score", function)
@@ -581,9 +594,9 @@ def fairness_guardrails(
     check_param(function, "metric", metric, _FAIRNESS_METRIC)
     max_increase = check_param(function, "max_increase", max_increase, Interval(float, 0, None))
     min_rows = check_param(function, "min_rows", min_rows, Interval(int, 1, None))
-    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
-    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
-    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    n_bootstrap, confidence, seed = check_bootstrap_params(
+        function, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+    )
     truth_raw = as_1d(y_true, "y_true", function)
     a_raw = as_1d(champion_pred, "champion_pred", function)
     b_raw = as_1d(challenger_pred, "challenger_pred", function)
@@ -759,11 +772,10 @@ def compare_regression_models(
     :func:`compare_models`; Wilcoxon on absolute errors as the paired test.
     """
     function = "compare_regression_models"
-    check_param(function, "rule", rule, _RULE)
-    margin = check_param(function, "margin", margin, Interval(float, 0, None))
-    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
-    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
-    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    margin = _check_rule(function, rule, margin)
+    n_bootstrap, confidence, seed = check_bootstrap_params(
+        function, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+    )
     truth = as_scores(y_true, "y_true", function)
     a = as_scores(champion_pred, "champion_pred", function)
     b = as_scores(challenger_pred, "challenger_pred", function)
@@ -785,11 +797,9 @@ def compare_regression_models(
     comparison = _Comparison(
         metric="mae",
         label="mae improvement",
-        champion_value=champion_value,
-        challenger_value=challenger_value,
+        values=(champion_value, challenger_value),
         difference=champion_value - challenger_value,
-        ci_low=low,
-        ci_high=high,
+        interval=(low, high),
         confidence=confidence,
         n=n,
         n_bootstrap=n_bootstrap,
@@ -835,9 +845,9 @@ def compare_multiclass_models(
     check_param(function, "rule", rule, _RULE)
     check_param(function, "metric", metric, Options(MULTICLASS_AB_METRICS))
     margin = check_param(function, "margin", margin, Interval(float, 0, None))
-    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 1, None))
-    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
-    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    n_bootstrap, confidence, seed = check_bootstrap_params(
+        function, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+    )
     truth = as_1d(y_true, "y_true", function)
     a = as_1d(champion_pred, "champion_pred", function)
     b = as_1d(challenger_pred, "challenger_pred", function)
@@ -882,11 +892,9 @@ def compare_multiclass_models(
     comparison = _Comparison(
         metric=metric,
         label=label,
-        champion_value=champion_value,
-        challenger_value=challenger_value,
+        values=(champion_value, challenger_value),
         difference=diff,
-        ci_low=low,
-        ci_high=high,
+        interval=(low, high),
         confidence=confidence,
         n=n,
         n_bootstrap=n_bootstrap,
@@ -975,7 +983,7 @@ def required_sample_size(
     function = "required_sample_size"
     if not effect_size or not math.isfinite(effect_size):
         raise param_error(function, "effect_size", "a finite non-zero float", effect_size)
-    check_params(function, {"alpha": (alpha, _CONFIDENCE), "power": (power, _CONFIDENCE)})
+    check_params(function, {"alpha": (alpha, CONFIDENCE), "power": (power, CONFIDENCE)})
     from scipy.optimize import brentq
 
     # closed form ignoring the far tail: a bracket for the exact root
@@ -1059,7 +1067,7 @@ def online_ab_decision(
         Interval(float, 0, None, closed="neither"),
     )
     margin = check_param(function, "margin", margin, Interval(float, 0, None))
-    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
+    confidence = check_param(function, "confidence", confidence, CONFIDENCE)
     a = as_scores(champion_values, "champion_values", function)
     b = as_scores(challenger_values, "challenger_values", function)
     alpha = 1.0 - confidence

@@ -47,10 +47,11 @@ import numpy as np
 import numpy.typing as npt
 
 from modelwatch.errors import StatisticsError
-from modelwatch.stats.params import param_error
+from modelwatch.stats.params import Interval, check_param, param_error
 
 __all__ = [
     "BOOTSTRAP_CHUNK_ELEMENTS",
+    "CONFIDENCE",
     "BoolArray",
     "FloatArray",
     "IntArray",
@@ -59,6 +60,7 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_interval",
     "calibration_errors",
+    "check_bootstrap_params",
     "confusion_codes",
     "confusion_counts",
     "confusion_matrices",
@@ -336,6 +338,20 @@ def row_log_loss(
 
 
 # --------------------------------------------------------------------------- bootstrap
+
+CONFIDENCE = Interval(float, 0, 1, closed="neither")
+"""A confidence level (or any probability strictly between 0 and 1)."""
+
+
+def check_bootstrap_params(
+    where: str, *, n_bootstrap: object, confidence: object, seed: object, min_resamples: int = 1
+) -> tuple[int, float, int]:
+    """``(n_bootstrap, confidence, seed)`` checked: ``n_bootstrap >= min_resamples``, ``0 < confidence < 1``."""
+    return (
+        check_param(where, "n_bootstrap", n_bootstrap, Interval(int, min_resamples, None)),
+        check_param(where, "confidence", confidence, CONFIDENCE),
+        check_param(where, "seed", seed, Interval(int, 0, None)),
+    )
 
 
 def bootstrap_indices(

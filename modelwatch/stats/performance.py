@@ -47,6 +47,7 @@ from modelwatch.stats.kernels import (
     average_precision_from_counts,
     bootstrap_distribution,
     calibration_errors,
+    check_bootstrap_params,
     confusion_codes,
     confusion_counts,
     confusion_matrices,
@@ -110,8 +111,6 @@ REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "mape", "r2")
 
 MULTICLASS_METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_weighted", "log_loss")
 """What :func:`multiclass_metrics` computes overall (plus ``recall[<class>]`` per class)."""
-
-_CONFIDENCE = Interval(float, 0, 1, closed="neither")
 
 
 @dataclass(frozen=True)
@@ -195,9 +194,9 @@ def classification_metrics(
     bins: ``Σ_b |Σ_{i∈b} (y_i − p_i)| / n``.
     """
     function = "classification_metrics"
-    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 0, None))
-    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
-    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    n_bootstrap, confidence, seed = check_bootstrap_params(
+        function, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed, min_resamples=0
+    )
     ece_bins = check_param(function, "ece_bins", ece_bins, Interval(int, 1, None))
     wanted = _check_metrics(function, metrics)
     true_array = as_1d(y_true, "y_true", function)
@@ -326,9 +325,9 @@ def regression_metrics(
     prediction else 0.0 (``force_finite``), and R² is omitted with fewer than 2 rows.
     """
     function = "regression_metrics"
-    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 0, None))
-    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
-    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    n_bootstrap, confidence, seed = check_bootstrap_params(
+        function, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed, min_resamples=0
+    )
     truth = as_scores(y_true, "y_true", function)
     predicted = as_scores(y_pred, "y_pred", function)
     n = same_length(function, y_true=truth, y_pred=predicted)
@@ -380,9 +379,9 @@ def multiclass_metrics(
     has no true row leave that class's recall out of its interval.
     """
     function = "multiclass_metrics"
-    n_bootstrap = check_param(function, "n_bootstrap", n_bootstrap, Interval(int, 0, None))
-    confidence = check_param(function, "confidence", confidence, _CONFIDENCE)
-    seed = check_param(function, "seed", seed, Interval(int, 0, None))
+    n_bootstrap, confidence, seed = check_bootstrap_params(
+        function, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed, min_resamples=0
+    )
     true_array = as_1d(y_true, "y_true", function)
     pred_array = as_1d(y_pred, "y_pred", function)
     n = same_length(function, y_true=true_array, y_pred=pred_array)

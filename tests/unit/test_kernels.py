@@ -26,6 +26,7 @@ from modelwatch.stats.kernels import (
     bootstrap_indices,
     bootstrap_interval,
     calibration_errors,
+    check_bootstrap_params,
     confusion_codes,
     confusion_counts,
     confusion_matrices,
@@ -393,3 +394,15 @@ def test_array_argument_checks_name_the_argument_and_function() -> None:
         StatisticsError, match=r"'pos_label' parameter of f must be one of \[0, 1\]"
     ):
         positive_labels(np.array([0, 1]), [], "yes", "f")
+
+
+def test_check_bootstrap_params_converts_and_names_the_bad_one() -> None:
+    assert check_bootstrap_params(
+        "f", n_bootstrap=np.int64(0), confidence=0.9, seed=3, min_resamples=0
+    ) == (0, 0.9, 3)
+    with pytest.raises(StatisticsError, match=r"'n_bootstrap' parameter of f must be an int >= 1"):
+        check_bootstrap_params("f", n_bootstrap=0, confidence=0.9, seed=3)
+    with pytest.raises(StatisticsError, match=r"'confidence' parameter of f .* Got 95 instead"):
+        check_bootstrap_params("f", n_bootstrap=10, confidence=95, seed=3)
+    with pytest.raises(StatisticsError, match=r"'seed' parameter of f must be an int >= 0"):
+        check_bootstrap_params("f", n_bootstrap=10, confidence=0.9, seed=-1)
