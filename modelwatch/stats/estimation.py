@@ -411,6 +411,8 @@ def fit_cbpe(
         function, "confidence", confidence, Interval(float, 0, 1, closed="neither")
     )
     check_param(function, "threshold", threshold, Interval(float, 0, 1, closed="both"))
+    ece_bins = check_param(function, "ece_bins", ece_bins, Interval(int, 1, None))
+    seed = check_param(function, "seed", seed, Interval(int, 0, None))
     y = np.asarray(reference_y)
     raw = np.asarray(reference_scores, dtype=np.float64)
     if classes is None:

@@ -31,7 +31,7 @@ The kernels (resampling, confusion counts, AUC, ECE, log loss) are those of
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -456,21 +456,8 @@ def segment_metrics(
             metrics=metrics,
         )
         segment = f"{column}={value}"
-        out.extend(_with_segment(metric, segment) for metric in computed.values())
+        out.extend(replace(metric, segment=segment) for metric in computed.values())
     return out
-
-
-def _with_segment(metric: MetricValue, segment: str) -> MetricValue:
-    return MetricValue(
-        name=metric.name,
-        value=metric.value,
-        ci_low=metric.ci_low,
-        ci_high=metric.ci_high,
-        n=metric.n,
-        kind=metric.kind,
-        segment=segment,
-        confidence=metric.confidence,
-    )
 
 
 def segment_masks(segments: pd.DataFrame, min_rows: int) -> Iterator[tuple[str, str, BoolArray]]:
