@@ -84,6 +84,7 @@ def _register_challenger(
 @flow(name="retrain-model", flow_run_name="retrain-{model_name}", log_prints=True)
 def retrain_model(
     model_name: str,
+    *,
     reason: str = "manual",
     window_end: datetime | None = None,
     triggered_by: str | None = None,

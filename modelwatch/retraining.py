@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelwatch import train
 from modelwatch.errors import RetrainError
-from modelwatch.outcomes import Outcome, StateName
+from modelwatch.outcomes import Alias, Outcome, StateName
 from modelwatch.spec import MonitorSpec, RetrainingPolicy
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Span",
     "TrainingSet",
     "assemble_training_set",
+    "challenger_artifacts",
     "cooldown_skip",
     "duplicate_episode_skip",
     "not_enough_data_skip",
@@ -278,6 +280,22 @@ def registration_details(
         "trainer": trainer,
         "windows": _iso_windows(training.windows),
         "holdout": [holdout[0].isoformat(), holdout[1].isoformat()],
+    }
+
+
+def challenger_artifacts(spec: MonitorSpec, training_data: pd.DataFrame) -> dict[str, Any]:
+    """The keyword arguments of ``Registry.log_model_version`` that follow from the spec and
+    the training data: the reference (PII dropped), an input example, the drift profile,
+    the run name, the ``challenger`` alias and the trust setting."""
+    return {
+        "training_data": training_data.drop(columns=list(spec.columns.pii), errors="ignore"),
+        "input_example": training_data[list(spec.columns.features)].head(5),
+        "run_name": f"retrain-{spec.name}",
+        "pii": spec.columns.pii,
+        "alias": Alias.CHALLENGER,
+        "target": spec.columns.target,
+        "profile": train.reference_profile(training_data, spec),
+        "trust_pickle": spec.model.trust_pickle,
     }
 
 

@@ -31,6 +31,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from modelwatch.errors import RetrainError, SchemaError
 from modelwatch.spec import MonitorSpec
+from modelwatch.stats.params import Interval, check_param
 
 __all__ = [
     "Trainer",
@@ -152,7 +153,10 @@ def fit_candidate(
     for missing columns / targets).
     """
     if base is not None and trainer is not None:
-        raise ValueError("fit_candidate takes either 'base' or 'trainer', not both")
+        raise RetrainError(
+            f"fit_candidate for model {spec.name!r} takes either 'base' (the champion's "
+            "pipeline to refit) or 'trainer', not both"
+        )
     if len(frame) == 0:
         raise RetrainError(f"{source} is empty: cannot train a candidate for model {spec.name!r}")
     if trainer is not None:
@@ -249,10 +253,7 @@ def prediction_latency_ms(
     ``repeats`` timed calls after one warm-up call: the minimum is the least noisy
     estimate of what the model costs on a busy machine.
     """
-    if repeats < 1:
-        raise ValueError(
-            f"The 'repeats' parameter of prediction_latency_ms must be an int >= 1. Got {repeats} instead."
-        )
+    repeats = check_param("prediction_latency_ms", "repeats", repeats, Interval(int, 1, None))
     X = feature_frame(frame, spec, source="the latency frame")
     if len(X) == 0:
         raise RetrainError("cannot time predictions on an empty frame")

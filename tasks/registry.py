@@ -12,10 +12,9 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.exceptions import MissingContextError
 
-from modelwatch import train
+from modelwatch import retraining
 from modelwatch.io.registry import ChampionChanged as ChampionChanged
 from modelwatch.io.registry import ModelVersionRef, PromotionResult, Registry
-from modelwatch.outcomes import Alias
 from modelwatch.promotion import Comparison, promotion_lock_name
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec, find_spec
@@ -115,18 +114,11 @@ def log_candidate(
         return open_registry().log_model_version(
             spec.name,
             model,
-            training_data=training_data.drop(columns=list(spec.columns.pii), errors="ignore"),
-            input_example=training_data[list(spec.columns.features)].head(5),
             params=params,
             metrics=metrics,
             tags=tags,
-            run_name=f"retrain-{spec.name}",
-            pii=spec.columns.pii,
-            alias=Alias.CHALLENGER,
-            target=spec.columns.target,
             model_card=model_card,
-            profile=train.reference_profile(training_data, spec),
-            trust_pickle=spec.model.trust_pickle,
+            **retraining.challenger_artifacts(spec, training_data),
         )
 
 

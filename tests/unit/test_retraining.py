@@ -18,6 +18,7 @@ from modelwatch.lineage import UNKNOWN_CODE_VERSION, Lineage, code_version
 from modelwatch.outcomes import Outcome, StateName
 from modelwatch.retraining import Span, TrainingSet
 from modelwatch.spec import MonitorSpec, parse_spec
+from modelwatch.stats.drift import ReferenceProfile
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -270,3 +271,22 @@ def test_code_version_is_the_short_head_of_a_checkout_else_unknown(tmp_path: Pat
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "c")
     assert code_version(repo) == git("rev-parse", "--short", "HEAD")
     assert code_version(tmp_path / "missing") == UNKNOWN_CODE_VERSION
+
+
+def test_challenger_artifacts_drop_pii_and_carry_the_profile_and_alias() -> None:
+    spec = _spec()
+    frame = _rows(spec, [T0 + timedelta(minutes=m) for m in range(8)])
+    frame["email"] = "someone@example.com"
+    frame["age"] = range(8)
+
+    artifacts = retraining.challenger_artifacts(spec, frame)
+
+    assert "email" not in artifacts["training_data"].columns
+    assert len(artifacts["training_data"]) == 8 and "email" in frame.columns  # input untouched
+    assert list(artifacts["input_example"].columns) == list(spec.columns.features)
+    assert len(artifacts["input_example"]) == 5
+    assert artifacts["alias"] == "challenger" and artifacts["run_name"] == "retrain-credit"
+    assert artifacts["pii"] == ("email",) and artifacts["target"] == "defaulted"
+    assert artifacts["trust_pickle"] is False
+    profile = ReferenceProfile.from_arrays(artifacts["profile"])
+    assert profile.n_rows == 8 and sorted(profile.numeric_columns) == sorted(spec.columns.numeric)

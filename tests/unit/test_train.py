@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from modelwatch.errors import RetrainError, SchemaError, SpecError
+from modelwatch.errors import RetrainError, SchemaError, SpecError, StatisticsError
 from modelwatch.simulate import generate_reference, generate_window
 from modelwatch.spec import MonitorSpec, load_spec, parse_spec
 from modelwatch.train import (
@@ -320,8 +320,13 @@ def test_prediction_latency_is_positive_and_scales_per_thousand_rows(
     model = fit_candidate(reference, spec, seed=0)
     small = prediction_latency_ms(model, reference.head(200), spec, repeats=3, min_rows=2000)
     assert 0 < small < 1000  # ms per 1k rows of a logistic regression pipeline
-    with pytest.raises(ValueError, match="The 'repeats' parameter of prediction_latency_ms"):
+    with pytest.raises(
+        StatisticsError,
+        match=r"The 'repeats' parameter of prediction_latency_ms must be an int >= 1\. Got 0",
+    ):
         prediction_latency_ms(model, reference, spec, repeats=0)
+    with pytest.raises(RetrainError, match=r"either 'base'.* or 'trainer', not both"):
+        fit_candidate(reference, spec, base=model, trainer=lambda *a, **k: model)
     with pytest.raises(RetrainError, match="empty frame"):
         prediction_latency_ms(model, reference.head(0), spec)
 
