@@ -23,7 +23,7 @@ N_BINS = Interval(int, 2, None)
 """An int >= 2: quantile bins of the reference."""
 
 
-def _check_frame(frame: object, side: str, function: str) -> pd.DataFrame:
+def check_frame(frame: object, side: str, function: str) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise param_error(function, side, "a pandas DataFrame", type(frame).__name__)
     if len(frame) == 0:
@@ -31,7 +31,7 @@ def _check_frame(frame: object, side: str, function: str) -> pd.DataFrame:
     return frame
 
 
-def _check_columns(
+def check_columns(
     frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], side: str
 ) -> None:
     for column in [*numeric, *categorical]:
@@ -45,7 +45,7 @@ def _check_columns(
             )
 
 
-def _check_declared(function: str, numeric: Sequence[str], categorical: Sequence[str]) -> None:
+def check_declared(function: str, numeric: Sequence[str], categorical: Sequence[str]) -> None:
     both = sorted(set(numeric) & set(categorical))
     if both:
         raise StatisticsError(

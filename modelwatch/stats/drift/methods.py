@@ -18,14 +18,8 @@ from scipy import special, stats
 
 from modelwatch.errors import StatisticsError
 from modelwatch.stats.drift._checks import FRACTION, N_BINS
-from modelwatch.stats.drift.profile import (
-    ColumnKind,
-    NumericProfile,
-    NumericSample,
-    _counts_from_sorted,
-    _n_non_nan_sorted,
-    _quantile_edges,
-)
+from modelwatch.stats.drift._counting import counts_from_sorted, n_non_nan_sorted, quantile_edges
+from modelwatch.stats.drift.profile import ColumnKind, NumericProfile, NumericSample
 from modelwatch.stats.kernels import FloatArray, IntArray, midranks
 from modelwatch.stats.params import check_param
 
@@ -338,7 +332,7 @@ class MethodKey:
         return f"'auto' or {keys}" if self.auto else keys
 
 
-def _get_method(function: str, name: str, key: object) -> DriftMethod:
+def get_method(function: str, name: str, key: object) -> DriftMethod:
     return DRIFT_METHODS[check_param(function, name, key, MethodKey())]
 
 
@@ -360,13 +354,13 @@ def population_stability_index(
     eps = check_param(function, "eps", eps, FRACTION)
     ref = _nonmissing_sorted(reference, "reference", function)
     cur = _nonmissing_sorted(current, "current", function)
-    edges = _quantile_edges(ref, n_bins)
-    return _psi_counts(_counts_from_sorted(ref, edges), _counts_from_sorted(cur, edges), eps)
+    edges = quantile_edges(ref, n_bins)
+    return _psi_counts(counts_from_sorted(ref, edges), counts_from_sorted(cur, edges), eps)
 
 
 def _nonmissing_sorted(values: npt.ArrayLike, name: str, function: str) -> FloatArray:
     array = np.sort(_as_1d_float(values, name, function))
-    array = array[: _n_non_nan_sorted(array)]
+    array = array[: n_non_nan_sorted(array)]
     if array.size == 0:
         raise StatisticsError(f"The {name!r} argument of {function} has no non-missing values.")
     return array

@@ -5,8 +5,9 @@ values, quantile bin edges and bin counts (:class:`NumericProfile`), per
 categorical column the category counts (:class:`CategoricalProfile`); it turns
 into plain numpy arrays and back (:meth:`ReferenceProfile.to_arrays` /
 :meth:`ReferenceProfile.from_arrays`). :class:`NumericSample` is what a numeric
-drift method receives about the current window. The binning and counting
-helpers here serve both sides. See the package docstring for the costs.
+drift method receives about the current window. Binning and counting are in
+:mod:`~modelwatch.stats.drift._counting` (both sides use them). See the package
+docstring for the costs.
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ import numpy.typing as npt
 import pandas as pd
 
 from modelwatch.errors import StatisticsError
-from modelwatch.stats.drift._checks import N_BINS, _check_columns, _check_declared, _check_frame
+from modelwatch.stats.drift._checks import N_BINS, check_columns, check_declared, check_frame
+from modelwatch.stats.drift._counting import (
+    category_counts,
+    column_as_float,
+    counts_from_sorted,
+    n_non_nan_sorted,
+    quantile_edges,
+    share_of,
+)
 from modelwatch.stats.kernels import FloatArray, IntArray
 from modelwatch.stats.params import check_param
 
 ColumnKind: TypeAlias = Literal["numeric", "categorical"]
-
-
-def _share(part: int, whole: int) -> float:
-    return float(part) / float(whole) if whole > 0 else 0.0
 
 
 # --------------------------------------------------------------------------- profiles
@@ -48,7 +53,7 @@ class _ColumnSummary:
 
     @property
     def missing_share(self) -> float:
-        return _share(self.n_rows - self.n_valid, self.n_rows)
+        return share_of(self.n_rows - self.n_valid, self.n_rows)
 
 
 _Summary = TypeVar("_Summary", bound=_ColumnSummary)
@@ -221,78 +226,18 @@ class NumericSample:
 # --------------------------------------------------------------------------- profile fitting
 
 
-def _column_as_float(frame: pd.DataFrame, column: str) -> FloatArray:
-    """The column as float64 with NaN for missing; no copy for a float64 numpy column."""
-    series = frame[column]
-    if series.dtype == np.float64:
-        return np.asarray(series.to_numpy(), dtype=np.float64)
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
 def _numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> FloatArray:
     """Copy ``columns`` into one C-contiguous ``(k, n)`` float64 array (one column per row)."""
     out = np.empty((len(columns), len(frame)), dtype=np.float64)
     for j, column in enumerate(columns):
-        out[j] = _column_as_float(frame, column)
+        out[j] = column_as_float(frame, column)
     return out
-
-
-def _n_non_nan_sorted(row: FloatArray) -> int:
-    """Number of non-NaN values of an ascending array (numpy sorts NaN last)."""
-    return int(np.searchsorted(row, np.nan, side="left"))
-
-
-def _quantile_edges(sorted_values: FloatArray, n_bins: int) -> FloatArray:
-    """Inner edges at quantiles 1/B..(B-1)/B (linear, like ``np.quantile``), deduplicated."""
-    n = sorted_values.size
-    if n == 0:
-        return np.empty(0, dtype=np.float64)
-    q = np.arange(1, n_bins, dtype=np.float64) / n_bins
-    position = q * (n - 1)
-    lo = np.floor(position).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    t = position - lo
-    a = sorted_values[lo]
-    b = sorted_values[hi]
-    with np.errstate(invalid="ignore"):
-        diff = b - a
-        edges = np.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
-    edges = np.where((a == b) | np.isnan(edges), a, edges)
-    return np.unique(edges)
-
-
-def _counts_from_sorted(sorted_values: FloatArray, edges: FloatArray) -> IntArray:
-    cut = np.searchsorted(sorted_values, edges, side="left").astype(np.int64)
-    return np.diff(np.concatenate(([0], cut, [sorted_values.size]))).astype(np.int64)
-
-
-_COMPARE_MAX_EDGES = 32
-
-
-def _counts_unsorted(values: FloatArray, edges: FloatArray, n_valid: int) -> IntArray:
-    """Counts of the non-NaN ``values`` in the bins ``[edge_{i-1}, edge_i)``, without sorting.
-
-    With few edges, one vectorized comparison per edge (``count(values < edge)``;
-    NaN compares false) beats a ``searchsorted`` of every value (branchy binary
-    search); with many edges, ``searchsorted`` + ``bincount`` (NaN lands last).
-    """
-    if edges.size <= _COMPARE_MAX_EDGES:
-        below = np.empty(values.size, dtype=np.bool_)
-        cut = np.empty(edges.size, dtype=np.int64)
-        for i, edge in enumerate(edges):
-            np.less(values, edge, out=below)
-            cut[i] = np.count_nonzero(below)
-        return np.diff(np.concatenate(([0], cut, [n_valid]))).astype(np.int64)
-    bins = np.searchsorted(edges, values, side="right")
-    counts = np.bincount(bins, minlength=edges.size + 1).astype(np.int64)
-    counts[-1] -= values.size - n_valid
-    return counts
 
 
 def _numeric_profile(
     column: str, sorted_values: FloatArray, n_rows: int, n_bins: int
 ) -> NumericProfile:
-    edges = _quantile_edges(sorted_values, n_bins)
+    edges = quantile_edges(sorted_values, n_bins)
     finite = sorted_values.size > 0 and bool(
         np.isfinite(sorted_values[0]) and np.isfinite(sorted_values[-1])
     )
@@ -303,29 +248,10 @@ def _numeric_profile(
         sorted_values=sorted_values,
         n_rows=n_rows,
         bin_edges=edges,
-        bin_counts=_counts_from_sorted(sorted_values, edges),
+        bin_counts=counts_from_sorted(sorted_values, edges),
         mean=mean,
         std=std,
     )
-
-
-def _category_counts(series: pd.Series) -> tuple[pd.Index, IntArray, int]:
-    """(labels as strings, counts, n_missing) of one column; labels unique, any order."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        codes = np.asarray(series.cat.codes.to_numpy(), dtype=np.int64)
-        uniques: object = series.cat.categories
-    else:
-        raw_codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        codes = np.asarray(raw_codes, dtype=np.int64)
-    labels = pd.Index([str(u) for u in uniques], dtype=object)  # type: ignore[attr-defined]
-    counts_with_missing = np.bincount(codes + 1, minlength=len(labels) + 1)
-    n_missing = int(counts_with_missing[0])
-    counts = counts_with_missing[1:].astype(np.int64)
-    if not labels.is_unique:  # e.g. 1 and "1" both become "1"
-        group, merged = pd.factorize(labels)
-        counts = np.bincount(group, weights=counts, minlength=len(merged)).astype(np.int64)
-        labels = pd.Index(merged, dtype=object)
-    return labels, counts, n_missing
 
 
 def fit_reference_profile(
@@ -342,20 +268,20 @@ def fit_reference_profile(
     """
     function = "fit_reference_profile"
     n_bins = check_param(function, "n_bins", n_bins, N_BINS)
-    reference = _check_frame(reference, "reference", function)
+    reference = check_frame(reference, "reference", function)
     numeric, categorical = list(numeric), list(categorical)
-    _check_declared(function, numeric, categorical)
-    _check_columns(reference, numeric, categorical, "reference")
+    check_declared(function, numeric, categorical)
+    check_columns(reference, numeric, categorical, "reference")
     n_rows = len(reference)
     matrix = _numeric_matrix(reference, numeric)
     matrix.sort(axis=1)
     numeric_profiles = tuple(
-        _numeric_profile(column, matrix[j, : _n_non_nan_sorted(matrix[j])], n_rows, n_bins)
+        _numeric_profile(column, matrix[j, : n_non_nan_sorted(matrix[j])], n_rows, n_bins)
         for j, column in enumerate(numeric)
     )
     categorical_profiles = []
     for column in categorical:
-        labels, counts, _ = _category_counts(reference[column])
+        labels, counts, _ = category_counts(reference[column])
         order = np.argsort(np.asarray(labels, dtype=object), kind="stable")
         keep = order[counts[order] > 0]
         categorical_profiles.append(

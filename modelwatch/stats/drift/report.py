@@ -24,22 +24,24 @@ from modelwatch.stats.drift._checks import (
     FRACTION,
     POSITIVE,
     SHARE,
-    _check_columns,
-    _check_declared,
-    _check_frame,
+    check_columns,
+    check_declared,
+    check_frame,
 )
-from modelwatch.stats.drift.methods import DRIFT_METHODS, DriftMethod, MethodKey, _get_method
+from modelwatch.stats.drift._counting import (
+    category_counts,
+    column_as_float,
+    counts_from_sorted,
+    counts_unsorted,
+    share_of,
+)
+from modelwatch.stats.drift.methods import DRIFT_METHODS, DriftMethod, MethodKey, get_method
 from modelwatch.stats.drift.profile import (
     CategoricalProfile,
     ColumnKind,
     NumericProfile,
     NumericSample,
     ReferenceProfile,
-    _category_counts,
-    _column_as_float,
-    _counts_from_sorted,
-    _counts_unsorted,
-    _share,
     fit_reference_profile,
 )
 from modelwatch.stats.kernels import FloatArray, IntArray
@@ -150,7 +152,7 @@ def drift_statistic(
 ) -> tuple[float, float | None]:
     """``(statistic, p_value)`` of one registry method on two 1-D samples (NaNs dropped)."""
     function = "drift_statistic"
-    spec = _get_method(function, "method", method)
+    spec = get_method(function, "method", method)
     check_param(function, "kind", kind, Options(("numeric", "categorical")))
     reference_frame = pd.DataFrame({"x": pd.Series(np.asarray(reference))})
     current_frame = pd.DataFrame({"x": pd.Series(np.asarray(current))})
@@ -295,7 +297,7 @@ def _numeric_results(
     methods: Mapping[str, str],
 ) -> list[_Measured]:
     n_rows = len(current)
-    arrays = {column: _column_as_float(current, column) for column in columns}
+    arrays = {column: column_as_float(current, column) for column in columns}
     n_valid = {c: n_rows - int(np.count_nonzero(np.isnan(a))) for c, a in arrays.items()}
     chosen = {
         c: _choose(c, "numeric", method, methods, profile.numeric_profile(c).n_valid, n_valid[c])
@@ -315,10 +317,10 @@ def _numeric_results(
         if column in row_of:
             row = matrix[row_of[column]]
             values: FloatArray | None = row[: n_valid[column]]
-            counts = _counts_from_sorted(row[: n_valid[column]], ref.bin_edges)
+            counts = counts_from_sorted(row[: n_valid[column]], ref.bin_edges)
         else:
             values = None
-            counts = _counts_unsorted(arrays[column], ref.bin_edges, n_valid[column])
+            counts = counts_unsorted(arrays[column], ref.bin_edges, n_valid[column])
         sample = NumericSample(column, values, counts, n_valid[column])
         numeric_method = spec.numeric
         assert numeric_method is not None  # _choose checked the kind
@@ -328,7 +330,7 @@ def _numeric_results(
                 spec,
                 functools.partial(numeric_method, ref, sample),
                 n_current=sample.n_valid,
-                missing_current=_share(n_rows - sample.n_valid, n_rows),
+                missing_current=share_of(n_rows - sample.n_valid, n_rows),
                 n_cells=_occupied(ref.bin_counts, counts),
             )
         )
@@ -340,7 +342,7 @@ def _categorical_result(
 ) -> _Measured:
     column = ref.column
     n_rows = len(series)
-    labels, counts, n_missing = _category_counts(series)
+    labels, counts, n_missing = category_counts(series)
     position = pd.Index(ref.categories, dtype=object).get_indexer(labels)
     seen = position >= 0
     current_counts = np.zeros(len(ref.categories), dtype=np.int64)
@@ -362,10 +364,10 @@ def _categorical_result(
             spec,
             functools.partial(categorical_method, reference_all, current_all),
             n_current=n_current,
-            missing_current=_share(n_missing, n_rows),
+            missing_current=share_of(n_missing, n_rows),
             n_cells=_occupied(reference_all, current_all),
             unseen=unseen,
-            unseen_share=_share(int(unseen_counts.sum()), n_current),
+            unseen_share=share_of(int(unseen_counts.sum()), n_current),
         )
     except StatisticsError as exc:
         raise StatisticsError(f"column {column!r}: {exc}") from exc
@@ -443,18 +445,18 @@ def detect_drift(
                 "detect_drift needs 'numeric' and 'categorical' when the reference is a DataFrame"
             )
         numeric, categorical = list(numeric), list(categorical)
-        _check_declared(function, numeric, categorical)
+        check_declared(function, numeric, categorical)
         profile = fit_reference_profile(
-            _check_frame(reference, "reference", function),
+            check_frame(reference, "reference", function),
             numeric=numeric,
             categorical=categorical,
             n_bins=n_bins,
         )
     if not numeric and not categorical:
         raise StatisticsError("detect_drift needs at least one numeric or categorical column")
-    _check_declared(function, numeric, categorical)
-    current = _check_frame(current, "current", function)
-    _check_columns(current, numeric, categorical, "current")
+    check_declared(function, numeric, categorical)
+    current = check_frame(current, "current", function)
+    check_columns(current, numeric, categorical, "current")
     methods = dict(methods or {})
     declared = set(numeric) | set(categorical)
     per_column: dict[str, float] = {}
