@@ -12,5 +12,6 @@
 from modelwatch.environment import prepare_environment
 
 # The one environment bootstrap, here too: a `prefect worker` (or any script) that imports
-# a flow module gets the environment `modelwatch` commands run with. Sets only unset values.
-prepare_environment()
+# a flow module gets the environment `modelwatch` commands run with (MLflow's retries and
+# timeout, telemetry off). Sets only unset values; Prefect's own are the worker's business.
+prepare_environment(include_prefect=False)

@@ -8,9 +8,14 @@ gets the same environment as one started from the command line.
 It only sets environment variables the user has not set (``setdefault``), so it is
 idempotent and a value from the shell, a ``.env`` or a work pool always wins. It
 creates no folder and imports nothing heavy (:meth:`Settings.ensure_home` is the
-command's job). Prefect reads its own variables once, when ``prefect`` is
-imported: they are set only while Prefect is not imported yet, since later they
-would reach only child processes, which would then disagree with this one.
+command's job).
+
+Prefect's own variables (``PREFECT_*``: its local home, results, server start-up)
+are set only for a process that starts Prefect itself, the command line: a worker
+is configured by its work pool and profile, and Prefect reads them once, when
+``prefect`` is imported — set later they would reach only child processes, which
+would then disagree with this one. Importing ``flows`` therefore sets the others
+only (the home, MLflow's retries and timeout, telemetry off).
 """
 
 from __future__ import annotations
@@ -58,24 +63,24 @@ def prepare_environment(
     settings: Settings | None = None,
     *,
     environ: MutableMapping[str, str] | None = None,
-    prefect_imported: bool | None = None,
+    include_prefect: bool | None = None,
 ) -> dict[str, str]:
     """Set every default of :func:`environment_defaults` that is unset; returns those set.
 
     Args:
         settings: Where the home is (default: read from the environment).
         environ: The environment to complete (default: ``os.environ``).
-        prefect_imported: Whether Prefect is already imported (default: look at
-            ``sys.modules``); if so, ``PREFECT_*`` variables are left alone.
+        include_prefect: Also set Prefect's ``PREFECT_*`` variables (default: only
+            while ``prefect`` is not imported yet); ``flows`` passes False.
     """
     env = os.environ if environ is None else environ
     home = (settings or get_settings()).home_dir
-    if prefect_imported is None:
-        prefect_imported = "prefect" in sys.modules
+    if include_prefect is None:
+        include_prefect = "prefect" not in sys.modules
     defaults = environment_defaults(home, prefect_api_url=env.get("PREFECT_API_URL"))
     applied: dict[str, str] = {}
     for name, value in defaults.items():
-        if name in env or (prefect_imported and name.startswith("PREFECT_")):
+        if name in env or (not include_prefect and name.startswith("PREFECT_")):
             continue
         env[name] = value
         applied[name] = value
