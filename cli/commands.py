@@ -72,11 +72,7 @@ def _check_store(settings: Settings) -> None:
     from modelwatch.io.store import Store
 
     settings.ensure_home()
-    store = Store(settings.resolved_store_url)
-    try:
-        store.check_schema()
-    finally:
-        store.dispose()
+    Store.open(settings.resolved_store_url).dispose()
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -190,9 +186,8 @@ def cmd_suite_build(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from modelwatch.io.store import Store
 
-    store = Store(get_settings().resolved_store_url)
-    store.check_schema()
-    rows = store.runs(args.model, limit=args.limit)
+    with Store.open(get_settings().resolved_store_url) as store:
+        rows = store.runs(args.model, limit=args.limit)
     print(
         f"{'window start (UTC)':<20} {'rows':>6} {'labeled':>7} {'bad':>4} {'status':<10} "
         f"{'champion':>8}  reason"
@@ -253,9 +248,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     """List held (or, with --all, every) quarantined file; release a window for re-validation."""
     from modelwatch.io.store import Store
 
-    store = Store(get_settings().resolved_store_url)
-    store.check_schema()
-    try:
+    with Store.open(get_settings().resolved_store_url) as store:
         if args.action == "list":
             rows = store.quarantined(args.model, include_released=args.all)
             if not rows:
@@ -273,8 +266,6 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             return 2
         held = store.quarantined(args.model, window_start=args.window_start)
         count = store.release_quarantine(args.model, args.window_start)
-    finally:
-        store.dispose()
     if not count:
         print(f"no held quarantine for model {args.model} window {args.window_start.isoformat()}")
         return 1
