@@ -32,6 +32,7 @@ def run_suite(
     frame: pd.DataFrame,
     window: tuple[datetime, datetime],
     run_name: str,
+    *,
     labels: pd.DataFrame | None = None,
     dry_run: bool = False,
 ) -> ValidationReport:

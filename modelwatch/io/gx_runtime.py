@@ -39,6 +39,7 @@ import pandas as pd
 from modelwatch.errors import SuiteError, ValidationFailed
 from modelwatch.io.datadocs import PII_HIDDEN, page_url, pii_safe_docs_action, use_safe_page_view
 from modelwatch.io.suites import check_suite, expectation_columns, fmt_number, json_value
+from modelwatch.stats.params import param_error
 
 __all__ = [
     "ExpectationOutcome",
@@ -398,9 +399,8 @@ def _slim_frame(frame: pd.DataFrame, suite: Mapping[str, Any]) -> pd.DataFrame:
 
 def _utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
-            f"The {name!r} parameter of validate_frame must be a timezone-aware datetime. "
-            f"Got {value.isoformat()} (naive) instead."
+        raise param_error(
+            "validate_frame", name, "a timezone-aware datetime", f"{value.isoformat()} (naive)"
         )
     return value.astimezone(UTC)
 
@@ -418,9 +418,11 @@ def _suite_parameters(
         }
     start, end = _utc(window[0], "window"), _utc(window[1], "window")
     if end <= start:
-        raise ValueError(
-            "The 'window' parameter of validate_frame must have start < end. "
-            f"Got ({start.isoformat()}, {end.isoformat()}) instead."
+        raise param_error(
+            "validate_frame",
+            "window",
+            "(start, end) with start < end",
+            (start.isoformat(), end.isoformat()),
         )
     return {"window_start": start, "window_end": end, "now": now}
 
@@ -552,15 +554,11 @@ class GXRuntime:
     ) -> ValidationReport:
         """Run ``suite`` on ``frame``; see :func:`validate_frame` for the parameters."""
         if not isinstance(frame, pd.DataFrame):
-            raise TypeError(
-                "The 'frame' parameter of validate_frame must be a pandas DataFrame. "
-                f"Got {type(frame).__name__} instead."
-            )
+            raise param_error("validate_frame", "frame", "a pandas DataFrame", type(frame).__name__)
         check_suite(suite, source="suite")
         if labels is not None and not isinstance(labels, pd.DataFrame):
-            raise TypeError(
-                "The 'labels' parameter of validate_frame must be a pandas DataFrame or None. "
-                f"Got {type(labels).__name__} instead."
+            raise param_error(
+                "validate_frame", "labels", "a pandas DataFrame or None", type(labels).__name__
             )
         parameters = _suite_parameters(window, now)
         whole = _normalized(suite)

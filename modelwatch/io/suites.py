@@ -47,6 +47,7 @@ import pandas as pd
 from modelwatch.errors import SchemaError, SuiteError
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats.data_quality import log_columns
+from modelwatch.stats.params import Interval, check_params
 
 __all__ = [
     "FRAMES",
@@ -175,8 +176,9 @@ def build_suite(
       :func:`~modelwatch.io.gx_runtime.validate_frame`; score in [0, 1];
       prediction in the target classes of the reference (classification).
     * critical, on the labels (``meta.frame: "labels"``, see
-      :func:`~modelwatch.io.gx_runtime.validate_frame`): the target takes one of its classes seen in the reference (classification;
-      a third class in a binary target is a validation failure, not a metric error).
+      :func:`~modelwatch.io.gx_runtime.validate_frame`): the target takes one
+      of its classes seen in the reference (classification; a third class in
+      a binary target is a validation failure, not a metric error).
     * warning: no columns besides the declared ones; the latency column exists
       and is >= 0; features not null with ``mostly`` = 1 - reference null
       share - ``null_margin``; numeric features within the reference range
@@ -188,25 +190,17 @@ def build_suite(
     null-share margin to the binomial 3-sigma noise at that size and adds a
     warning when a window has fewer than a tenth or more than ten times as
     many rows. PII columns get no value expectations (their values are never read).
+    A bad option raises :class:`~modelwatch.errors.StatisticsError` naming it.
     """
-    if range_margin < 0:
-        raise ValueError(
-            f"The 'range_margin' parameter of build_suite must be >= 0. Got {range_margin} instead."
-        )
-    if not 0 <= null_margin < 1:
-        raise ValueError(
-            "The 'null_margin' parameter of build_suite must be in [0, 1). "
-            f"Got {null_margin} instead."
-        )
-    if not 0 < mostly <= 1:
-        raise ValueError(
-            f"The 'mostly' parameter of build_suite must be in (0, 1]. Got {mostly} instead."
-        )
-    if typical_rows is not None and typical_rows < 1:
-        raise ValueError(
-            "The 'typical_rows' parameter of build_suite must be an int >= 1 or None. "
-            f"Got {typical_rows} instead."
-        )
+    check_params(
+        "build_suite",
+        {
+            "range_margin": (range_margin, Interval(float, 0, None)),
+            "null_margin": (null_margin, Interval(float, 0, 1, closed="left")),
+            "mostly": (mostly, Interval(float, 0, 1, closed="right")),
+            "typical_rows": (typical_rows, Interval(int, 1, None, allow_none=True)),
+        },
+    )
     _check_reference(reference, spec)
     expectations = [
         *_table_expectations(spec, typical_rows=typical_rows),

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
+from modelwatch.stats.params import param_error
+
 if TYPE_CHECKING:
     from modelwatch.spec import MonitorSpec
 
@@ -351,10 +353,7 @@ def data_quality_stats(
     listed by frequency (at most 20) and never for PII columns.
     """
     if not isinstance(frame, pd.DataFrame):
-        raise TypeError(
-            "The 'frame' parameter of data_quality_stats must be a pandas DataFrame. "
-            f"Got {type(frame).__name__} instead."
-        )
+        raise param_error("data_quality_stats", "frame", "a pandas DataFrame", type(frame).__name__)
     kinds = _kinds(spec)
     cols = spec.columns
     declared = log_columns(spec)

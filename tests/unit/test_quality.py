@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelwatch.errors import SchemaError, ValidationFailed
+from modelwatch.errors import SchemaError, StatisticsError, ValidationFailed
 from modelwatch.io.gx_runtime import GXRuntime, ValidationReport, default_runtime, validate_frame
 from modelwatch.io.suites import (
     GENERATED_BY,
@@ -562,8 +562,51 @@ def test_timestamps_in_the_future_fail_even_without_a_window(
 
 def test_validate_frame_rejects_a_naive_window(log: pd.DataFrame, suite: dict[str, Any]) -> None:
     naive = (datetime(2026, 11, 23, 10), datetime(2026, 11, 23, 11))
-    with pytest.raises(ValueError, match=r"'window' parameter .* timezone-aware"):
+    with pytest.raises(
+        StatisticsError,
+        match=r"^The 'window' parameter of validate_frame must be a timezone-aware datetime\. "
+        r"Got '2026-11-23T10:00:00 \(naive\)' instead\.$",
+    ):
         validate_frame(log, suite, window=naive)
+    with pytest.raises(StatisticsError, match=r"'now' parameter .* timezone-aware"):
+        validate_frame(log, suite, now=datetime(2026, 11, 23, 12))
+
+
+def test_validate_frame_names_a_bad_argument(log: pd.DataFrame, suite: dict[str, Any]) -> None:
+    with pytest.raises(
+        StatisticsError,
+        match=r"^The 'window' parameter of validate_frame must be \(start, end\) with "
+        r"start < end\. Got \('2026-11-23T11:00:00\+00:00', '2026-11-23T10:00:00\+00:00'\) instead\.$",
+    ):
+        validate_frame(log, suite, window=(WINDOW[1], WINDOW[0]))
+    with pytest.raises(StatisticsError, match=r"'frame' parameter .* DataFrame\. Got 'dict'"):
+        validate_frame(log.to_dict(), suite)  # type: ignore[arg-type]
+    with pytest.raises(
+        StatisticsError, match=r"'labels' parameter .* DataFrame or None\. Got 'list'"
+    ):
+        validate_frame(log, suite, labels=[])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"range_margin": -0.1},
+            r"'range_margin' parameter of build_suite must be a finite float >= 0\. Got -0\.1",
+        ),
+        (
+            {"null_margin": 1.0},
+            r"'null_margin' parameter of build_suite must be a float in \[0, 1\)\. Got 1\.0",
+        ),
+        ({"mostly": 0}, r"'mostly' parameter of build_suite must be a float in \(0, 1\]\. Got 0 "),
+        ({"typical_rows": 0}, r"'typical_rows' parameter of build_suite must be .*>= 1.*\. Got 0 "),
+    ],
+)
+def test_build_suite_names_a_bad_option(
+    reference: pd.DataFrame, spec: MonitorSpec, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(StatisticsError, match=message):
+        build_suite(reference, spec, **options)
 
 
 @pytest.mark.parametrize(
@@ -655,6 +698,15 @@ def test_data_quality_stats_flag_timestamps_that_are_not_utc(
     paris = log.assign(timestamp=log["timestamp"].dt.tz_convert("Europe/Paris"))
     assert data_quality_stats(paris, spec).type_mismatches == ["timestamp"]
     assert data_quality_stats(log, spec).column("region").new_category_share is None
+
+
+def test_data_quality_stats_name_a_frame_that_is_not_a_dataframe(spec: MonitorSpec) -> None:
+    with pytest.raises(
+        StatisticsError,
+        match=r"^The 'frame' parameter of data_quality_stats must be a pandas DataFrame\. "
+        r"Got 'list' instead\.$",
+    ):
+        data_quality_stats([], spec)  # type: ignore[arg-type]
 
 
 def test_duplicate_counts_agree_with_pandas_duplicated(
