@@ -22,7 +22,6 @@ predictions is re-judged, oldest first, against the champion that served it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from modelwatch.outcomes import StateName
+from modelwatch.stats.params import Interval, check_param, param_error
 from modelwatch.summaries import window_label
 
 if TYPE_CHECKING:
@@ -259,24 +259,21 @@ def windows_to_rejudge(
     ``min_new_labels`` labels and by at least ``min_new_fraction`` of its rows.
     Fewer labels than before (a label file removed) never qualify.
     """
-    if (
-        isinstance(min_new_labels, bool)
-        or not isinstance(min_new_labels, int)
-        or min_new_labels < 1
-    ):
-        raise ValueError(
-            "The 'min_new_labels' parameter of windows_to_rejudge must be an int >= 1. "
-            f"Got {min_new_labels!r} instead."
-        )
-    if not (math.isfinite(min_new_fraction) and 0.0 <= min_new_fraction <= 1.0):
-        raise ValueError(
-            "The 'min_new_fraction' parameter of windows_to_rejudge must be a float in [0, 1]. "
-            f"Got {min_new_fraction!r} instead."
-        )
+    min_new_labels = check_param(
+        "windows_to_rejudge", "min_new_labels", min_new_labels, Interval(int, 1, None)
+    )
+    min_new_fraction = check_param(
+        "windows_to_rejudge",
+        "min_new_fraction",
+        min_new_fraction,
+        Interval(float, 0, 1, closed="both"),
+    )
     if len(labeled_now) != len(windows):
-        raise ValueError(
-            "The 'labeled_now' parameter of windows_to_rejudge must hold one count per window "
-            f"({len(windows)}). Got {len(labeled_now)} instead."
+        raise param_error(
+            "windows_to_rejudge",
+            "labeled_now",
+            f"a sequence with one count per window ({len(windows)})",
+            len(labeled_now),
         )
     chosen = [
         Relabeled(window, int(now))

@@ -13,13 +13,16 @@ from prefect.cache_policies import NO_CACHE
 
 
 def _is_transient(exc: BaseException) -> bool:
-    from modelwatch.errors import StoreError
-    from modelwatch.io.registry import is_transient_error
+    """Marked transient (:func:`modelwatch.errors.is_transient`), or a raw database error
+    that may pass (by class and code); a :class:`StoreError` not marked transient is not."""
+    from modelwatch.errors import StoreError, is_transient
     from modelwatch.io.store import is_transient_db_error
 
+    if is_transient(exc):
+        return True
     if isinstance(exc, StoreError):
-        return exc.transient
-    return is_transient_error(exc) or is_transient_db_error(exc.__cause__ or exc)
+        return False
+    return is_transient_db_error(exc.__cause__ or exc)
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from modelwatch.errors import StatisticsError
 from modelwatch.monitoring import JudgedWindow, judged_windows, windows_to_rejudge
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
@@ -74,10 +75,10 @@ def test_stored_runs_without_validation_or_champion_are_not_candidates() -> None
     ],
 )
 def test_bad_parameters_are_refused_by_name(kwargs: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(StatisticsError, match=match):
         windows_to_rejudge([_window(1)], [60], **kwargs)
 
 
 def test_one_count_per_window_is_required() -> None:
-    with pytest.raises(ValueError, match=r"one count per window \(1\)\. Got 2 instead"):
+    with pytest.raises(StatisticsError, match=r"one count per window \(1\)\. Got 2 instead"):
         windows_to_rejudge([_window(1)], [60, 70])
