@@ -1071,15 +1071,32 @@ def online_ab_decision(
     a = as_scores(champion_values, "champion_values", function)
     b = as_scores(challenger_values, "challenger_values", function)
     alpha = 1.0 - confidence
-    if a.size < 2 or b.size < 2:
-        nan = math.nan
+    if a.size < 2 or b.size < 2:  # as_scores refused empty arms: each has a mean
         return OnlineABDecision(
-            metric, float(a.mean()) if a.size else nan, float(b.mean()) if b.size else nan,
-            int(a.size), int(b.size), nan, nan, nan, confidence, "none", nan, nan, mde, power,
-            nan, 2, "InsufficientData", rule, margin,
-            f"Insufficient data: {a.size} champion and {b.size} challenger rows with labels; "
-            "at least 2 per variant are needed to estimate anything. Keep collecting.",
-        )  # fmt: skip
+            metric=metric,
+            champion_value=float(a.mean()),
+            challenger_value=float(b.mean()),
+            champion_n=int(a.size),
+            challenger_n=int(b.size),
+            difference=math.nan,
+            ci_low=math.nan,
+            ci_high=math.nan,
+            confidence=confidence,
+            test="none",
+            test_statistic=math.nan,
+            p_value=math.nan,
+            minimum_detectable_effect=mde,
+            power=power,
+            effect_size=math.nan,
+            required_n=2,
+            status="InsufficientData",
+            rule=rule,
+            margin=margin,
+            reason=(
+                f"Insufficient data: {a.size} champion and {b.size} challenger rows with labels; "
+                "at least 2 per variant are needed to estimate anything. Keep collecting."
+            ),
+        )
     z_crit = float(stats.norm.isf(alpha / 2.0))
     va, vb = float(a.mean()), float(b.mean())
     if metric == "accuracy":
@@ -1101,10 +1118,9 @@ def online_ab_decision(
         statistic, test = t, "welch_ttest"
         diff = va - vb
         se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-    required = (
-        2 if not math.isfinite(effect)
-        else math.ceil(required_sample_size(effect, alpha=alpha, power=power) - 1e-9)
-    )  # fmt: skip
+    required = 2
+    if math.isfinite(effect):
+        required = math.ceil(required_sample_size(effect, alpha=alpha, power=power) - 1e-9)
     low, high = diff - z_crit * se, diff + z_crit * se
     bound = margin if rule == "superiority" else -margin
     status: Literal["InsufficientData", "Promote", "Keep"]
