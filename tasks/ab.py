@@ -9,7 +9,7 @@ import pandas as pd
 from prefect import task
 
 from modelwatch import evaluation, promotion
-from modelwatch.evaluation import Scores, model_metrics
+from modelwatch.evaluation import Scores
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats import abtest
 from modelwatch.stats.abtest import ABDecision, GuardrailResult, OnlineABDecision
@@ -20,17 +20,13 @@ from tasks.train import score_rows
 __all__ = [
     "ab_compare",
     "decide",
-    "evidence_markdown",
     "guardrails",
     "holdout_metrics",
     "holdout_segment_metrics",
-    "model_metrics",
     "online_compare",
     "prediction_latency",
     "score_rows",
 ]
-
-evidence_markdown = promotion.evidence_markdown
 
 
 @task(name="holdout-metrics", **TASK_DEFAULTS)
