@@ -74,8 +74,8 @@ def save_data_quality(
     stats: DataQualityStats,
     flow_run_id: str | None,
 ) -> int:
-    store = open_store()
-    try:
+    """Append the window's statistics to the store as long-format rows; returns how many."""
+    with open_store() as store:
         return store.save_data_quality(
             model,
             window_start=window[0],
@@ -83,8 +83,6 @@ def save_data_quality(
             rows=stats.to_rows(),
             flow_run_id=flow_run_id,
         )
-    finally:
-        store.dispose()
 
 
 @task(name="publish-data-quality", **TASK_DEFAULTS)
@@ -100,8 +98,5 @@ def publish_data_quality(model: str, label: str, stats: DataQualityStats) -> Non
 @task(name="quarantined-files", **IO_TASK)
 def quarantined_files(model: str, window_start: datetime) -> list[dict[str, Any]]:
     """Unreleased quarantine rows of one window (empty: the window may be validated)."""
-    store = open_store()
-    try:
+    with open_store() as store:
         return store.quarantined(model, window_start=window_start)
-    finally:
-        store.dispose()
