@@ -479,9 +479,7 @@ def promoted_message(version: str, reason: str) -> str:
     return f"v{version} is champion: {reason}"
 
 
-def promotion_failure(
-    error: BaseException | Any, *, version: str
-) -> tuple[Outcome, dict[str, Any]]:
+def promotion_failure(error: object, *, version: str) -> tuple[Outcome, dict[str, Any]]:
     """The ``promotion`` row of a promotion that did not happen: ``conflict`` when the
     champion moved since the comparison (the challenger is rejected), else ``failed``."""
     details = {"version": version, "error": str(error)}
