@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from modelwatch import simulate
-from modelwatch.errors import ModelwatchError, RegistryError, SpecError
+from modelwatch.errors import DemoRefused, RegistryError, SpecError
 from modelwatch.io.registry import ModelVersionRef, Registry
 from modelwatch.io.store import Store
 from modelwatch.io.suites import build_suite, write_suite
@@ -94,12 +94,13 @@ def check_resettable(spec: MonitorSpec, settings: Settings) -> None:
     root = data_root(spec, settings)
     data_marked = (root / DEMO_MARKER).is_file()
     why = []
-    if root.is_dir() and any(root.iterdir()) and not data_marked:
-        why.append(f"its data folder {root} has no {DEMO_MARKER} marker")
     tags = _first_version_tags(open_registry(settings), spec.name)
     model_marked = tags is not None and (
         tags.get(DEMO_TAG) == "true" or tags.get(_DEMO_REASON[0]) == _DEMO_REASON[1]
     )
+    # a demo from before the marker file: its registered demo version vouches for its data
+    if root.is_dir() and any(root.iterdir()) and not (data_marked or model_marked):
+        why.append(f"its data folder {root} has no {DEMO_MARKER} marker")
     if tags is not None and not model_marked:
         why.append(f"its registered model in MLflow has no version tagged {DEMO_TAG}=true")
     if not why and not (data_marked or model_marked):
@@ -110,7 +111,7 @@ def check_resettable(spec: MonitorSpec, settings: Settings) -> None:
                     "or demo version marks it as the demo's"
                 )
     if why:
-        raise ModelwatchError(
+        raise DemoRefused(
             f"the demo refuses model {spec.name!r}: it deletes its model's data, "
             f"store rows and registered versions before it starts, and {spec.name!r} was not "
             f"created by the demo ({'; '.join(why)}). Run the demo with a demo model "

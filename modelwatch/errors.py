@@ -26,6 +26,7 @@
     │                             spec's ``model.trust_pickle`` is off (load / log refused)
     ├── RetrainError              retraining could not produce a candidate
     ├── AlertError                an alert could not be delivered
+    ├── DemoRefused               ``modelwatch demo`` would reset a model it did not create
     └── TransientError            marker mix-in: a failure that may pass on retry
                                   (e.g. ``class StoreUnavailable(StoreError, TransientError)``)
 
@@ -160,6 +161,10 @@ class UntrustedModelError(RegistryError):
 
 class RetrainError(ModelwatchError):
     """Retraining could not produce a candidate."""
+
+
+class DemoRefused(ModelwatchError):
+    """The demo would delete the data, store rows and versions of a model it did not create."""
 
 
 class AlertError(ModelwatchError):

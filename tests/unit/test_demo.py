@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelwatch import demo
-from modelwatch.errors import ModelwatchError
+from modelwatch.errors import DemoRefused
 from modelwatch.io.store import RunRecord, Store
 from modelwatch.settings import Settings
 from modelwatch.spec import MonitorSpec, find_spec
@@ -37,10 +37,10 @@ def spec(settings: Settings) -> MonitorSpec:
 
 def _refused(spec: MonitorSpec, settings: Settings, why: str) -> None:
     with pytest.raises(
-        ModelwatchError, match=rf"(?s)refuses model 'credit'.*not created by the demo.*{why}"
+        DemoRefused, match=rf"(?s)refuses model 'credit'.*not created by the demo.*{why}"
     ):
         demo.check_resettable(spec, settings)
-    with pytest.raises(ModelwatchError, match="refuses model 'credit'"):
+    with pytest.raises(DemoRefused, match="refuses model 'credit'"):
         demo.reset(spec, settings)  # reset checks first, then deletes
 
 
@@ -104,6 +104,10 @@ def test_a_demo_from_before_the_marker_tag_is_still_recognized(
     registry.client.create_model_version(
         "credit", source.as_uri(), tags={"modelwatch.trigger.reason": "demo bootstrap"}
     )
+    # its data folder, written before the marker file existed, is vouched for by that version
+    root = demo.data_root(spec, settings)
+    root.mkdir(parents=True)
+    (root / "predictions.parquet").write_bytes(b"old demo data")
     demo.check_resettable(spec, settings)
 
 
