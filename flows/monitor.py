@@ -29,7 +29,7 @@ from flows.common import (
 from flows.retrain import retrain_model
 from flows.validate import ValidatedWindow, validate_window
 from modelwatch import assessment as assess
-from modelwatch.analysis import uses_metric_series
+from modelwatch.analysis import small_window_notes, uses_metric_series
 from modelwatch.assessment import RetrainResult, WindowAssessment
 from modelwatch.monitoring import Episode
 from modelwatch.outcomes import StateName
@@ -177,7 +177,7 @@ def monitor_model(
         record = store.keep_decision(record)
     store_run_id = None if dry_run else store.save_run(record)
     summary = MonitorSummary.build(record, assessment, store_run_id)
-    notes = metrics.small_window_notes(spec, window.n_rows, window.n_labeled)
+    notes = small_window_notes(spec, window.n_rows, window.n_labeled)
     markdown = monitor_markdown(summary, assessment.drift, notes=notes)
     publish.publish_markdown(f"{model_name}-monitor-summary", markdown, f"{model_name} {label}")
     publish.publish_drift_table(model_name, assessment.drift)

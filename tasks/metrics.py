@@ -14,7 +14,7 @@ from prefect import get_run_logger, task
 from prefect.exceptions import MissingContextError
 
 from modelwatch import analysis, monitoring
-from modelwatch.analysis import ReferenceOutputs, small_window_notes
+from modelwatch.analysis import ReferenceOutputs
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats.degradation import DegradationDecision, WindowJudgement
 from modelwatch.stats.drift import DriftReport, ReferenceProfile
@@ -29,7 +29,6 @@ __all__ = [
     "metric_series",
     "multivariate_drift",
     "realized_metrics",
-    "small_window_notes",
     "window_drift",
 ]
 
