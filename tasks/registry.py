@@ -160,21 +160,16 @@ def promotion_lock(model_name: str, *, force: bool = False) -> Iterator[None]:
     from tasks.store import open_store
 
     name = promotion_lock_name(model_name)
-    store = open_store()
-    try:
-        if force:
-            holder = store.break_lock(name)
-            if holder:
-                get_run_logger().warning(
-                    "--force: took lock %r from pid %s on host %s",
-                    name,
-                    holder.get("pid"),
-                    holder.get("host"),
-                )
+    with open_store() as store:
+        if force and (holder := store.break_lock(name)):
+            get_run_logger().warning(
+                "--force: took lock %r from pid %s on host %s",
+                name,
+                holder.get("pid"),
+                holder.get("host"),
+            )
         with store.lock(name, timeout_s=PROMOTION_LOCK_TIMEOUT_S):
             yield
-    finally:
-        store.dispose()
 
 
 @task(name="promote", task_run_name="promote-{model_name}-v{version}", **IO_TASK)

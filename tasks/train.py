@@ -49,11 +49,8 @@ def fit_candidate(spec: MonitorSpec, frame: pd.DataFrame, base: Any, seed: int) 
 @task(name="quarantined-windows", **IO_TASK)
 def quarantined_windows(model: str) -> list[Span]:
     """``[start, end)`` of every quarantined (failed validation, not released) window."""
-    store = open_store()
-    try:
+    with open_store() as store:
         return retraining.quarantined_spans(store.quarantined(model))
-    finally:
-        store.dispose()
 
 
 @task(name="without-quarantined-windows", **TASK_DEFAULTS)
