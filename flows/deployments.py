@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from modelwatch.outcomes import Alias
 from modelwatch.spec import MonitorSpec, load_spec
 
 MONITOR = "flows/monitor.py:monitor_model"
@@ -119,7 +120,12 @@ def model_deployments(spec: MonitorSpec) -> list[dict[str, Any]]:
 
 def manual_deployments(model: str) -> list[dict[str, Any]]:
     """One run-form deployment per flow (``model`` is only the form's default)."""
-    ab = {"model_name": model, "champion": "champion", "challenger": "challenger", "promote": False}
+    ab = {
+        "model_name": model,
+        "champion": str(Alias.CHAMPION),
+        "challenger": str(Alias.CHALLENGER),
+        "promote": False,
+    }
     return [
         {
             "name": "manual",

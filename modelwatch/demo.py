@@ -24,17 +24,13 @@ import pandas as pd
 
 from modelwatch import simulate
 from modelwatch.errors import DemoRefused, RegistryError, SpecError
+from modelwatch.evaluation import validation_metrics
 from modelwatch.io.registry import ModelVersionRef, Registry
 from modelwatch.io.store import Store
 from modelwatch.io.suites import build_suite, write_suite
+from modelwatch.outcomes import Alias
 from modelwatch.settings import Settings
 from modelwatch.spec import MonitorSpec, resolve_path
-from modelwatch.stats.performance import (
-    MetricValue,
-    classification_metrics,
-    multiclass_metrics,
-    regression_metrics,
-)
 from modelwatch.train import build_pipeline, model_card, reference_profile, score_frame
 
 
@@ -146,23 +142,6 @@ def check_world(spec: MonitorSpec) -> None:
         )
 
 
-def validation_metrics(
-    spec: MonitorSpec, y_true: np.ndarray, predictions: np.ndarray, scores: np.ndarray | None
-) -> dict[str, MetricValue]:
-    """Point metrics of a model by task (its ``val_<metric>`` baselines)."""
-    if spec.task == "regression":
-        return regression_metrics(y_true, predictions, n_bootstrap=0)
-    if spec.task == "multiclass":
-        classes = list(spec.columns.class_scores or {}) or None
-        text = np.asarray(pd.Series(y_true).astype(str), dtype=object)
-        pred = np.asarray(pd.Series(predictions).astype(str), dtype=object)
-        values = multiclass_metrics(
-            text, pred, scores if classes else None, classes=classes, n_bootstrap=0
-        )
-        return {k: v for k, v in values.items() if "[" not in k}  # not an MLflow key
-    return classification_metrics(y_true, predictions, scores, n_bootstrap=0)
-
-
 def mark_demo_data(spec: MonitorSpec, settings: Settings) -> None:
     """Write the demo's marker into the model's data folder (created when missing)."""
     root = data_root(spec, settings)
@@ -189,8 +168,7 @@ def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelV
     model = build_pipeline(spec, seed=seed)
     model.fit(reference[list(cols.features)], reference[cols.target])
     predictions, scores = score_frame(model, validation, spec)
-    values = validation_metrics(spec, validation[cols.target].to_numpy(), predictions, scores)
-    metrics = {f"val_{name}": m.value for name, m in values.items()}
+    metrics = validation_metrics(spec, validation, (predictions, scores))
     return open_registry(settings).log_model_version(
         spec.name,
         model,
@@ -201,7 +179,7 @@ def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelV
         tags={_DEMO_REASON[0]: _DEMO_REASON[1], DEMO_TAG: "true"},
         run_name=f"bootstrap-{spec.name}",
         pii=cols.pii,
-        alias="champion",
+        alias=Alias.CHAMPION.value,
         target=cols.target,
         profile=reference_profile(reference, spec),
         model_card=model_card(spec, metrics, {"n_reference": len(reference), "seed": seed}),
@@ -233,7 +211,7 @@ def serve_window(
 ) -> ServedWindow:
     """Score window ``index`` with the current champion and append log + labels files."""
     registry = open_registry(settings)
-    champion = registry.get_version(spec.name, "champion")
+    champion = registry.get_version(spec.name, Alias.CHAMPION.value)
     model = registry.load_model(spec.name, champion.version, trust_pickle=spec.model.trust_pickle)
     hours = (end - start).total_seconds() / 3600
     truth = simulate.generate_window(

@@ -36,14 +36,16 @@ from modelwatch.io.mlflow_client import (
     registry_error,
     version_str,
 )
+from modelwatch.outcomes import Alias
 
 __all__ = ["CHALLENGER", "CHAMPION", "PREVIOUS", "AliasBook", "PromotionResult", "Versions"]
 
 _log = logging.getLogger(__name__)
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-PREVIOUS = "previous"
+# plain text (the enum's values), so messages say 'previous', not <Alias.PREVIOUS: ...>
+CHAMPION = Alias.CHAMPION.value
+CHALLENGER = Alias.CHALLENGER.value
+PREVIOUS = Alias.PREVIOUS.value
 # What MLflow answers for an alias that is not set (or a model that is not registered).
 _NO_ALIAS_CODES = NOT_FOUND_CODES | {"INVALID_PARAMETER_VALUE"}
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 import numpy as np
 import pandas as pd
 
+from modelwatch.outcomes import WindowDecision
 from modelwatch.summaries import window_title
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ def render_report(
     top_features: int = 4,
 ) -> str:
     """The HTML text of a monitor run's report."""
-    decision_class = "ok" if summary.decision == "ok" else "bad"
+    decision_class = "ok" if summary.decision == WindowDecision.OK else "bad"
     overall = [m for m in metrics if m.segment is None]
     segments = [m for m in metrics if m.segment is not None]
     drifted = [d for d in drift.columns if d.drifted][:top_features]

@@ -6,7 +6,8 @@ Tables (one row per ...):
 * ``metric_values``      metric of a run (realized / estimated, overall or per segment)
 * ``drift_results``      column's drift result of a run
 * ``validation_results`` expectation result of a run
-* ``decisions``          degradation, A/B, promotion, rollback decisions (with evidence JSON)
+* ``decisions``          retrain, A/B, promotion, rollback decisions (with evidence JSON;
+                         kinds and outcomes: ``modelwatch.outcomes``)
 * ``quarantine``         window files held back by a critical validation failure
 
 Re-running a window replaces its run (and, by cascade, its metrics, drift and
@@ -129,7 +130,7 @@ decisions = sa.Table(
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("model", sa.String(200), nullable=False, index=True),
-    sa.Column("kind", sa.String(32), nullable=False),  # degradation | ab | promotion | rollback
+    sa.Column("kind", sa.String(32), nullable=False),  # modelwatch.outcomes.DecisionKind
     sa.Column("outcome", sa.String(64), nullable=False),
     sa.Column("flow_run_id", sa.String(64)),
     sa.Column("details", sa.Text, nullable=False),

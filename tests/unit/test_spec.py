@@ -385,3 +385,12 @@ def test_the_online_metric_follows_the_task() -> None:
 def test_a_dumped_spec_of_every_kind_parses_again(name: str) -> None:
     spec = find_spec(name, SPECS)
     assert parse_spec(spec.model_dump(mode="json"), source=f"{name}.yaml") == spec
+
+
+def test_the_spec_alert_events_are_the_alert_events_modelwatch_sends() -> None:
+    import typing
+
+    from modelwatch.outcomes import AlertEvent as SentEvent
+    from modelwatch.spec import AlertEvent
+
+    assert set(typing.get_args(AlertEvent)) == {str(e) for e in SentEvent}
