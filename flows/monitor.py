@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def _catch_up(model_name: str, start: datetime, window_hours: float, max_windows: int) -> None:
+def _catch_up(model_name: str, start: datetime, *, window_hours: float, max_windows: int) -> None:
     """Monitor, oldest first, the earlier windows with no run in the store (``monitor-model`` subflows)."""
     candidates = earlier_windows(start, window_hours, max_windows)
     for _, end in store.unmonitored_windows(model_name, candidates):
@@ -63,7 +63,9 @@ def _assess(
     window = validated.window
     outputs = train.score_rows(spec, registry.load_model(champion), reference)
     realized = metrics.realized_metrics.submit(spec, window.labeled)
-    estimated = metrics.estimated_metrics.submit(spec, reference, outputs, window.predictions)
+    estimated = metrics.estimated_metrics.submit(
+        spec, reference, outputs, predictions=window.predictions
+    )
     drift = metrics.window_drift.submit(
         spec,
         reference,
@@ -74,15 +76,22 @@ def _assess(
     )
     multivariate = metrics.multivariate_drift.submit(spec, reference, window.predictions)
     values = [*realized.result(), *estimated.result(), *multivariate.result()]
-    judgement = metrics.judge_window(spec, values, drift.result(), baseline)
-    earlier = store.recent_bad_flags(spec.name, window.start, champion.version, spec.degradation.n)
+    judgement = metrics.judge_window(spec, values, drift.result(), baseline=baseline)
+    earlier = store.recent_bad_flags(
+        spec.name, window.start, champion_version=champion.version, n=spec.degradation.n
+    )
     series = None
     if uses_metric_series(spec, judgement):
         history = metrics.metric_series(
-            spec.name, spec.degradation.metric, window.start, champion.version
+            spec.name,
+            spec.degradation.metric,
+            before=window.start,
+            champion_version=champion.version,
         )
         series = [*history, judgement.value]
-    decision = metrics.decide_degradation(spec, [judgement.bad, *earlier], series, baseline)
+    decision = metrics.decide_degradation(
+        spec, [judgement.bad, *earlier], series=series, baseline=baseline
+    )
     return WindowAssessment(tuple(values), drift.result(), validated.report, judgement, decision)
 
 
@@ -150,7 +159,9 @@ def monitor_model(
     start, end = window_bounds(window_end, hours, now=scheduled)
     label = window_label(start)
     if scheduled is not None and not dry_run and spec.schedule.catchup_max_windows:
-        _catch_up(model_name, start, hours, spec.schedule.catchup_max_windows)
+        _catch_up(
+            model_name, start, window_hours=hours, max_windows=spec.schedule.catchup_max_windows
+        )
     champion = registry.resolve_version(model_name, champion_version or "champion")
     validated = validate_window(
         model_name, end, (end - start).total_seconds() / 3600, dry_run=dry_run

@@ -53,6 +53,7 @@ def estimated_metrics(
     spec: MonitorSpec,
     reference: pd.DataFrame,
     reference_outputs: ReferenceOutputs,
+    *,
     predictions: pd.DataFrame,
 ) -> list[MetricValue]:
     """CBPE estimates of the window (:func:`modelwatch.analysis.estimated_metrics`)."""
@@ -96,7 +97,7 @@ def multivariate_drift(
 
 @task(name="judge-window", **TASK_DEFAULTS)
 def judge_window(
-    spec: MonitorSpec, metrics: list[MetricValue], drift: DriftReport, baseline: float | None
+    spec: MonitorSpec, metrics: list[MetricValue], drift: DriftReport, *, baseline: float | None
 ) -> WindowJudgement:
     """Realized metric (else estimate, else drift) vs threshold (:mod:`modelwatch.analysis`)."""
     return analysis.judge_window(spec, metrics, drift, baseline=baseline)
@@ -104,7 +105,7 @@ def judge_window(
 
 @task(name="metric-series", **IO_TASK)
 def metric_series(
-    model: str, metric: str, before: datetime, champion_version: str, limit: int = 48
+    model: str, metric: str, *, before: datetime, champion_version: str, limit: int = 48
 ) -> list[float]:
     """The champion's metric over its earlier windows, oldest first (realized, else estimated)."""
     store = open_store()
@@ -122,6 +123,7 @@ def metric_series(
 def decide_degradation(
     spec: MonitorSpec,
     bad_flags: list[bool],
+    *,
     series: list[float] | None = None,
     baseline: float | None = None,
 ) -> DegradationDecision:

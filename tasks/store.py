@@ -62,7 +62,7 @@ def save_run(record: RunRecord) -> str:
 
 @task(name="recent-window-flags", **IO_TASK)
 def recent_bad_flags(
-    model: str, before: datetime, champion_version: str | None, n: int
+    model: str, before: datetime, *, champion_version: str | None, n: int
 ) -> list[bool]:
     """Bad-window flags of the last ``n - 1`` earlier windows served by the same champion."""
     store = open_store()
