@@ -108,12 +108,9 @@ def metric_series(
     model: str, metric: str, *, before: datetime, champion_version: str, limit: int = 48
 ) -> list[float]:
     """The champion's metric over its earlier windows, oldest first (realized, else estimated)."""
-    store = open_store()
-    try:
+    with open_store() as store:
         realized = store.metric_history(model, metric, kind="realized", limit=limit)
         estimated = store.metric_history(model, metric, kind="estimated", limit=limit)
-    finally:
-        store.dispose()
     return monitoring.metric_series(
         realized, estimated, before=before, champion_version=champion_version
     )

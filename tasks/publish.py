@@ -78,12 +78,8 @@ def _reports_dir(*, dry_run: bool) -> Path:
 
 def _metric_history(spec: MonitorSpec) -> list[dict[str, Any]]:
     """The watched metric's stored history, for the report's plot."""
-    store = Store(get_settings().resolved_store_url)
-    try:
-        store.check_schema()
+    with Store.open(get_settings().resolved_store_url) as store:
         return store.metric_history(spec.name, spec.degradation.metric, limit=48)
-    finally:
-        store.dispose()
 
 
 @task(name="publish-report", **TASK_DEFAULTS)

@@ -40,24 +40,21 @@ __all__ = [
 
 
 def open_store() -> Store:
-    store = Store(get_settings().resolved_store_url)
-    store.check_schema()
-    return store
+    """The store at the settings' URL, schema checked; use it as ``with open_store() as store``."""
+    return Store.open(get_settings().resolved_store_url)
 
 
 @task(name="check-store-schema", **IO_TASK)
 def check_schema() -> None:
     """Refuse to start on a store behind or ahead of this code (names the command to run)."""
-    open_store().dispose()
+    with open_store():
+        pass
 
 
 @task(name="save-run", **IO_TASK)
 def save_run(record: RunRecord) -> str:
-    store = open_store()
-    try:
+    with open_store() as store:
         return store.save_run(record)
-    finally:
-        store.dispose()
 
 
 @task(name="recent-window-flags", **IO_TASK)
@@ -65,11 +62,8 @@ def recent_bad_flags(
     model: str, before: datetime, *, champion_version: str | None, n: int
 ) -> list[bool]:
     """Bad-window flags of the last ``n - 1`` earlier windows served by the same champion."""
-    store = open_store()
-    try:
+    with open_store() as store:
         rows = store.runs(model, before=before, limit=max(n - 1, 0))
-    finally:
-        store.dispose()
     return monitoring.recent_bad_flags(rows, champion_version)
 
 
@@ -78,11 +72,8 @@ def recent_validated_windows(
     model: str, before: datetime, limit: int
 ) -> list[tuple[datetime, datetime]]:
     """Windows that passed validation and have labels, newest first."""
-    store = open_store()
-    try:
+    with open_store() as store:
         rows = store.runs(model, before=before)
-    finally:
-        store.dispose()
     return monitoring.validated_windows(rows, limit)
 
 
@@ -93,33 +84,24 @@ def unmonitored_windows(
     """The ``windows`` (oldest first) that have no run in the store (catch-up candidates)."""
     if not windows:
         return []
-    store = open_store()
-    try:
+    with open_store() as store:
         rows = store.runs(model, before=windows[-1][1], limit=len(windows))
-    finally:
-        store.dispose()
     return monitoring.unmonitored_windows(windows, rows)
 
 
 @task(name="judged-windows", **IO_TASK)
 def judged_windows(model: str, limit: int) -> list[monitoring.JudgedWindow]:
     """The last ``limit`` monitored windows that can be re-judged, oldest first."""
-    store = open_store()
-    try:
+    with open_store() as store:
         rows = store.runs(model, limit=limit)
-    finally:
-        store.dispose()
     return monitoring.judged_windows(rows)
 
 
 @task(name="keep-window-decision", **IO_TASK)
 def keep_decision(record: RunRecord) -> RunRecord:
     """A re-judged window's record with its stored status (:func:`modelwatch.monitoring.keep_decision`)."""
-    store = open_store()
-    try:
+    with open_store() as store:
         rows = store.runs(record.model, before=record.window_end, limit=1)
-    finally:
-        store.dispose()
     return monitoring.keep_decision(record, rows[0] if rows else None)
 
 
@@ -133,8 +115,7 @@ def degradation_episode(
     current_bad: bool,
 ) -> Episode:
     """The episode of a degraded window and its k-of-n bad windows (:mod:`modelwatch.monitoring`)."""
-    store = open_store()
-    try:
+    with open_store() as store:
         return monitoring.degradation_episode(
             model,
             window,
@@ -144,8 +125,6 @@ def degradation_episode(
             recent=store.runs(model, before=window[0], limit=max(n - 1, 0)),
             page=lambda before: store.runs(model, before=before, limit=monitoring.EPISODE_PAGE),
         )
-    finally:
-        store.dispose()
 
 
 @task(name="claim-retrain-episode", **IO_TASK)
@@ -155,8 +134,7 @@ def claim_episode(model: str, episode: str, flow_run_id: str | None) -> str | No
     The claim is a ``retrain-episode`` decision row; the oldest claim wins
     (:func:`modelwatch.monitoring.claim_holder`).
     """
-    store = open_store()
-    try:
+    with open_store() as store:
         if holder := monitoring.claim_holder(_claims(store, model, episode)):
             return holder
         mine = store.save_decision(
@@ -167,8 +145,6 @@ def claim_episode(model: str, episode: str, flow_run_id: str | None) -> str | No
             flow_run_id=flow_run_id,
         )
         return monitoring.claim_holder(_claims(store, model, episode), mine)
-    finally:
-        store.dispose()
 
 
 def _claims(store: Store, model: str, episode: str) -> list[dict[str, Any]]:
@@ -180,22 +156,16 @@ def _claims(store: Store, model: str, episode: str) -> list[dict[str, Any]]:
 def save_decision(
     model: str, kind: str, outcome: str, details: Mapping[str, Any], flow_run_id: str | None
 ) -> str:
-    store = open_store()
-    try:
+    with open_store() as store:
         return store.save_decision(
             model, kind=kind, outcome=outcome, details=details, flow_run_id=flow_run_id
         )
-    finally:
-        store.dispose()
 
 
 @task(name="last-decision-time", **IO_TASK)
 def last_decision_time(model: str, kind: str) -> datetime | None:
-    store = open_store()
-    try:
+    with open_store() as store:
         rows = store.decisions(model, kind=kind)
-    finally:
-        store.dispose()
     return rows[-1]["created_at"] if rows else None
 
 
@@ -209,8 +179,7 @@ def quarantine_window(
     flow_run_id: str | None,
 ) -> int:
     """Record the window's files (path, sha256) as quarantined; returns the rows written."""
-    store = open_store()
-    try:
+    with open_store() as store:
         return store.quarantine_files(
             model,
             window_start=window[0],
@@ -219,5 +188,3 @@ def quarantine_window(
             reason=reason,
             flow_run_id=flow_run_id,
         )
-    finally:
-        store.dispose()
