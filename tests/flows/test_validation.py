@@ -10,9 +10,9 @@ import pandas as pd
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+from cli.main import main
 from flows.monitor import monitor_model
 from flows.validate import ValidatedWindow, validate_window
-from cli.main import main
 from modelwatch.stats.data_quality import DataQualityStats
 from tests.flows.conftest import World
 
