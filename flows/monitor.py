@@ -31,6 +31,7 @@ from flows.validate import ValidatedWindow, validate_window
 from modelwatch import assessment as assess
 from modelwatch.analysis import small_window_notes, uses_metric_series
 from modelwatch.assessment import RetrainResult, WindowAssessment
+from modelwatch.errors import ParameterError
 from modelwatch.monitoring import Episode
 from modelwatch.outcomes import StateName
 from modelwatch.spec import MonitorSpec
@@ -39,6 +40,8 @@ from tasks import data, metrics, publish, registry, store, train
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from modelwatch.io.registry import ModelVersionRef
 
 
 def _catch_up(model_name: str, start: datetime, *, window_hours: float, max_windows: int) -> None:
@@ -53,7 +56,7 @@ def _catch_up(model_name: str, start: datetime, *, window_hours: float, max_wind
 
 def _assess(
     spec: MonitorSpec,
-    champion: registry.ModelVersionRef,
+    champion: ModelVersionRef,
     validated: ValidatedWindow,
     *,
     reference: pd.DataFrame,
@@ -81,7 +84,7 @@ def _assess(
         spec.name, window.start, champion_version=champion.version, n=spec.degradation.n
     )
     series = None
-    if uses_metric_series(spec, judgement):
+    if uses_metric_series(spec, judgement) and judgement.value is not None:
         history = metrics.metric_series(
             spec.name,
             spec.degradation.metric,
@@ -148,7 +151,7 @@ def monitor_model(
         rejudge: Re-judge an already monitored window (delayed labels, the relabel-model flow): replace its results but keep its stored status; no events, no alerts, no retraining.
     """
     if champion_version is not None and not rejudge:
-        raise ValueError(
+        raise ParameterError(
             "The 'champion_version' parameter of monitor_model is only for rejudge=True. "
             f"Got {champion_version!r} with rejudge=False instead."
         )

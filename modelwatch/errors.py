@@ -3,6 +3,8 @@
 ::
 
     ModelwatchError               ``.transient``: whether trying the same call again can help
+    ├── ParameterError            a flow / command / function argument is out of its domain
+    │                             (also a ValueError; statistics raise StatisticsError)
     ├── SpecError                 a monitor spec is invalid (file, field path, value)
     ├── SuiteError                an expectation suite file or dict is unusable
     ├── DataError                 input data is unusable (file, column, value); ``.path``
@@ -65,6 +67,10 @@ def is_transient(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+class ParameterError(ModelwatchError, ValueError):
+    """An argument is out of its domain; names the parameter, the function and the value."""
 
 
 class SpecError(ModelwatchError):

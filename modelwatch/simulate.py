@@ -33,6 +33,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from modelwatch.errors import ParameterError
+
 NUMERIC = ("age", "income", "debt_ratio", "credit_lines", "utilization", "months_employed")
 CATEGORICAL = ("region", "product", "channel")
 TARGET = "defaulted"
@@ -199,7 +201,7 @@ def sample(
 ) -> pd.DataFrame:
     """The world of ``task`` (``binary``: credit, ``multiclass``: churn3, ``regression``: house)."""
     if task not in _SAMPLERS:
-        raise ValueError(
+        raise ParameterError(
             f"The 'task' parameter of simulate.sample must be one of {list(TASKS)}. "
             f"Got {task!r} instead."
         )
