@@ -56,7 +56,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from modelwatch.errors import ArtifactNotFound, ChampionChanged, RegistryError, is_transient
+from modelwatch.errors import ArtifactNotFound, ChampionChanged, RegistryError
 from modelwatch.io import reference_cache, serialization
 from modelwatch.io.aliases import CHALLENGER, CHAMPION, PREVIOUS, AliasBook, PromotionResult
 from modelwatch.io.mlflow_client import (
@@ -83,7 +83,6 @@ __all__ = [
     "ModelVersionRef",
     "PromotionResult",
     "Registry",
-    "is_transient_error",
 ]
 
 _log = logging.getLogger(__name__)
@@ -93,12 +92,6 @@ EXPERIMENT_PREFIX = "modelwatch/"
 _REMOTE_SCHEMES = frozenset({"http", "https", "databricks"})
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-
-def is_transient_error(exc: BaseException) -> bool:
-    """Deprecated alias of :func:`modelwatch.errors.is_transient` (the registry raises
-    :class:`~modelwatch.errors.RegistryUnavailable` for transient failures)."""
-    return is_transient(exc)
 
 
 # --------------------------------------------------------------------------- helpers
