@@ -99,6 +99,9 @@ def test_a_killed_monitor_crashes_its_runs_and_stops_its_server(
     assert monitor_runs and all(state == "CRASHED" for _, state, _ in monitor_runs)
     assert all(any(t.startswith("modelwatch-cli:") for t in tags) for _, _, tags in runs)
     assert elapsed < 15
-    assert (
-        "1 run(s) marked Crashed, 1 child process(es) stopped" in (tmp_path / "cli.err").read_text()
-    )
+    # the watchdog reports after it stopped the server: give its line a moment to land
+    said = "1 run(s) marked Crashed, 1 child process(es) stopped"
+    deadline = time.monotonic() + 10
+    while said not in (tmp_path / "cli.err").read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert said in (tmp_path / "cli.err").read_text()
