@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from modelwatch.outcomes import Alias
+from modelwatch.outcomes import Alias, ModelEvent
 from modelwatch.spec import MonitorSpec, load_spec
 
 MONITOR = "flows/monitor.py:monitor_model"
@@ -38,7 +38,7 @@ RETRAIN = "flows/retrain.py:retrain_model"
 RELABEL = "flows/relabel.py:relabel_model"
 #: the relabel deployment's schedule (daily, after the night's labels arrived)
 RELABEL_CRON = "30 3 * * *"
-DEGRADED_EVENT = "modelwatch.model.degraded"
+DEGRADED_EVENT = ModelEvent.DEGRADED.prefect_event
 WORK_POOL = {"name": "modelwatch", "work_queue_name": "default"}
 
 HEADER = """\

@@ -33,7 +33,7 @@ from modelwatch.analysis import small_window_notes, uses_metric_series
 from modelwatch.assessment import RetrainResult, WindowAssessment
 from modelwatch.errors import ParameterError
 from modelwatch.monitoring import Episode
-from modelwatch.outcomes import StateName
+from modelwatch.outcomes import Alias, StateName
 from modelwatch.spec import MonitorSpec
 from modelwatch.summaries import MonitorSummary, monitor_markdown
 from tasks import data, metrics, publish, registry, store, train
@@ -165,7 +165,7 @@ def monitor_model(
         _catch_up(
             model_name, start, window_hours=hours, max_windows=spec.schedule.catchup_max_windows
         )
-    champion = registry.resolve_version(model_name, champion_version or "champion")
+    champion = registry.resolve_version(model_name, champion_version or Alias.CHAMPION.value)
     validated = validate_window(
         model_name, end, (end - start).total_seconds() / 3600, dry_run=dry_run
     )

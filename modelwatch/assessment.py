@@ -23,7 +23,7 @@ from modelwatch.io.alerts import Alert
 from modelwatch.io.reports import HistoryPoint, render_report
 from modelwatch.io.store import RunRecord
 from modelwatch.monitoring import Episode, Row, WindowStatus
-from modelwatch.outcomes import AlertEvent, StateName
+from modelwatch.outcomes import AlertEvent, ModelEvent, StateName
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,7 +220,9 @@ def degraded_event(
     Only ``retraining.mode: event`` emits ``degraded`` (the on-degraded deployment
     retrains on it); the other modes emit the notification ``degradation-detected``.
     """
-    event = "degraded" if spec.retraining.mode == "event" else "degradation-detected"
+    event = (
+        ModelEvent.DEGRADED if spec.retraining.mode == "event" else ModelEvent.DEGRADATION_DETECTED
+    )
     payload = {
         "window": label,
         "reason": decision.reason,

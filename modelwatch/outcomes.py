@@ -12,6 +12,7 @@ a :class:`~enum.StrEnum` member *is* that string (``Outcome.PROMOTED == "promote
   values of the online A/B ``columns.variant``;
 * :class:`AlertEvent` — the events of :func:`tasks.publish.notify` (the spec's
   ``alerts.events``);
+* :class:`ModelEvent` — the Prefect events a degraded window emits;
 * :class:`StateName` — terminal state names of the flows;
 * :class:`WindowDecision` — the per-window ``decision`` of a monitor summary.
 """
@@ -90,6 +91,21 @@ class StateName(StrEnum):
     REJUDGED = "Rejudged"
     RELABELED = "Relabeled"
     NO_NEW_LABELS = "NoNewLabels"
+
+
+class ModelEvent(StrEnum):
+    """Prefect event ``modelwatch.model.<value>`` about the resource ``modelwatch.model.<model>``.
+
+    The notifications of :func:`tasks.publish.notify` use the :class:`AlertEvent` values.
+    """
+
+    DEGRADED = "degraded"  # retraining.mode event: the <model>-on-degraded deployment retrains
+    DEGRADATION_DETECTED = "degradation-detected"  # the other modes: a notification only
+
+    @property
+    def prefect_event(self) -> str:
+        """The full event name, e.g. ``modelwatch.model.degraded``."""
+        return f"modelwatch.model.{self.value}"
 
 
 class WindowDecision(StrEnum):
