@@ -67,17 +67,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if state.is_completed() else 1
 
 
-def _check_store(settings: Settings) -> None:
-    """Refuse in a second, before Prefect starts, when the store needs `modelwatch store upgrade`."""
+def _preflight(settings: Settings, model: str, *, needs_spec: bool = True) -> None:
+    """Refuse in a second, before Prefect starts: an unknown model (``SpecError`` listing the
+    specs there are; a bad name only, for commands that read no spec) or a store that needs
+    ``modelwatch store upgrade``."""
     from modelwatch.io.store import Store
+    from modelwatch.spec import check_model_name, find_spec
 
+    if needs_spec:
+        find_spec(model, settings.resolved_specs_dir)
+    else:
+        check_model_name(model)
     settings.ensure_home()
     Store.open(settings.resolved_store_url).dispose()
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     settings = get_settings()
-    _check_store(settings)
+    _preflight(settings, args.model)
     settings.ensure_home()
     from flows.common import run_with_watchdog
     from flows.monitor import monitor_model
@@ -95,7 +102,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     settings = get_settings()
-    _check_store(settings)
+    _preflight(settings, args.model)
     settings.ensure_home()
     from flows.common import run_with_watchdog
     from flows.retrain import retrain_model
@@ -107,7 +114,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     settings = get_settings()
-    _check_store(settings)
+    _preflight(settings, args.model, needs_spec=False)  # an emergency needs no spec
     settings.ensure_home()
     from flows.common import run_with_watchdog
     from flows.rollback import rollback_model
@@ -125,7 +132,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     settings = get_settings()
-    _check_store(settings)
+    _preflight(settings, args.model)
     settings.ensure_home()
     from flows.common import run_with_watchdog
     from flows.compare import compare_models
@@ -185,9 +192,21 @@ def cmd_suite_build(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from modelwatch.io.store import Store
+    from modelwatch.spec import check_model_name
 
-    with Store.open(get_settings().resolved_store_url) as store:
+    check_model_name(args.model)
+    settings = get_settings()
+    settings.ensure_home()  # a first `runs` on a fresh home finds an empty store
+    with Store.open(settings.resolved_store_url) as store:
         rows = store.runs(args.model, limit=args.limit)
+    if not rows:
+        known = sorted(p.stem for p in settings.resolved_specs_dir.glob("*.yaml"))
+        print(
+            f"no monitored windows of model {args.model!r} in the store "
+            f"(models with a spec: {known})",
+            file=sys.stderr,
+        )
+        return 0 if args.model in known else 1
     print(
         f"{'window start (UTC)':<20} {'rows':>6} {'labeled':>7} {'bad':>4} {'status':<10} "
         f"{'champion':>8}  reason"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -211,3 +212,40 @@ def test_the_command_line_starts_without_importing_prefect_or_the_flows() -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_an_unknown_model_is_refused_in_a_second_before_prefect_starts(home: Path) -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "monitor", "nosuch"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"},  # never reached
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"modelwatch: error: no monitor spec for model 'nosuch' in {home / 'specs'}; "
+        "available: ['credit']"
+    )
+    assert time.monotonic() - started < 10  # a temporary Prefect server alone takes ~15 s
+
+
+def test_runs_of_a_model_says_when_there_are_none(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["runs", "nosuch"]) == 1
+    assert (
+        "no monitored windows of model 'nosuch' in the store (models with a spec: ['credit'])"
+        in (capsys.readouterr().err)
+    )
+    assert main(["runs", "credit"]) == 0  # a known model that has not run yet
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"modelwatch {version('modelwatch')}"

@@ -65,7 +65,8 @@ def test_monitor_refuses_a_traversing_model_name_without_echoing_the_target(
     )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output[-3000:]
-    assert "invalid model name '../../loot/secret'" in done.stdout, output[-3000:]
-    assert MODEL_NAME_RULE in done.stdout
+    # refused by the command's pre-flight, before Prefect starts, on stderr
+    assert "invalid model name '../../loot/secret'" in done.stderr, output[-3000:]
+    assert MODEL_NAME_RULE in done.stderr
     assert _leaks(output) == [], output[-3000:]
     assert secret.read_text(encoding="utf-8").count(SECRET) == 2  # untouched
