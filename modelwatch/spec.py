@@ -445,6 +445,33 @@ class ModelPolicy(_Frozen):
     )
 
 
+class Execution(_Frozen):
+    """Where and how a window's statistics are computed (see docs/architecture.md, data plane)."""
+
+    engine: Literal["local", "dask"] = Field(
+        default="local",
+        description="local: in the flow run's process; dask: per-partition aggregation on a "
+        "dask.distributed cluster (results identical to local).",
+    )
+    dask_address_env: str | None = Field(
+        default=None,
+        description="Environment variable holding a dask.distributed scheduler address "
+        "(tcp://host:8786); unset: a LocalCluster in the worker process.",
+    )
+    dask_workers: int = Field(
+        default=2, ge=1, le=64, description="Workers of the LocalCluster when no address is set."
+    )
+    stream_above_rows: int = Field(
+        default=5_000_000,
+        ge=1,
+        description="A window with more rows than this is read in record batches into mergeable "
+        "aggregates instead of one in-memory frame.",
+    )
+    batch_rows: int = Field(
+        default=500_000, ge=1_000, description="Rows per record batch when streaming."
+    )
+
+
 AlertEvent = Literal["degraded", "promoted", "rejected", "validation_failed", "rolled_back"]
 _ALL_EVENTS: tuple[AlertEvent, ...] = (
     "degraded",
@@ -502,6 +529,9 @@ class MonitorSpec(_Frozen):
         default_factory=ModelPolicy, description="Trust in the model artifacts."
     )
     alerts: tuple[AlertChannel, ...] = Field(default=(), description="Where alerts go.")
+    execution: Execution = Field(
+        default_factory=Execution, description="Where the window's statistics are computed."
+    )
 
     @model_validator(mode="before")
     @classmethod
