@@ -30,6 +30,7 @@ from modelwatch.stats.drift import (
     with_output_drift,
 )
 from modelwatch.stats.drift._counting import quantile_edges
+from modelwatch.stats.drift.profile import COMPACT_QUANTILES
 
 RTOL = 1e-9
 
@@ -883,3 +884,76 @@ def test_a_profile_saved_as_plain_arrays_gives_the_same_report(tmp_path):
     assert detect_drift(restored, current) == detect_drift(profile, current)
     with pytest.raises(StatisticsError, match="not a saved reference profile"):
         ReferenceProfile.from_arrays({})
+
+
+# --------------------------------------------------------------------------- compact profiles
+
+
+def _compact_cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(21)
+    n, m = 150_000, 2_500
+    return {
+        "normal": (rng.normal(size=n), rng.normal(0.05, 1.0, m)),
+        "heavy tails (Cauchy)": (rng.standard_cauchy(n), rng.standard_cauchy(m) * 1.1),
+        "ties (5 levels)": (
+            rng.integers(0, 5, n).astype(float),
+            rng.integers(0, 6, m).astype(float),
+        ),
+        "one value holds 90 %": (
+            np.where(rng.random(n) < 0.9, 0.0, rng.exponential(size=n)),
+            np.where(rng.random(m) < 0.85, 0.0, rng.exponential(size=m)),
+        ),
+        "lognormal": (rng.lognormal(0, 2, n), rng.lognormal(0.1, 2, m)),
+    }
+
+
+@pytest.mark.parametrize("case", list(_compact_cases()))
+def test_a_compact_profile_keeps_ks_within_its_stated_bound_of_scipy(case):
+    ref, cur = _compact_cases()[case]
+    frame = pd.DataFrame({"x": ref})
+    full = fit_reference_profile(frame, numeric=["x"])
+    compact = ReferenceProfile.from_arrays(full.to_arrays())  # persisted: compact above 100k
+    column = compact.numeric_profile("x")
+    assert column.compact and column.n_valid == ref.size
+    assert column.values.size == COMPACT_QUANTILES + 1
+    bound = column.ecdf_error
+    assert 0 < bound < 1 / COMPACT_QUANTILES
+    exact = stats.ks_2samp(ref, cur, method="asymp")
+    report = detect_drift(compact, pd.DataFrame({"x": cur}), method="ks")
+    assert abs(report["x"].statistic - exact.statistic) <= bound + 1e-12
+    assert report["x"].n_reference == ref.size  # the p-value uses the real reference n
+    # the ECDF itself, at every window value and its left limit
+    xs = np.sort(cur)
+    for side in ("right", "left"):
+        truth = np.searchsorted(np.sort(ref), xs, side=side) / ref.size
+        assert np.max(np.abs(column.cdf(xs, side=side) - truth)) <= bound + 1e-12
+
+
+def test_a_compact_profile_keeps_binned_methods_exact_and_wasserstein_within_its_bound():
+    ref, cur = _compact_cases()["lognormal"]
+    full = fit_reference_profile(pd.DataFrame({"x": ref}), numeric=["x"])
+    compact = full.compacted()
+    current = pd.DataFrame({"x": cur})
+    for method in ("psi", "jensenshannon", "hellinger", "kl"):
+        assert detect_drift(compact, current, method=method)["x"].statistic == (
+            detect_drift(full, current, method=method)["x"].statistic
+        )
+    column = compact.numeric_profile("x")
+    exact = stats.wasserstein_distance(ref, cur) / np.std(ref)
+    approx = detect_drift(compact, current, method="wasserstein")["x"].statistic
+    assert 0 < abs(approx - exact) <= column.wasserstein_error / column.std + 1e-12
+    for method in ("anderson", "cvm"):  # approximate, but they run on the compact profile
+        assert math.isfinite(detect_drift(compact, current, method=method)["x"].statistic)
+
+
+def test_small_columns_stay_exact_and_a_corrupt_compact_column_is_refused():
+    small = fit_reference_profile(pd.DataFrame({"x": np.arange(1000.0)}), numeric=["x"])
+    restored = ReferenceProfile.from_arrays(small.to_arrays())
+    assert not restored.numeric_profile("x").compact
+    np.testing.assert_array_equal(restored.numeric_profile("x").sorted_values, np.arange(1000.0))
+    arrays = fit_reference_profile(
+        pd.DataFrame({"x": np.arange(200_000.0)}), numeric=["x"]
+    ).to_arrays()
+    arrays["numeric_0_ranks"] = arrays["numeric_0_ranks"][::-1].copy()
+    with pytest.raises(StatisticsError, match="compact column 'x' has misaligned"):
+        ReferenceProfile.from_arrays(arrays)

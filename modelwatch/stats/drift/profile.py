@@ -8,10 +8,53 @@ into plain numpy arrays and back (:meth:`ReferenceProfile.to_arrays` /
 drift method receives about the current window. Binning and counting are in
 :mod:`~modelwatch.stats.drift._counting` (both sides use them). See the package
 docstring for the costs.
+
+Compact numeric profiles (bounded size)
+---------------------------------------
+A persisted profile keeps every sorted value only up to
+:data:`COMPACT_MIN_ROWS` non-missing values per column. Above, the column is
+*compact* (:meth:`NumericProfile.compacted`): it keeps the order statistics at
+``K + 1`` equally spaced ranks ``I_0 = 0 < I_1 < … < I_K = n - 1``
+(``round(linspace(0, n - 1, K + 1))``, ``K =`` :data:`COMPACT_QUANTILES`), i.e.
+the exact values ``s[I_j]`` of the sorted column ``s`` and their ranks (the
+counts), beside the exact bin edges / bin counts, mean and std of the full
+column and its real ``n``. Between two knots the values are reconstructed
+linearly in rank (:attr:`NumericProfile.sorted_values`, ``n`` values) and the
+ECDF is interpolated (:meth:`NumericProfile.cdf`).
+
+Error bound. For any ``x``, let ``j`` be the last knot with ``s[I_j] <= x``.
+Every value of rank ``<= I_j`` is ``<= x`` and every value of rank ``>=
+I_{j+1}`` is ``> x`` (``s[I_{j+1}] > x``), in the data and in the
+reconstruction alike; only the ``I_{j+1} - I_j - 1`` ranks strictly between the
+two knots are uncertain. Hence, for the right and the left limits of the ECDF,
+
+    |F_compact(x) - F_exact(x)| <= eps = max_j (I_{j+1} - I_j - 1) / n
+                                       <= (ceil((n - 1) / K) - 1) / n < 1 / K,
+
+ties included: a tied run is a run of equal knot values, exact wherever a knot
+falls in it, and a tie inside a gap is one of the uncertain ranks already
+counted. (For 1M rows and ``K = 10 000``: ``eps = 99 / 10^6``.) ``eps`` is
+stored per column (:attr:`NumericProfile.ecdf_error`). Consequences:
+
+* **KS**: the statistic is a supremum of ``|F_cur - F_ref|`` over the window's
+  points and their left limits, so ``|D_compact - D_exact| <= eps``; the p-value
+  uses the real reference ``n`` (``n_valid``), not the number of knots.
+* **PSI, Jensen–Shannon, Hellinger, KL** (bin counts) and every categorical
+  method: exact — the bin edges and counts are those of the full column.
+* **Wasserstein** (``∫ |F_ref - F_cur| dx``): both ECDFs differ only inside the
+  gaps, by at most the gap's uncertain share, so ``|W_compact - W_exact| <=
+  Σ_j (I_{j+1} - I_j - 1) / n · (s[I_{j+1}] - s[I_j])`` (``<= eps · range``),
+  stored per column as :attr:`NumericProfile.wasserstein_error` (divide by the
+  column's std for the normalized statistic).
+* **Anderson–Darling, Cramér–von Mises**: computed on the reconstructed sample
+  (an ECDF within ``eps`` of the reference's); no tighter bound is claimed and
+  ``auto`` never picks them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -33,9 +76,18 @@ from modelwatch.stats.drift._counting import (
     share_of,
 )
 from modelwatch.stats.kernels import FloatArray, IntArray
-from modelwatch.stats.params import check_param
+from modelwatch.stats.params import Interval, check_param
 
 ColumnKind: TypeAlias = Literal["numeric", "categorical"]
+
+COMPACT_MIN_ROWS = 100_000
+"""A persisted numeric column with more non-missing values than this is stored compact."""
+
+COMPACT_QUANTILES = 10_000
+"""``K``: a compact column keeps ``K + 1`` order statistics (ECDF error ``< 1 / K``)."""
+
+_FORMAT_VERSION = 2
+"""``to_arrays`` format: 2 adds compact columns (``numeric_<i>_ranks``); 1 is read too."""
 
 
 # --------------------------------------------------------------------------- profiles
@@ -71,23 +123,114 @@ def _find(profiles: Sequence[_Summary], column: str, kind: ColumnKind) -> _Summa
 
 @dataclass(frozen=True, eq=False)
 class NumericProfile(_ColumnSummary):
-    """Reference summary of one numeric column."""
+    """Reference summary of one numeric column: every sorted value, or a compact summary.
+
+    Full (``ranks is None``): ``values`` holds every non-missing value ascending.
+    Compact (``ranks`` given, see the module docstring): ``values[j]`` is the value
+    of rank ``ranks[j]`` (0-based) in the sorted column of ``n_valid`` values; the
+    first and last knots are the minimum and the maximum.
+    """
 
     column: str
-    sorted_values: FloatArray
-    """Non-missing values, ascending (may hold ±inf)."""
+    values: FloatArray
+    """Full: non-missing values, ascending (may hold ±inf). Compact: the knot values."""
     n_rows: int
     bin_edges: FloatArray
     """Inner quantile edges (unique, ascending); bin i is ``[edge[i-1], edge[i])``."""
     bin_counts: IntArray
-    """Reference counts per bin, ``len(bin_edges) + 1`` of them."""
+    """Reference counts per bin, ``len(bin_edges) + 1`` of them (of the full column)."""
     mean: float
     std: float
     """Population standard deviation (NaN when the column holds ±inf)."""
+    ranks: IntArray | None = None
+    """Compact only: the 0-based rank of each knot in the sorted column (strictly increasing)."""
+
+    @property
+    def compact(self) -> bool:
+        return self.ranks is not None
 
     @property
     def n_valid(self) -> int:
-        return int(self.sorted_values.size)
+        if self.ranks is None:
+            return int(self.values.size)
+        return int(self.ranks[-1]) + 1 if self.ranks.size else 0
+
+    @property
+    def ecdf_error(self) -> float:
+        """Largest possible ``|F_profile(x) - F_reference(x)|`` (0 for a full profile)."""
+        if self.ranks is None or self.ranks.size < 2:
+            return 0.0
+        return float(np.max(np.diff(self.ranks) - 1)) / self.n_valid
+
+    @property
+    def wasserstein_error(self) -> float:
+        """Bound on the absolute Wasserstein-1 error (not normalized; 0 when full)."""
+        if self.ranks is None or self.ranks.size < 2:
+            return 0.0
+        widths = np.diff(self.values)
+        inner = (np.diff(self.ranks) - 1).astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            total = float(np.sum(np.where(inner > 0, inner * widths, 0.0)))
+        return total / self.n_valid
+
+    @functools.cached_property
+    def sorted_values(self) -> FloatArray:
+        """Every non-missing value ascending (compact: reconstructed linearly in rank)."""
+        if self.ranks is None:
+            return self.values
+        return _reconstruct(self.values, self.ranks)
+
+    def cdf(self, x: npt.ArrayLike, *, side: Literal["right", "left"] = "right") -> FloatArray:
+        """The reference ECDF at ``x``: ``#{v <= x} / n`` (``side="left"``: ``#{v < x} / n``).
+
+        Exact for a full profile; within :attr:`ecdf_error` for a compact one
+        (linear interpolation of the rank between the two knots around ``x``).
+        """
+        points = np.asarray(x, dtype=np.float64)
+        n = self.n_valid
+        if n == 0:
+            return np.zeros(points.shape, dtype=np.float64)
+        if self.ranks is None:
+            return np.searchsorted(self.values, points, side=side) / n
+        knots, ranks = self.values, self.ranks
+        k = np.searchsorted(knots, points, side=side)  # knots counted at x
+        j = np.clip(k - 1, 0, knots.size - 2)
+        low, high = knots[j], knots[j + 1]
+        gap = (ranks[j + 1] - ranks[j]).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip((points - low) / (high - low), 0.0, 1.0)
+        t = np.where(np.isfinite(t), t, 0.0)
+        inside = ranks[j] + 1.0 + t * (gap - 1.0)
+        count = np.where(k == 0, 0.0, np.where(k >= knots.size, float(n), inside))
+        return np.asarray(count / n, dtype=np.float64)
+
+    def compacted(
+        self, *, max_exact_rows: int = COMPACT_MIN_ROWS, n_quantiles: int = COMPACT_QUANTILES
+    ) -> NumericProfile:
+        """This column compact (``n_quantiles + 1`` knots) when it has more than
+        ``max_exact_rows`` values; itself otherwise (or when already compact)."""
+        k = n_quantiles
+        n = self.n_valid
+        if self.ranks is not None or n <= max_exact_rows or n - 1 <= k:
+            return self
+        ranks = np.unique(np.round(np.linspace(0.0, n - 1.0, k + 1)).astype(np.int64))
+        return dataclasses.replace(
+            self, values=np.ascontiguousarray(self.values[ranks]), ranks=ranks
+        )
+
+
+def _reconstruct(knots: FloatArray, ranks: IntArray) -> FloatArray:
+    """``n`` ascending values: the knots at their ranks, linear in rank between them."""
+    n = int(ranks[-1]) + 1
+    index = np.arange(n, dtype=np.int64)
+    j = np.clip(np.searchsorted(ranks, index, side="right") - 1, 0, ranks.size - 2)
+    low, high = knots[j], knots[j + 1]
+    t = (index - ranks[j]) / (ranks[j + 1] - ranks[j]).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        values = low + (high - low) * t
+    values = np.where(np.isfinite(high - low), values, low)  # a gap touching ±inf
+    values[ranks] = knots
+    return np.asarray(values, dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,28 +288,60 @@ class ReferenceProfile:
     def categorical_profile(self, column: str) -> CategoricalProfile:
         return _find(self.categorical, column, "categorical")
 
-    def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+    def compacted(
+        self,
+        *,
+        max_exact_rows: int = COMPACT_MIN_ROWS,
+        n_quantiles: int = COMPACT_QUANTILES,
+    ) -> ReferenceProfile:
+        """The profile with every numeric column of more than ``max_exact_rows`` values
+        compact (``n_quantiles + 1`` knots; see the module docstring for the error bound)."""
+        function = "ReferenceProfile.compacted"
+        max_exact_rows = check_param(
+            function, "max_exact_rows", max_exact_rows, Interval(int, 1, None)
+        )
+        n_quantiles = check_param(function, "n_quantiles", n_quantiles, Interval(int, 2, None))
+        numeric = tuple(
+            p.compacted(max_exact_rows=max_exact_rows, n_quantiles=n_quantiles)
+            for p in self.numeric
+        )
+        return dataclasses.replace(self, numeric=numeric)
+
+    def to_arrays(
+        self, *, max_exact_rows: int | None = COMPACT_MIN_ROWS
+    ) -> dict[str, npt.NDArray[np.generic]]:
         """Plain numpy arrays (no objects) for ``np.savez``: persist the profile with the model.
 
-        :meth:`from_arrays` restores an equal profile; ``np.load(...,
-        allow_pickle=False)`` reads the file back (no pickle involved).
+        Numeric columns of more than ``max_exact_rows`` non-missing values are
+        stored compact (:meth:`compacted`; ``None``: every column as it is).
+        :meth:`from_arrays` restores the profile; ``np.load(..., allow_pickle=False)``
+        reads the file back (no pickle involved).
         """
+        profile = self if max_exact_rows is None else self.compacted(max_exact_rows=max_exact_rows)
         meta = {
-            "version": 1,
-            "n_rows": self.n_rows,
-            "n_bins": self.n_bins,
+            "version": _FORMAT_VERSION,
+            "n_rows": profile.n_rows,
+            "n_bins": profile.n_bins,
             "numeric": [
-                {"column": p.column, "n_rows": p.n_rows, "mean": p.mean, "std": p.std}
-                for p in self.numeric
+                {
+                    "column": p.column,
+                    "n_rows": p.n_rows,
+                    "mean": p.mean,
+                    "std": p.std,
+                    "compact": p.compact,
+                }
+                for p in profile.numeric
             ],
-            "categorical": [{"column": p.column, "n_rows": p.n_rows} for p in self.categorical],
+            "categorical": [{"column": p.column, "n_rows": p.n_rows} for p in profile.categorical],
         }
         arrays: dict[str, npt.NDArray[np.generic]] = {"meta": np.array(json.dumps(meta))}
-        for i, num in enumerate(self.numeric):
-            arrays[f"numeric_{i}_sorted"] = num.sorted_values
+        for i, num in enumerate(profile.numeric):
+            arrays[f"numeric_{i}_sorted"] = num.values
             arrays[f"numeric_{i}_edges"] = num.bin_edges
             arrays[f"numeric_{i}_counts"] = num.bin_counts
-        for i, cat in enumerate(self.categorical):
+            if num.ranks is not None:
+                arrays[f"numeric_{i}_ranks"] = num.ranks
+        for i, cat in enumerate(profile.categorical):
             arrays[f"categorical_{i}_categories"] = np.array(cat.categories, dtype=np.str_)
             arrays[f"categorical_{i}_counts"] = cat.counts
         return arrays
@@ -176,19 +351,24 @@ class ReferenceProfile:
         """The profile saved by :meth:`to_arrays` (e.g. an ``np.load`` of its ``.npz``)."""
         try:
             meta = json.loads(str(np.asarray(arrays["meta"])[()]))
-            if meta.get("version") != 1:
+            if meta.get("version") not in (1, _FORMAT_VERSION):
                 raise StatisticsError(
                     f"reference profile format version {meta.get('version')!r} is not supported"
                 )
             numeric = tuple(
                 NumericProfile(
                     column=m["column"],
-                    sorted_values=np.asarray(arrays[f"numeric_{i}_sorted"], dtype=np.float64),
+                    values=np.asarray(arrays[f"numeric_{i}_sorted"], dtype=np.float64),
                     n_rows=int(m["n_rows"]),
                     bin_edges=np.asarray(arrays[f"numeric_{i}_edges"], dtype=np.float64),
                     bin_counts=np.asarray(arrays[f"numeric_{i}_counts"], dtype=np.int64),
                     mean=float(m["mean"]),
                     std=float(m["std"]),
+                    ranks=(
+                        np.asarray(arrays[f"numeric_{i}_ranks"], dtype=np.int64)
+                        if m.get("compact")
+                        else None
+                    ),
                 )
                 for i, m in enumerate(meta["numeric"])
             )
@@ -203,11 +383,33 @@ class ReferenceProfile:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StatisticsError(f"not a saved reference profile: {exc!r}") from exc
+        for profile in numeric:
+            _check_compact(profile)
         return cls(
             numeric=numeric,
             categorical=categorical,
             n_rows=int(meta["n_rows"]),
             n_bins=int(meta["n_bins"]),
+        )
+
+
+def _check_compact(profile: NumericProfile) -> None:
+    """A compact column read from a file: knots and ranks aligned, ranks increasing from 0."""
+    ranks = profile.ranks
+    if ranks is None:
+        return
+    ok = (
+        ranks.ndim == 1
+        and ranks.shape == profile.values.shape
+        and ranks.size >= 2
+        and int(ranks[0]) == 0
+        and bool(np.all(np.diff(ranks) > 0))
+        and bool(np.all(profile.values[1:] >= profile.values[:-1]))
+    )
+    if not ok:
+        raise StatisticsError(
+            f"not a saved reference profile: compact column {profile.column!r} has "
+            "misaligned or unordered knots"
         )
 
 
@@ -245,7 +447,7 @@ def _numeric_profile(
     std = float(np.std(sorted_values)) if finite else math.nan
     return NumericProfile(
         column=column,
-        sorted_values=sorted_values,
+        values=sorted_values,
         n_rows=n_rows,
         bin_edges=edges,
         bin_counts=counts_from_sorted(sorted_values, edges),
