@@ -10,9 +10,11 @@ a :class:`~enum.StrEnum` member *is* that string (``Outcome.PROMOTED == "promote
   ``modelwatch.outcome`` of an evidence run);
 * :class:`Alias` — registry aliases; ``champion`` / ``challenger`` are also the
   values of the online A/B ``columns.variant``;
+* :class:`Stage` — the staged rollout: the aliases ``shadow`` / ``canary``, the
+  version tag ``modelwatch.stage`` and the served ``variant`` of canary rows;
 * :class:`AlertEvent` — the events of :func:`tasks.publish.notify` (the spec's
   ``alerts.events``);
-* :class:`ModelEvent` — the Prefect events a degraded window emits;
+* :class:`ModelEvent` — the Prefect events a degraded window and a rollout emit;
 * :class:`StateName` — terminal state names of the flows;
 * :class:`WindowDecision` — the per-window ``decision`` of a monitor summary.
 """
@@ -65,6 +67,26 @@ class Alias(StrEnum):
     PREVIOUS = "previous"
 
 
+class Stage(StrEnum):
+    """A version's place in the staged rollout (``modelwatch.stage`` version tag).
+
+    ``shadow`` and ``canary`` are also registry aliases (one version each at most);
+    ``canary`` is the ``variant`` value of the rows the canary served (the champion's
+    rows say ``champion``). Kept apart from :class:`Alias` so the stored alias list
+    of the offline flow stays what it was.
+    """
+
+    SHADOW = "shadow"  # scored on every request, answers not served
+    CANARY = "canary"  # serves a share of the traffic
+    CHAMPION = "champion"  # promoted from canary
+    REJECTED = "rejected"  # the rollout ended without a promotion (guardrail, test, timeout)
+
+    @property
+    def is_alias(self) -> bool:
+        """``shadow`` and ``canary`` are aliases of the version in that stage."""
+        return self in (Stage.SHADOW, Stage.CANARY)
+
+
 class AlertEvent(StrEnum):
     """Events an alert is sent for (the values of the spec's ``alerts.events``)."""
 
@@ -101,6 +123,10 @@ class ModelEvent(StrEnum):
 
     DEGRADED = "degraded"  # retraining.mode event: the <model>-on-degraded deployment retrains
     DEGRADATION_DETECTED = "degradation-detected"  # the other modes: a notification only
+    SHADOW_STARTED = "shadow_started"  # a version entered the shadow stage
+    CANARY_STARTED = "canary_started"  # a version serves a share of the traffic
+    CANARY_PROMOTED = "promoted"  # the canary became champion (sequential test)
+    CANARY_REJECTED = "rejected"  # the canary was rolled back (test, guardrail or timeout)
 
     @property
     def prefect_event(self) -> str:
