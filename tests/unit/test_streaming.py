@@ -1,0 +1,380 @@
+"""Streamed windows: mergeable aggregates give the in-memory drift report and realized metrics."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import pickle
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from modelwatch import analysis
+from modelwatch.errors import SourceError, StatisticsError
+from modelwatch.execution import (
+    ReferenceState,
+    WindowPlan,
+    compute_window_aggregates,
+    finalize_window,
+    parquet_partitions,
+    reference_state,
+    streamed_window,
+)
+from modelwatch.spec import MonitorSpec
+from modelwatch.stats.drift import DriftReport, ReferenceProfile, detect_drift
+from modelwatch.stats.kernels import delong_covariance
+from modelwatch.stats.performance import MetricValue
+from modelwatch.stats.streaming import (
+    BinaryAggregate,
+    DriftPlan,
+    ks_from_cells,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def _spec(name: str, **sections: dict[str, Any]) -> MonitorSpec:
+    raw = yaml.safe_load((REPO / "deployments" / "specs" / f"{name}.yaml").read_text())
+    for section, values in sections.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    return MonitorSpec.model_validate(raw)
+
+
+def _frame(spec: MonitorSpec, n: int, seed: int, *, shift: float = 0.0) -> pd.DataFrame:
+    """Rows with the spec's columns: ties, missing values, unseen categories, a third unlabeled."""
+    rng = np.random.default_rng(seed)
+    cols = spec.columns
+    data: dict[str, Any] = {cols.timestamp: pd.date_range(T0, periods=n, freq="s", tz="UTC")}
+    for j, column in enumerate(cols.numeric):
+        if j % 2:
+            values = rng.integers(0, 12, n).astype(float) + (shift > 0)  # ties
+        else:
+            values = rng.normal(shift * (j + 1), 1.0 + shift, n)
+        values[rng.random(n) < 0.03] = np.nan
+        data[column] = values
+    for j, column in enumerate(cols.categorical):
+        levels = ["a", "b", "c"] + (["zz-new"] if shift > 0 and j == 0 else [])
+        picked = rng.choice(levels, n).astype(object)
+        picked[rng.random(n) < 0.02] = None
+        data[column] = picked
+    score = np.clip(rng.beta(2, 5, n) + shift / 4, 0, 1).round(3)  # score tie groups
+    if spec.task == "binary":
+        assert cols.score is not None
+        data[cols.score] = score
+        data[cols.prediction] = (score >= 0.3).astype(int)
+        target = (rng.random(n) < score).astype(float)
+    elif spec.task == "regression":
+        truth = 100 + 20 * rng.standard_normal(n)
+        data[cols.prediction] = truth + rng.normal(shift * 5, 5, n)
+        target = truth
+    else:
+        assert cols.class_scores is not None
+        classes = list(cols.class_scores)
+        proba = rng.dirichlet(np.ones(len(classes)), n)
+        for c, column in enumerate(cols.class_scores.values()):
+            data[column] = proba[:, c]
+        data[cols.prediction] = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+        target = np.asarray(classes, dtype=object)[rng.integers(0, len(classes), n)]
+    for column in cols.segments:
+        data[column] = rng.choice(["east", "west", "tiny"], n, p=[0.55, 0.44, 0.01])
+    frame = pd.DataFrame(data)
+    unlabeled = rng.random(n) < 0.3
+    frame[cols.target] = pd.Series(target, dtype=object if spec.task == "multiclass" else float)
+    frame.loc[unlabeled, cols.target] = None
+    return frame
+
+
+def _outputs(spec: MonitorSpec, reference: pd.DataFrame) -> analysis.ReferenceOutputs:
+    cols = spec.columns
+    scores = reference[cols.score].to_numpy() if cols.score else None
+    return reference[cols.prediction].to_numpy(), scores
+
+
+def _in_memory(
+    spec: MonitorSpec, reference: pd.DataFrame, window: pd.DataFrame, profile: ReferenceProfile
+) -> tuple[DriftReport, list[MetricValue]]:
+    labeled = window[window[spec.columns.target].notna()]
+    drift = analysis.window_drift(
+        spec,
+        reference=reference,
+        reference_outputs=_outputs(spec, reference),
+        predictions=window,
+        labeled=labeled,
+        profile=profile,
+    )
+    return drift, analysis.realized_metrics(spec, labeled)
+
+
+def _batches(frame: pd.DataFrame, size: int, offset: int = 0) -> Iterator[pd.DataFrame]:
+    for start in range(offset, len(frame), size):
+        yield frame.iloc[start : start + size]
+
+
+def _partitions(frame: pd.DataFrame, sizes: tuple[int, ...]) -> list[Any]:
+    """Split ``frame`` into len(sizes) partitions, each read in batches of its size."""
+    bounds = np.linspace(0, len(frame), len(sizes) + 1).astype(int)
+    return [
+        partial(_batches, frame.iloc[lo:hi].reset_index(drop=True), size)
+        for (lo, hi), size in zip(itertools.pairwise(bounds), sizes, strict=True)
+    ]
+
+
+def _state(spec: MonitorSpec, reference: pd.DataFrame, profile: ReferenceProfile) -> ReferenceState:
+    return reference_state(
+        spec, reference=reference, reference_outputs=_outputs(spec, reference), profile=profile
+    )
+
+
+def _assert_same_drift(streamed: DriftReport, memory: DriftReport) -> None:
+    assert [r.column for r in streamed.columns] == [r.column for r in memory.columns]
+    for s, m in zip(streamed.columns, memory.columns, strict=True):
+        assert (s.method, s.kind, s.role, s.drifted) == (m.method, m.kind, m.role, m.drifted), s
+        assert s.statistic == pytest.approx(m.statistic, abs=1e-12), s.column
+        if m.p_value is None:
+            assert s.p_value is None
+        else:
+            assert s.p_value == pytest.approx(m.p_value, abs=1e-9), s.column
+        assert s.threshold == pytest.approx(m.threshold, abs=1e-12)
+        assert (s.n_reference, s.n_current, s.unseen_categories, s.note) == (
+            m.n_reference,
+            m.n_current,
+            m.unseen_categories,
+            m.note,
+        )
+        assert s.missing_share_current == pytest.approx(m.missing_share_current, abs=1e-15)
+        assert s.missing_share_reference == m.missing_share_reference
+        assert s.unseen_share == pytest.approx(m.unseen_share, abs=1e-15)
+    assert streamed.share_drifted == memory.share_drifted
+    assert streamed.dataset_drift == memory.dataset_drift
+    assert (streamed.n_reference, streamed.n_current) == (memory.n_reference, memory.n_current)
+
+
+def _assert_same_metrics(streamed: list[MetricValue], memory: list[MetricValue]) -> None:
+    assert [(m.name, m.segment, m.n) for m in streamed] == [
+        (m.name, m.segment, m.n) for m in memory
+    ]
+    for s, m in zip(streamed, memory, strict=True):
+        assert s.value == pytest.approx(m.value, abs=1e-12), (s.name, s.segment)
+        assert (s.ci_low is None) == (m.ci_low is None), (s.name, s.segment)
+
+
+CASES = [
+    # (spec, reference rows, window rows, partition batch sizes)
+    ("credit", 600, 250, (1,)),
+    ("credit", 600, 250, (7, 1, 250)),
+    ("credit", 3000, 9000, (997, 4096, 9000)),  # > 5000 rows: PSI; ties, unseen categories
+    ("house", 700, 400, (13, 400)),
+    ("house", 7000, 8000, (3001, 500)),
+    ("churn3", 800, 300, (1, 64)),
+    ("churn3", 6000, 7000, (2500,)),
+]
+
+
+@pytest.mark.parametrize(("name", "n_ref", "n_cur", "sizes"), CASES)
+def test_a_streamed_window_gives_the_in_memory_drift_and_metrics(
+    name: str, n_ref: int, n_cur: int, sizes: tuple[int, ...]
+) -> None:
+    spec = _spec(name)
+    reference = _frame(spec, n_ref, seed=1)
+    reference[spec.columns.target] = _frame(spec, n_ref, seed=2)[spec.columns.target].fillna(
+        reference[spec.columns.target].dropna().iloc[0]
+    )
+    window = _frame(spec, n_cur, seed=3, shift=0.3)
+    cols = spec.columns
+    profile = ReferenceProfile.fit(reference, numeric=cols.numeric, categorical=cols.categorical)
+    memory_drift, memory_metrics = _in_memory(spec, reference, window, profile)
+
+    result = streamed_window(spec, _partitions(window, sizes), _state(spec, reference, profile))
+
+    _assert_same_drift(result.drift, memory_drift)
+    _assert_same_metrics(list(result.metrics), memory_metrics)
+    assert (result.n_rows, result.n_labeled) == (
+        len(window),
+        int(window[cols.target].notna().sum()),
+    )
+    assert any(r.drifted for r in result.drift.columns)  # the shift is seen, not only "no drift"
+
+
+def test_explicit_ks_on_a_large_window_merges_exactly_from_reference_value_cells() -> None:
+    """20k-row window (beyond the kept values): KS from the cell counts equals scipy's."""
+    spec = _spec("credit", drift={"methods": {"age": "ks", "income": "ks"}})
+    reference = _frame(spec, 6000, seed=4)
+    window = _frame(spec, 20_000, seed=5, shift=0.05)
+    profile = ReferenceProfile.fit(
+        reference, numeric=spec.columns.numeric, categorical=spec.columns.categorical
+    )
+    memory, _ = _in_memory(spec, reference, window, profile)
+    streamed = streamed_window(
+        spec, _partitions(window, (3333, 777)), _state(spec, reference, profile)
+    ).drift
+    _assert_same_drift(streamed, memory)
+    for column in ("age", "income"):
+        expected = stats.ks_2samp(
+            reference[column].dropna(), window[column].dropna(), method="asymp"
+        )
+        assert streamed[column].method == "ks"
+        assert streamed[column].statistic == pytest.approx(expected.statistic, abs=1e-12)
+        assert streamed[column].p_value == pytest.approx(expected.pvalue, abs=1e-9)
+
+
+def test_ks_from_cells_matches_scipy_with_ties_and_values_outside_the_reference() -> None:
+    rng = np.random.default_rng(0)
+    reference = np.sort(rng.integers(0, 30, 4000).astype(float))
+    current = np.concatenate([rng.integers(-5, 40, 9000), [-1e9, 1e9]]).astype(float)
+    grid = np.unique(reference)
+    cells = np.bincount(
+        np.searchsorted(grid, current, "left") + np.searchsorted(grid, current, "right"),
+        minlength=2 * grid.size + 1,
+    )
+    d, p = ks_from_cells(reference, cells)
+    expected = stats.ks_2samp(reference, current, method="asymp")
+    assert d == pytest.approx(expected.statistic, abs=1e-12)
+    assert p == pytest.approx(expected.pvalue, abs=1e-9)
+
+
+def test_a_method_that_needs_every_value_is_refused_on_a_large_streamed_window() -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(size=3000)})
+    profile = ReferenceProfile.fit(reference, numeric=["x"])
+    plan = DriftPlan.for_profile(profile, methods={"x": "wasserstein"})
+    total = plan.empty()
+    for batch in _batches(pd.DataFrame({"x": rng.normal(size=6000)}), 1000):
+        total.merge(plan.aggregate(batch))
+    with pytest.raises(
+        StatisticsError, match=r"column 'x': method 'wasserstein' needs every value"
+    ):
+        plan.finalize(total, profile)
+    few = pd.DataFrame({"x": rng.normal(size=400)})
+    small = plan.aggregate(few)  # kept whole: exact
+    expected = detect_drift(profile, few, methods={"x": "wasserstein"})
+    assert plan.finalize(small, profile)["x"].statistic == pytest.approx(
+        expected["x"].statistic, abs=1e-12
+    )
+
+
+def test_partials_merge_in_any_order_and_survive_pickling() -> None:
+    spec = _spec("credit")
+    reference = _frame(spec, 800, seed=6)
+    window = _frame(spec, 3000, seed=7, shift=0.2)
+    state = _state(
+        spec,
+        reference,
+        ReferenceProfile.fit(
+            reference, numeric=spec.columns.numeric, categorical=spec.columns.categorical
+        ),
+    )
+    plan = WindowPlan.build(spec, state)
+    parts = [plan.aggregate(b, (0, i)) for i, b in enumerate(_batches(window, 700))]
+    forward = plan.empty()
+    for part in parts:
+        forward.merge(pickle.loads(pickle.dumps(part)))
+    backward = plan.empty()
+    for part in reversed(parts):
+        backward.merge(part)
+    a, a_metrics = finalize_window(spec, plan, forward, state)
+    b, b_metrics = finalize_window(spec, plan, backward, state)
+    assert a == b
+    assert a_metrics == b_metrics
+
+
+def test_streamed_intervals_are_deterministic_and_comparable_to_the_in_memory_bootstrap() -> None:
+    spec = _spec("credit")
+    reference = _frame(spec, 800, seed=8)
+    window = _frame(spec, 4000, seed=9)
+    profile = ReferenceProfile.fit(
+        reference, numeric=spec.columns.numeric, categorical=spec.columns.categorical
+    )
+    state = _state(spec, reference, profile)
+    first = streamed_window(spec, _partitions(window, (500, 900)), state).metrics
+    again = streamed_window(spec, _partitions(window, (500, 900)), state).metrics
+    assert first == again
+    _, memory = _in_memory(spec, reference, window, profile)
+    for s, m in zip(first, memory, strict=True):
+        if s.segment is not None or m.ci_low is None:
+            continue
+        assert s.ci_low is not None and s.ci_high is not None and m.ci_high is not None
+        assert s.ci_low <= s.value <= s.ci_high
+        width, memory_width = s.ci_high - s.ci_low, m.ci_high - m.ci_low
+        assert 0.6 < width / memory_width < 1.6, (s.name, width, memory_width)
+
+
+def test_delong_bounds_from_score_groups_equal_the_delong_kernel() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.random(3000).round(2)
+    truth = rng.random(3000) < scores
+    aggregate = BinaryAggregate(n_bootstrap=1)
+    for lo in range(0, 3000, 700):
+        aggregate.update(
+            truth[lo : lo + 700].astype(int),
+            (scores[lo : lo + 700] > 0.5).astype(int),
+            scores[lo : lo + 700],
+            key=(0, lo),
+        )
+    auc = aggregate.finalize()["roc_auc"]
+    aucs, covariance = delong_covariance(truth, scores)
+    z = stats.norm.ppf(0.975)
+    assert auc.value == pytest.approx(float(aucs[0]), abs=1e-12)
+    assert auc.ci_low == pytest.approx(float(aucs[0]) - z * math.sqrt(covariance[0, 0]), abs=1e-12)
+    assert auc.ci_high == pytest.approx(float(aucs[0]) + z * math.sqrt(covariance[0, 0]), abs=1e-12)
+
+
+def test_more_than_two_classes_in_a_binary_stream_is_the_in_memory_error() -> None:
+    aggregate = BinaryAggregate()
+    aggregate.update([0, 1], [1, 1], None, key=(0, 0))
+    aggregate.update([2, 1], [1, 0], None, key=(0, 1))
+    with pytest.raises(StatisticsError, match=r"binary labels only; got 3 classes \[0, 1, 2\]"):
+        aggregate.finalize()
+
+
+def test_parquet_partitions_read_only_the_window_and_name_a_bad_file(tmp_path: Path) -> None:
+    spec = _spec("credit")
+    frame = _frame(spec, 3000, seed=10)
+    paths = []
+    for i, part in enumerate(_batches(frame, 1000)):
+        path = tmp_path / f"part-{i}.parquet"
+        part.to_parquet(path, row_group_size=250)
+        paths.append(path)
+    start, end = T0 + timedelta(seconds=500), T0 + timedelta(seconds=2100)
+    partitions = parquet_partitions(
+        paths,
+        timestamp="timestamp",
+        start=start,
+        end=end,
+        columns=["age", "region"],
+        batch_rows=300,
+    )
+    read = pd.concat([b for p in partitions for b in pickle.loads(pickle.dumps(p))()])
+    expected = frame[(frame.timestamp >= start) & (frame.timestamp < end)]
+    assert read["age"].tolist() == pytest.approx(expected["age"].tolist(), nan_ok=True)
+    assert list(read.columns) == ["age", "region"]
+    bad = parquet_partitions(
+        [paths[0]], timestamp="timestamp", start=start, end=end, columns=["nope"]
+    )
+    with pytest.raises(SourceError, match=r"part-0.parquet has no column\(s\) \['nope'\]"):
+        list(bad[0]())
+
+
+def test_the_local_engine_folds_partitions_in_order() -> None:
+    spec = _spec("house")
+    reference = _frame(spec, 500, seed=11)
+    window = _frame(spec, 900, seed=12)
+    state = _state(
+        spec,
+        reference,
+        ReferenceProfile.fit(
+            reference, numeric=spec.columns.numeric, categorical=spec.columns.categorical
+        ),
+    )
+    plan = WindowPlan.build(spec, state)
+    total = compute_window_aggregates(spec, _partitions(window, (100, 300)), plan)
+    assert total.n_rows == 900
+    assert total.features.n_rows == 900
