@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from modelwatch.errors import SpecError
 
@@ -29,18 +37,112 @@ class _Frozen(BaseModel):
 
 
 class FileSource(_Frozen):
-    """A folder (or glob) of Parquet/CSV files, local path or fsspec URL."""
+    """A folder (or glob) of Parquet/CSV files, local path or fsspec URL.
 
+    Folders may be hive-partitioned by time (``date=2026-11-29/hour=10/``,
+    ``year=/month=/day=/hour=``, ``dt=``): a window then lists and reads only the
+    partitions that can hold its rows (partition values are UTC; see
+    ``modelwatch.io.sources``). A source without ``kind`` is a file source.
+    """
+
+    kind: Literal["file"] = Field(default="file", description="file (the default) or sql.")
     path: str = Field(description="Folder, file or glob; relative paths are under MODELWATCH_HOME.")
     format: FileFormat = Field(default="parquet", description="File format of the source.")
+    max_delay_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="Labels only: a label arrives at most this many hours after the end of "
+        "its prediction's window; only label rows/partitions in [window start, window end + "
+        "max_delay_hours) are read. Unset: every label file is read (ids filtered).",
+    )
+
+
+#: an environment variable name (the SQL URL is a secret: the spec names only the variable)
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class SqlSource(_Frozen):
+    """A table or view in a database read with SQLAlchemy (any dialect with a driver installed).
+
+    The URL (with its password) is a secret: it is read from the environment
+    variable ``url_env``, never written in the spec. Identifiers are quoted by
+    SQLAlchemy; window bounds are bound parameters.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    kind: Literal["sql"] = Field(description="sql: a database table or view.")
+    url_env: str = Field(
+        pattern=_ENV_NAME,
+        description="Environment variable holding the SQLAlchemy URL "
+        "(e.g. postgresql+psycopg2://user:password@host:5432/db).",
+    )
+    table: str = Field(min_length=1, max_length=128, description="Table or view name.")
+    db_schema: str | None = Field(
+        default=None,
+        alias="schema",
+        min_length=1,
+        max_length=128,
+        description="Database schema of the table (default: the connection's search path).",
+    )
+    chunk_rows: int = Field(
+        default=100_000, ge=1_000, description="Rows fetched per round trip (server-side cursor)."
+    )
+    max_delay_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="Labels only: see FileSource.max_delay_hours (filters on label_timestamp "
+        "when the table has it).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_env_is_a_name(cls, data: Any) -> Any:
+        # checked on the whole mapping so the error shows "{...}", never the value: a URL
+        # pasted here by mistake carries a password
+        value = data.get("url_env") if isinstance(data, dict) else None
+        if isinstance(value, str) and not re.fullmatch(_ENV_NAME, value):
+            raise ValueError(
+                "url_env must be the NAME of an environment variable holding the URL "
+                f"(letters, digits, '_'; {len(value)} characters given, value not shown)"
+            )
+        return data
+
+    @property
+    def qualified_name(self) -> str:
+        """``schema.table`` (or ``table``) for messages; never used to build SQL."""
+        return f"{self.db_schema}.{self.table}" if self.db_schema else self.table
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        kind = value.get("kind", "file")
+        return kind if isinstance(kind, str) else repr(kind)
+    return str(getattr(value, "kind", "file"))
+
+
+#: a prediction log or label feed: files (the default when ``kind`` is absent) or a SQL table
+LogSource = Annotated[
+    Annotated[FileSource, Tag("file")] | Annotated[SqlSource, Tag("sql")],
+    Discriminator(_kind),
+]
 
 
 class Sources(_Frozen):
     reference: FileSource = Field(description="Reference data (the champion's training data).")
-    predictions: FileSource = Field(description="Prediction log, one row per prediction.")
-    labels: FileSource | None = Field(
+    predictions: LogSource = Field(description="Prediction log, one row per prediction.")
+    labels: LogSource | None = Field(
         default=None, description="Label feed joined on the prediction id (delayed feedback)."
     )
+
+    @model_validator(mode="after")
+    def _delay_on_labels_only(self) -> Sources:
+        for name in ("reference", "predictions"):
+            if getattr(self, name).max_delay_hours is not None:
+                raise ValueError(
+                    f"max_delay_hours applies to sources.labels only, not sources.{name}"
+                )
+        return self
 
 
 class Columns(_Frozen):
@@ -418,6 +520,64 @@ class ABPolicy(_Frozen):
     power: float = Field(
         default=0.8, gt=0, lt=1, description="Online A/B: power at the minimum detectable effect."
     )
+    staged_rollout: bool = Field(
+        default=False,
+        description="After an offline win, roll the challenger out in stages (shadow -> canary "
+        "-> champion, decided on live traffic by the always-valid sequential test) instead of "
+        "promoting it at once.",
+    )
+    shadow_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="Staged rollout: hours the challenger is scored in shadow (answers logged, "
+        "not served; guardrails checked on live rows) before it serves as canary; 0: straight "
+        "to canary.",
+    )
+    canary_share: float = Field(
+        default=0.1,
+        gt=0,
+        le=0.5,
+        description="Staged rollout: share of the traffic the canary serves (chosen by a stable "
+        "hash of the prediction id, see modelwatch.serving).",
+    )
+    max_canary_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="Staged rollout: a canary without a decision after this many hours is "
+        "rejected (rolled back).",
+    )
+    sequential_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="Staged rollout: error rate of the always-valid sequential test (mSPRT) "
+        "over every look at the canary, however often it is checked.",
+    )
+    sequential_tau: float | None = Field(
+        default=None,
+        gt=0,
+        description="Staged rollout: standard deviation of the mSPRT's normal mixing "
+        "distribution, in units of online_metric (most power for differences near it); null: "
+        "minimum_detectable_effect.",
+    )
+    sequential_min_rows: int = Field(
+        default=100,
+        ge=2,
+        description="Staged rollout: labeled rows per variant before a look of the sequential "
+        "test counts (its plug-in variance needs them).",
+    )
+
+    @property
+    def online_higher_is_better(self) -> bool:
+        """accuracy: higher is better; the per-row losses (brier_loss, absolute_error): lower."""
+        return self.online_metric == "accuracy"
+
+    @property
+    def mixing_tau(self) -> float:
+        """The sequential test's tau: ``sequential_tau``, else ``minimum_detectable_effect``."""
+        if self.sequential_tau is not None:
+            return self.sequential_tau
+        return self.minimum_detectable_effect
 
 
 class Schedule(_Frozen):

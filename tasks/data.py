@@ -45,4 +45,5 @@ def load_labeled_rows(spec: MonitorSpec, start: datetime, end: datetime) -> pd.D
 
 @task(name="file-checksums", **TASK_DEFAULTS)
 def file_checksums(files: tuple[str, ...]) -> list[tuple[str, str]]:
-    return [(path, sources.file_checksum(path)) for path in files]
+    """``(path, sha256)`` per file; a SQL table entry (``sql:<table>``) has no file digest: ''."""
+    return [(p, "" if sources.is_table_entry(p) else sources.file_checksum(p)) for p in files]

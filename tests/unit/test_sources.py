@@ -257,3 +257,177 @@ def test_conflicting_labels_reach_the_data_quality_rows(tmp_path: Path) -> None:
     assert rows[(None, "conflicting_labels")]["value"] == 2.0
     assert rows[(None, "conflicting_labels")]["detail"] == "p0,p1"
     assert "2 id(s) with conflicting labels (latest used)" in stats.problems()
+
+
+# --------------------------------------------------------------------------- pruning
+
+
+def _hive(root: Path, frame: pd.DataFrame, start: datetime, name: str = "part-0") -> Path:
+    """``frame`` written as one hourly hive partition ``date=YYYY-MM-DD/hour=HH``."""
+    folder = root / f"date={start:%Y-%m-%d}" / f"hour={start:%H}"
+    return _write(frame, folder / f"{name}.parquet")
+
+
+def _corrupt(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PAR1 not a parquet file")
+    return path
+
+
+def test_hive_partitions_outside_the_window_are_never_opened(tmp_path: Path) -> None:
+    preds = tmp_path / "predictions"
+    inside = _hive(preds, _log(6), START)
+    # rows filed under the wrong hour: pruning picks files, the exact filter still decides rows
+    _hive(preds, _log(3, START - timedelta(hours=1)).assign(prediction_id="x"), START, "part-1")
+    bad = _corrupt(preds / f"date={START:%Y-%m-%d}" / "hour=11" / "part-0.parquet")
+    _corrupt(preds / "date=2026-11-24" / "hour=10" / "part-0.parquet")
+    window = load_window(_spec(tmp_path), START, END, tmp_path)  # the corrupt hours: not read
+    assert window.n_rows == 6 and window.files == (str(inside),)
+    with pytest.raises(SourceError, match=rf"{bad}: cannot read as parquet"):
+        load_window(_spec(tmp_path), START, END + timedelta(hours=1), tmp_path)
+
+
+def test_year_month_day_partitions_and_flat_files_beside_them_are_read(tmp_path: Path) -> None:
+    preds = tmp_path / "predictions"
+    nested = _write(_log(2), preds / "year=2026" / "month=11" / "day=23" / "a.parquet")
+    _corrupt(preds / "year=2026" / "month=10" / "day=23" / "a.parquet")
+    flat = _write(_log(3).assign(prediction_id=["f0", "f1", "f2"]), preds / "flat.parquet")
+    window = load_window(_spec(tmp_path), START, END, tmp_path)
+    assert window.files == (str(flat), str(nested))
+    assert sorted(window.predictions["prediction_id"]) == ["f0", "f1", "f2", "p0", "p1"]
+
+
+def test_only_the_specs_columns_are_read(tmp_path: Path) -> None:
+    _hive(tmp_path / "predictions", _log(4).assign(debug_blob="x" * 100), START)
+    window = load_window(_spec(tmp_path), START, END, tmp_path)
+    assert "debug_blob" not in window.predictions.columns
+    assert {"prediction_id", "timestamp", "income", "region"} <= set(window.predictions.columns)
+
+
+def test_row_groups_outside_the_window_are_skipped_using_statistics(tmp_path: Path) -> None:
+    """A file of 4 hours in 4 row groups: reading one hour decodes one group (pyarrow stats)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modelwatch.io.sources import files
+
+    log = pd.concat([_log(6, START + timedelta(hours=h)) for h in range(-1, 3)], ignore_index=True)
+    log["prediction_id"] = [f"r{i}" for i in range(len(log))]
+    path = tmp_path / "predictions" / "all.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pandas(log, preserve_index=False), path, row_group_size=6)
+    spec = _spec(tmp_path)
+    listing = files.list_files(spec.sources.predictions, tmp_path)  # type: ignore[arg-type]
+    scan = files._prediction_scan(
+        listing,
+        0,
+        wanted=["timestamp"],
+        column="timestamp",
+        bounds=(pd.Timestamp(START), pd.Timestamp(END)),
+        unit=None,
+    )
+    kept = list(scan.fragment.split_by_row_group(scan.expression))
+    assert len(kept) == 2  # the window's group and the next one, starting exactly at END
+    window = load_window(spec, START, END, tmp_path)
+    assert list(window.predictions["prediction_id"]) == [f"r{i}" for i in range(6, 12)]
+
+
+def test_a_fsspec_url_with_hive_partitions_is_read(tmp_path: Path) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"/mw-{tmp_path.name}"
+    for hours, name in ((0, "in"), (2, "out")):
+        start = START + timedelta(hours=hours)
+        with fs.open(
+            f"{root}/predictions/date={start:%Y-%m-%d}/hour={start:%H}/p.parquet", "wb"
+        ) as fh:
+            _log(3, start).assign(prediction_id=[f"{name}{i}" for i in range(3)]).to_parquet(
+                fh, index=False
+            )
+    data = yaml.safe_load(SPEC_PATH.read_text())
+    data["sources"]["predictions"] = {"path": f"memory://{root}/predictions"}
+    data["sources"].pop("labels")
+    window = load_window(parse_spec(data, source="test"), START, END, tmp_path)
+    assert list(window.predictions["prediction_id"]) == ["in0", "in1", "in2"]
+    assert window.files == (f"memory://{root}/predictions/date=2026-11-23/hour=10/p.parquet",)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_batches_hold_the_windows_rows_in_order_and_at_most_batch_rows(
+    tmp_path: Path, fmt: str
+) -> None:
+    from modelwatch.io.sources import count_window_rows, iter_window_batches
+
+    log = pd.concat([_log(30, START - timedelta(minutes=30)), _log(30, START + timedelta(hours=1))])
+    log["prediction_id"] = [f"b{i}" for i in range(len(log))]
+    _write(log, tmp_path / "predictions" / f"a.{fmt}", fmt)
+    spec = _spec(tmp_path, fmt)
+    batches = list(iter_window_batches(spec, START, END, tmp_path, batch_rows=7))
+    whole = load_window(spec, START, END, tmp_path).predictions
+    assert all(0 < len(b) <= 7 for b in batches)
+    pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), whole)
+    assert count_window_rows(spec, START, END, tmp_path) == len(whole) > 0
+    only = next(iter(iter_window_batches(spec, START, END, tmp_path, columns=["income"])))
+    assert list(only.columns) == ["prediction_id", "timestamp", "income"]
+
+
+def test_count_window_rows_uses_exact_bounds_on_epoch_columns(tmp_path: Path) -> None:
+    from modelwatch.io.sources import count_window_rows
+
+    _write(_epoch_log("ms"), tmp_path / "predictions" / "a.parquet")
+    spec = _with_unit(_spec(tmp_path), "ms")
+    assert count_window_rows(spec, START, END, tmp_path) == 6
+    assert count_window_rows(spec, START, END + timedelta(hours=1), tmp_path) == 8
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def _delayed(spec: MonitorSpec, hours: float) -> MonitorSpec:
+    data = spec.model_dump(mode="json")
+    data["sources"]["labels"]["max_delay_hours"] = hours
+    return parse_spec(data, source="test")
+
+
+def test_labels_are_read_only_within_the_declared_delay(tmp_path: Path) -> None:
+    _write(_log(4), tmp_path / "predictions" / "a.parquet")
+    t = pd.Timestamp(START)
+    labels = pd.DataFrame(
+        {
+            "prediction_id": ["p0", "p1", "p2", "p3", "zz"],
+            "defaulted": [1, 0, 1, 0, 1],
+            "label_timestamp": [t, t + timedelta(hours=5), t + timedelta(hours=30), pd.NaT, t],
+        }
+    )
+    _write(labels, tmp_path / "labels" / "a.parquet")
+    window = load_window(_delayed(_spec(tmp_path), 24), START, END, tmp_path)
+    # p2 came 29 h after the window's end: out of scope; a label without a time is kept
+    assert sorted(window.labeled["prediction_id"]) == ["p0", "p1", "p3"]
+    assert window.unmatched_labels == 1  # "zz", in scope, labels nothing of this window
+    everything = load_window(_spec(tmp_path), START, END, tmp_path)
+    assert sorted(everything.labeled["prediction_id"]) == ["p0", "p1", "p2", "p3"]
+
+
+def test_label_partitions_outside_the_delay_are_never_opened(tmp_path: Path) -> None:
+    _write(_log(4), tmp_path / "predictions" / "a.parquet")
+    _hive(tmp_path / "labels", _labels(["p0", "p1"]), START + timedelta(hours=3))
+    _corrupt(tmp_path / "labels" / "date=2026-11-25" / "hour=10" / "late.parquet")
+    window = load_window(_delayed(_spec(tmp_path), 6), START, END, tmp_path)
+    assert sorted(window.labeled["prediction_id"]) == ["p0", "p1"]
+    with pytest.raises(SourceError, match=r"late\.parquet: cannot read"):
+        load_window(_spec(tmp_path), START, END, tmp_path)  # no declared delay: every file
+
+
+def test_integer_label_ids_are_matched_as_text(tmp_path: Path) -> None:
+    _write(_log(3).assign(prediction_id=[10, 11, 12]), tmp_path / "predictions" / "a.parquet")
+    _write(
+        pd.DataFrame({"prediction_id": [11, 12, 99], "defaulted": [1, 0, 1]}),
+        tmp_path / "labels" / "a.parquet",
+    )
+    window = load_window(_spec(tmp_path), START, END, tmp_path)
+    assert sorted(window.labeled["prediction_id"]) == [11, 12]
+    assert window.unmatched_labels == 1

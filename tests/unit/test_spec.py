@@ -394,3 +394,68 @@ def test_the_spec_alert_events_are_the_alert_events_modelwatch_sends() -> None:
     from modelwatch.spec import AlertEvent
 
     assert set(typing.get_args(AlertEvent)) == {str(e) for e in SentEvent}
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _with_source(role: str, source: dict) -> dict:
+    data = _demo()
+    data["sources"][role] = source
+    return data
+
+
+def test_a_source_without_kind_is_a_file_source_and_sql_sources_parse() -> None:
+    from modelwatch.spec import FileSource, SqlSource
+
+    assert isinstance(parse_spec(_demo()).sources.predictions, FileSource)
+    sql = {
+        "kind": "sql",
+        "url_env": "MODELWATCH_LOG_DB",
+        "table": "predictions",
+        "schema": "public",
+    }
+    spec = parse_spec(_with_source("labels", {**sql, "table": "labels", "max_delay_hours": 72}))
+    labels = spec.sources.labels
+    assert isinstance(labels, SqlSource) and labels.qualified_name == "public.labels"
+    assert labels.max_delay_hours == 72 and labels.chunk_rows == 100_000
+    again = parse_spec(spec.model_dump(mode="json"))  # dumped (field names) parses again
+    assert again.sources.labels == labels
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            {"kind": "parquet-ish", "path": "x"},
+            "sources.predictions: Input tag 'parquet-ish' found using _kind() does not match "
+            "any of the expected tags: 'file', 'sql'",
+        ),
+        ({"kind": "sql", "url_env": "DB"}, "sources.predictions.sql.table: Field required"),
+        ({"kind": "sql", "table": "t"}, "sources.predictions.sql.url_env: Field required"),
+        (
+            {"kind": "sql", "table": "t", "url_env": "postgresql://u:secret@h/db"},
+            "sources.predictions.sql: Value error, url_env must be the NAME of an environment "
+            "variable holding the URL (letters, digits, '_'; 26 characters given, value not "
+            "shown) (got {...})",
+        ),
+        (
+            {"path": "logs", "max_delay_hours": 24},
+            "sources: Value error, max_delay_hours applies to sources.labels only, "
+            "not sources.predictions",
+        ),
+        ({"kind": "sql", "table": "", "url_env": "DB"}, "sources.predictions.sql.table: String"),
+    ],
+    ids=["unknown-kind", "no-table", "no-url-env", "url-in-url-env", "delay-on-log", "empty"],
+)
+def test_a_bad_source_names_the_field_and_the_problem(source: dict, expected: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(_with_source("predictions", source), source="model.yaml")
+    assert expected in str(info.value)
+    assert "model.yaml: invalid monitor spec" in str(info.value)
+    assert "secret" not in str(info.value)
+
+
+def test_a_negative_label_delay_is_refused() -> None:
+    with pytest.raises(SpecError, match=r"sources\.labels\.file\.max_delay_hours"):
+        parse_spec(_with_source("labels", {"path": "labels", "max_delay_hours": -1}))
