@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from modelwatch.errors import SpecError
 
@@ -29,18 +37,112 @@ class _Frozen(BaseModel):
 
 
 class FileSource(_Frozen):
-    """A folder (or glob) of Parquet/CSV files, local path or fsspec URL."""
+    """A folder (or glob) of Parquet/CSV files, local path or fsspec URL.
 
+    Folders may be hive-partitioned by time (``date=2026-11-29/hour=10/``,
+    ``year=/month=/day=/hour=``, ``dt=``): a window then lists and reads only the
+    partitions that can hold its rows (partition values are UTC; see
+    ``modelwatch.io.sources``). A source without ``kind`` is a file source.
+    """
+
+    kind: Literal["file"] = Field(default="file", description="file (the default) or sql.")
     path: str = Field(description="Folder, file or glob; relative paths are under MODELWATCH_HOME.")
     format: FileFormat = Field(default="parquet", description="File format of the source.")
+    max_delay_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="Labels only: a label arrives at most this many hours after the end of "
+        "its prediction's window; only label rows/partitions in [window start, window end + "
+        "max_delay_hours) are read. Unset: every label file is read (ids filtered).",
+    )
+
+
+#: an environment variable name (the SQL URL is a secret: the spec names only the variable)
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class SqlSource(_Frozen):
+    """A table or view in a database read with SQLAlchemy (any dialect with a driver installed).
+
+    The URL (with its password) is a secret: it is read from the environment
+    variable ``url_env``, never written in the spec. Identifiers are quoted by
+    SQLAlchemy; window bounds are bound parameters.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    kind: Literal["sql"] = Field(description="sql: a database table or view.")
+    url_env: str = Field(
+        pattern=_ENV_NAME,
+        description="Environment variable holding the SQLAlchemy URL "
+        "(e.g. postgresql+psycopg2://user:password@host:5432/db).",
+    )
+    table: str = Field(min_length=1, max_length=128, description="Table or view name.")
+    db_schema: str | None = Field(
+        default=None,
+        alias="schema",
+        min_length=1,
+        max_length=128,
+        description="Database schema of the table (default: the connection's search path).",
+    )
+    chunk_rows: int = Field(
+        default=100_000, ge=1_000, description="Rows fetched per round trip (server-side cursor)."
+    )
+    max_delay_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="Labels only: see FileSource.max_delay_hours (filters on label_timestamp "
+        "when the table has it).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_env_is_a_name(cls, data: Any) -> Any:
+        # checked on the whole mapping so the error shows "{...}", never the value: a URL
+        # pasted here by mistake carries a password
+        value = data.get("url_env") if isinstance(data, dict) else None
+        if isinstance(value, str) and not re.fullmatch(_ENV_NAME, value):
+            raise ValueError(
+                "url_env must be the NAME of an environment variable holding the URL "
+                f"(letters, digits, '_'; {len(value)} characters given, value not shown)"
+            )
+        return data
+
+    @property
+    def qualified_name(self) -> str:
+        """``schema.table`` (or ``table``) for messages; never used to build SQL."""
+        return f"{self.db_schema}.{self.table}" if self.db_schema else self.table
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        kind = value.get("kind", "file")
+        return kind if isinstance(kind, str) else repr(kind)
+    return str(getattr(value, "kind", "file"))
+
+
+#: a prediction log or label feed: files (the default when ``kind`` is absent) or a SQL table
+LogSource = Annotated[
+    Annotated[FileSource, Tag("file")] | Annotated[SqlSource, Tag("sql")],
+    Discriminator(_kind),
+]
 
 
 class Sources(_Frozen):
     reference: FileSource = Field(description="Reference data (the champion's training data).")
-    predictions: FileSource = Field(description="Prediction log, one row per prediction.")
-    labels: FileSource | None = Field(
+    predictions: LogSource = Field(description="Prediction log, one row per prediction.")
+    labels: LogSource | None = Field(
         default=None, description="Label feed joined on the prediction id (delayed feedback)."
     )
+
+    @model_validator(mode="after")
+    def _delay_on_labels_only(self) -> Sources:
+        for name in ("reference", "predictions"):
+            if getattr(self, name).max_delay_hours is not None:
+                raise ValueError(
+                    f"max_delay_hours applies to sources.labels only, not sources.{name}"
+                )
+        return self
 
 
 class Columns(_Frozen):
