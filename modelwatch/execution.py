@@ -37,20 +37,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from modelwatch.analysis import (
-    MIN_ROWS_BOOTSTRAP,
-    MIN_ROWS_SEGMENT,
-    PREDICTION_PREFIX,
-    TARGET_PREFIX,
-    ReferenceOutputs,
-)
 from modelwatch.errors import SourceError, SpecError, StatisticsError
-from modelwatch.spec import Execution, MonitorSpec
 from modelwatch.stats.drift import (
     DriftReport,
     ReferenceProfile,
@@ -67,7 +59,17 @@ from modelwatch.stats.streaming import (
     RegressionAggregate,
     segment_stream,
 )
-from modelwatch.stats.thresholds import calibrate_thresholds
+
+if TYPE_CHECKING:  # workers unpickle plans and partitions: they never import these
+    from modelwatch.analysis import ReferenceOutputs
+    from modelwatch.spec import Execution, MonitorSpec
+
+# The same names as modelwatch.analysis (test_streaming checks): importing analysis would load
+# sklearn (multivariate) into every Dask worker that unpickles a plan.
+PREDICTION_PREFIX = "prediction:"
+TARGET_PREFIX = "target:"
+MIN_ROWS_BOOTSTRAP = 10
+MIN_ROWS_SEGMENT = 30
 
 __all__ = [
     "ParquetPartition",
@@ -336,6 +338,8 @@ def finalize_window(
     if policy.thresholds == "calibrated":
         if state.reference is None:
             raise StatisticsError("drift.thresholds 'calibrated' needs the reference frame")
+        from modelwatch.stats.thresholds import calibrate_thresholds
+
         calibrated = calibrate_thresholds(
             state.reference,
             numeric=spec.columns.numeric,

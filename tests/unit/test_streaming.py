@@ -226,6 +226,29 @@ def test_explicit_ks_on_a_large_window_merges_exactly_from_reference_value_cells
         assert streamed[column].p_value == pytest.approx(expected.pvalue, abs=1e-9)
 
 
+@pytest.mark.parametrize("method", ["auto", "ks"])
+def test_a_compact_reference_profile_gives_the_in_memory_result_on_the_same_profile(
+    method: str,
+) -> None:
+    """Above its row bound a persisted profile is a quantile summary: both paths use it."""
+    numeric = ["age", "income", "debt_ratio", "credit_lines", "utilization", "months_employed"]
+    spec = _spec("credit", drift={"methods": dict.fromkeys(numeric, method)})
+    reference = _frame(spec, 9000, seed=13)
+    window = _frame(spec, 7000, seed=14, shift=0.1)
+    cols = spec.columns
+    full = ReferenceProfile.fit(reference, numeric=cols.numeric, categorical=cols.categorical)
+    profile = full.compacted(max_exact_rows=1000, n_quantiles=200)
+    assert all(p.compact for p in profile.numeric)
+    memory, _ = _in_memory(spec, reference, window, profile)
+    streamed = streamed_window(
+        spec, _partitions(window, (2000, 999)), _state(spec, reference, profile)
+    ).drift
+    _assert_same_drift(streamed, memory)
+    assert {r.method for r in streamed.features if r.kind == "numeric"} == {
+        "psi" if method == "auto" else "ks"
+    }
+
+
 def test_ks_from_cells_matches_scipy_with_ties_and_values_outside_the_reference() -> None:
     rng = np.random.default_rng(0)
     reference = np.sort(rng.integers(0, 30, 4000).astype(float))
@@ -378,3 +401,22 @@ def test_the_local_engine_folds_partitions_in_order() -> None:
     total = compute_window_aggregates(spec, _partitions(window, (100, 300)), plan)
     assert total.n_rows == 900
     assert total.features.n_rows == 900
+
+
+def test_the_execution_module_shares_the_analysis_constants_without_importing_it() -> None:
+    import subprocess
+    import sys
+
+    from modelwatch import execution
+
+    assert (execution.PREDICTION_PREFIX, execution.TARGET_PREFIX) == (
+        analysis.PREDICTION_PREFIX,
+        analysis.TARGET_PREFIX,
+    )
+    assert (execution.MIN_ROWS_BOOTSTRAP, execution.MIN_ROWS_SEGMENT) == (
+        analysis.MIN_ROWS_BOOTSTRAP,
+        analysis.MIN_ROWS_SEGMENT,
+    )
+    code = "import sys, modelwatch.execution; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
