@@ -11,12 +11,13 @@ analysis needs. A too-small window skips an analysis and reports it through
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from modelwatch import multivariate
+from modelwatch.errors import StatisticsError
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats import degradation
 from modelwatch.stats.drift import DriftReport, ReferenceProfile, detect_drift, with_output_drift
@@ -28,7 +29,14 @@ from modelwatch.stats.performance import (
     regression_metrics,
     segment_metrics,
 )
-from modelwatch.stats.thresholds import calibrate_thresholds
+from modelwatch.stats.thresholds import (
+    CalibratedThresholds,
+    calibrate_thresholds,
+    threshold_chunk_size,
+)
+
+if TYPE_CHECKING:
+    from modelwatch.champion_state import ChampionState
 
 __all__ = [
     "MIN_ROWS_BOOTSTRAP",
@@ -38,12 +46,14 @@ __all__ = [
     "PREDICTION_PREFIX",
     "TARGET_PREFIX",
     "ReferenceOutputs",
+    "calibrated_thresholds",
     "decide_degradation",
     "estimated_metrics",
     "fit_estimator",
     "judge_window",
     "metric_threshold",
     "multivariate_drift",
+    "prediction_column",
     "realized_metrics",
     "small_window_notes",
     "uses_metric_series",
@@ -156,35 +166,56 @@ def realized_metrics(
     return [*overall.values(), *per_segment]
 
 
+def calibrated_thresholds(
+    spec: MonitorSpec, reference: pd.DataFrame, window_rows: int
+) -> CalibratedThresholds:
+    """``drift.thresholds: calibrated``: thresholds for windows of ``window_rows`` rows,
+    from reference chunks of :func:`~modelwatch.stats.thresholds.threshold_chunk_size` rows
+    (the same for every window size that rounds to it: fitted once per size and champion)."""
+    policy, cols = spec.drift, spec.columns
+    return calibrate_thresholds(
+        reference,
+        numeric=cols.numeric,
+        categorical=cols.categorical,
+        method=policy.method,
+        methods=dict(policy.methods),
+        chunk_size=threshold_chunk_size(window_rows),
+        n_chunks=policy.calibration_chunks,
+        k=policy.calibration_k,
+    )
+
+
 def feature_drift(
     spec: MonitorSpec,
-    reference: pd.DataFrame,
+    reference: pd.DataFrame | None,
     current: pd.DataFrame,
     *,
     profile: ReferenceProfile | None = None,
+    thresholds: CalibratedThresholds | None = None,
 ) -> DriftReport:
     """Univariate drift of the features; ``thresholds: calibrated`` uses window-sized chunks.
 
     With the champion's persisted ``profile`` the window only processes its own
-    rows (no refit of the reference).
+    rows (no refit of the reference); with ``thresholds`` (the champion's stored
+    calibration for this window size) nothing of the reference is recalibrated.
     """
     policy, cols = spec.drift, spec.columns
     methods: dict[str, str] = dict(policy.methods)
     column_thresholds = None
     if policy.thresholds == "calibrated":
-        calibrated = calibrate_thresholds(
-            reference,
-            numeric=cols.numeric,
-            categorical=cols.categorical,
-            method=policy.method,
-            methods=methods,
-            chunk_size=len(current),
-            n_chunks=policy.calibration_chunks,
-            k=policy.calibration_k,
-        )
-        methods, column_thresholds = calibrated.methods, calibrated.thresholds
+        if thresholds is None:
+            if reference is None:
+                raise StatisticsError(
+                    "feature_drift needs the reference or stored thresholds for "
+                    "drift.thresholds: calibrated"
+                )
+            thresholds = calibrated_thresholds(spec, reference, len(current))
+        methods, column_thresholds = thresholds.methods, thresholds.thresholds
+    base: pd.DataFrame | ReferenceProfile | None = profile if profile is not None else reference
+    if base is None:
+        raise StatisticsError("feature_drift needs the reference or its profile")
     return detect_drift(
-        reference if profile is None else profile,
+        base,
         current,
         numeric=cols.numeric,
         categorical=cols.categorical,
@@ -198,7 +229,7 @@ def feature_drift(
     )
 
 
-def _prediction_column(spec: MonitorSpec) -> tuple[str, bool]:
+def prediction_column(spec: MonitorSpec) -> tuple[str, bool]:
     """(logged column compared with the champion's reference output, is it numeric)."""
     cols = spec.columns
     if cols.score is not None:
@@ -207,12 +238,22 @@ def _prediction_column(spec: MonitorSpec) -> tuple[str, bool]:
 
 
 def _one_column_drift(
-    spec: MonitorSpec, name: str, *, reference: Any, current: Any, numeric: bool, role: str
+    spec: MonitorSpec,
+    name: str,
+    *,
+    reference: Any,
+    current: Any,
+    numeric: bool,
+    role: str,
+    profile: ReferenceProfile | None = None,
 ) -> DriftReport:
-    ref = pd.DataFrame({name: np.asarray(reference)})
+    """Drift of one output column; ``profile`` (the champion state's) replaces ``reference``."""
     cur = pd.DataFrame({name: np.asarray(current)})
+    base: pd.DataFrame | ReferenceProfile = (
+        profile if profile is not None else pd.DataFrame({name: np.asarray(reference)})
+    )
     return detect_drift(
-        ref,
+        base,
         cur,
         numeric=[name] if numeric else [],
         categorical=[] if numeric else [name],
@@ -225,11 +266,13 @@ def _one_column_drift(
 def window_drift(
     spec: MonitorSpec,
     *,
-    reference: pd.DataFrame,
-    reference_outputs: ReferenceOutputs,
+    reference: pd.DataFrame | None = None,
+    reference_outputs: ReferenceOutputs | None = None,
     predictions: pd.DataFrame,
     labeled: pd.DataFrame,
     profile: ReferenceProfile | None = None,
+    state: ChampionState | None = None,
+    thresholds: CalibratedThresholds | None = None,
 ) -> DriftReport:
     """Feature drift, then prediction drift (vs the champion on its reference) and target drift.
 
@@ -239,36 +282,60 @@ def window_drift(
     (``target:<target>``, when ``drift.target_drift`` and the window has labels) are
     appended. The prediction is compared as a number for a score or a regression,
     else as categories; the target as a number for a regression only.
+
+    With the champion's ``state`` (:mod:`modelwatch.champion_state`) the reference is
+    not needed (its feature and output profiles are used) unless calibrated thresholds
+    are asked for and not given.
     """
-    features = feature_drift(spec, reference, predictions, profile=profile)
+    outputs = None
+    if state is not None:
+        profile, outputs = state.profile, state.outputs
+        reference_outputs = state.reference_outputs
+    elif reference is None or reference_outputs is None:
+        raise StatisticsError("window_drift needs the champion's state or its reference")
+    features = feature_drift(spec, reference, predictions, profile=profile, thresholds=thresholds)
     cols, policy = spec.columns, spec.drift
     extra = []
     ref_pred, ref_scores = reference_outputs
-    column, numeric = _prediction_column(spec)
+    column, numeric = prediction_column(spec)
     ref_values = ref_scores if cols.score is not None else ref_pred
+    name = PREDICTION_PREFIX + column
     if policy.prediction_drift and ref_values is not None and np.ndim(ref_values) == 1:
         extra.append(
             _one_column_drift(
                 spec,
-                PREDICTION_PREFIX + column,
+                name,
                 reference=ref_values,
                 current=predictions[column].to_numpy(),
                 numeric=numeric,
                 role="prediction",
+                profile=_with_column(outputs, name),
             )
         )
     if policy.target_drift and not labeled.empty:
+        name = TARGET_PREFIX + cols.target
+        target_profile = _with_column(outputs, name)
+        if target_profile is None and reference is None:
+            raise StatisticsError(f"window_drift: the champion's state has no {name!r} column")
         extra.append(
             _one_column_drift(
                 spec,
-                TARGET_PREFIX + cols.target,
-                reference=reference[cols.target].to_numpy(),
+                name,
+                reference=(None if reference is None else reference[cols.target].to_numpy()),
                 current=labeled[cols.target].to_numpy(),
                 numeric=spec.task == "regression",
                 role="target",
+                profile=target_profile,
             )
         )
     return with_output_drift(features, *extra)
+
+
+def _with_column(profile: ReferenceProfile | None, column: str) -> ReferenceProfile | None:
+    """``profile`` when it has ``column`` (numeric or categorical), else None."""
+    if profile is None or column not in (*profile.numeric_columns, *profile.categorical_columns):
+        return None
+    return profile
 
 
 def fit_estimator(
@@ -296,16 +363,18 @@ def fit_estimator(
 def estimated_metrics(
     spec: MonitorSpec,
     *,
-    reference: pd.DataFrame,
-    reference_outputs: ReferenceOutputs,
+    reference: pd.DataFrame | None = None,
+    reference_outputs: ReferenceOutputs | None = None,
     predictions: pd.DataFrame,
     on_skip: OnSkip | None = None,
+    state: ChampionState | None = None,
 ) -> list[MetricValue]:
-    """CBPE fitted on the scored reference, estimates of the window from its logged scores.
+    """CBPE estimates of the window from its logged scores.
 
-    Every window gets estimates, labels or not (binary with a score column,
-    multiclass with ``columns.class_scores``); fewer than :data:`MIN_ROWS_ESTIMATION`
-    rows: none.
+    The estimator is the champion ``state``'s (fitted once per version); without a
+    state it is fitted here on the scored reference. Every window gets estimates,
+    labels or not (binary with a score column, multiclass with
+    ``columns.class_scores``); fewer than :data:`MIN_ROWS_ESTIMATION` rows: none.
     """
     cols = spec.columns
     if not _estimable(spec):
@@ -313,7 +382,12 @@ def estimated_metrics(
     if len(predictions) < MIN_ROWS_ESTIMATION:
         _skip(on_skip, "CBPE estimation", len(predictions), MIN_ROWS_ESTIMATION, "rows")
         return []
-    estimator = fit_estimator(spec, reference, reference_outputs)
+    if state is not None:
+        estimator = state.estimator
+    elif reference is not None and reference_outputs is not None:
+        estimator = fit_estimator(spec, reference, reference_outputs)
+    else:
+        raise StatisticsError("estimated_metrics needs the champion's state or its reference")
     if estimator is None:
         return []
     scores = predictions[list(cols.score_columns)].to_numpy(dtype=np.float64)

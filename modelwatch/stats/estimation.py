@@ -46,6 +46,15 @@ the true labels), then estimate every window from its scores alone.
    alert thresholds (``mean - 3·std`` over them), reported in
    :attr:`CBPE.reference_thresholds`.
 
+Fitted once
+-----------
+:func:`fit_cbpe` is the only costly step (the champion's reference scored, the
+calibration decided, 210 chunk metrics); :meth:`CBPE.estimate` costs one pass
+over the window. A fitted estimator turns into plain arrays and JSON and back
+(:meth:`CBPE.to_arrays` / :meth:`CBPE.from_arrays`, no pickle) and is stored with
+the model version (:mod:`modelwatch.champion_state`), so a monitor run only
+estimates. Class labels must be JSON scalars (text, int, float, bool).
+
 Assumption (as for every CBPE): the relation between score and outcome,
 ``P(y | score)``, is the reference's (covariate shift only). Under concept drift
 the estimate stays confident while the realized metric falls: the realized
@@ -54,8 +63,9 @@ metric, when labels arrive, is the arbiter.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -256,6 +266,71 @@ class CBPE:
     @property
     def calibrated(self) -> bool:
         return self.calibrators is not None
+
+    def to_arrays(self, prefix: str = "cbpe.") -> dict[str, npt.NDArray[np.generic]]:
+        """Plain arrays (JSON metadata + the isotonic knots) for ``np.savez``; see :meth:`from_arrays`."""
+        bad = [c for c in self.classes if not isinstance(c, str | int | float | bool)]
+        if bad:
+            raise StatisticsError(
+                f"CBPE.to_arrays stores class labels as JSON; {bad[0]!r} "
+                f"({type(bad[0]).__name__}) is not text or a number"
+            )
+        meta = {
+            "classes": list(self.classes),
+            "calibrated": self.calibrators is not None,
+            "ece_before": self.ece_before,
+            "ece_after": self.ece_after,
+            "threshold": self.threshold,
+            "chunk_size": self.chunk_size,
+            "chunk_effective_sizes": self.chunk_effective_sizes,
+            "reference_values": self.reference_values,
+            "reference_chunk_std": self.reference_chunk_std,
+            "reference_thresholds": self.reference_thresholds,
+            "confidence": self.confidence,
+        }
+        arrays: dict[str, npt.NDArray[np.generic]] = {f"{prefix}meta": np.array(json.dumps(meta))}
+        for i, calibrator in enumerate(self.calibrators or ()):
+            arrays[f"{prefix}knots_{i}"] = calibrator.knots
+            arrays[f"{prefix}values_{i}"] = calibrator.values
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, npt.NDArray[np.generic]], prefix: str = "cbpe."
+    ) -> CBPE:
+        """The estimator saved by :meth:`to_arrays` (estimates equal to the original's)."""
+        try:
+            meta = json.loads(str(np.asarray(arrays[f"{prefix}meta"])[()]))
+            classes = tuple(meta["classes"])
+            calibrators = None
+            if meta["calibrated"]:
+                count = 1 if len(classes) == 2 else len(classes)
+                calibrators = tuple(
+                    IsotonicCalibrator(
+                        knots=np.asarray(arrays[f"{prefix}knots_{i}"], dtype=np.float64),
+                        values=np.asarray(arrays[f"{prefix}values_{i}"], dtype=np.float64),
+                    )
+                    for i in range(count)
+                )
+
+            def floats(key: str) -> dict[str, float]:
+                return {str(k): float(v) for k, v in meta[key].items()}
+
+            return cls(
+                classes=classes,
+                calibrators=calibrators,
+                ece_before=float(meta["ece_before"]),
+                ece_after=float(meta["ece_after"]),
+                threshold=float(meta["threshold"]),
+                chunk_size=int(meta["chunk_size"]),
+                chunk_effective_sizes=floats("chunk_effective_sizes"),
+                reference_values=floats("reference_values"),
+                reference_chunk_std=floats("reference_chunk_std"),
+                reference_thresholds=floats("reference_thresholds"),
+                confidence=float(meta["confidence"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StatisticsError(f"not a saved CBPE estimator: {exc!r}") from exc
 
     def probabilities(self, scores: npt.ArrayLike) -> FloatArray:
         """``(n, k)`` calibrated class probabilities of raw scores."""

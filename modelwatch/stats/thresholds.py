@@ -18,6 +18,15 @@ the sample sizes, so ``chunk_size`` should be the window size: the monitor
 passes the window's row count (capped so that at least ``MIN_CHUNKS`` chunks
 fit; smaller chunks make the thresholds looser, never tighter).
 
+Fitted once per champion and window size: a monitor run does not recalibrate. The
+calibration is keyed by :func:`threshold_chunk_size` (the window's row count rounded
+*down* to two significant digits: 2 000 and 2 049 rows share the chunks of 2 000,
+99 rows are exact), so an hourly model whose window size wanders by a few percent
+needs a handful of calibrations, each stored (:meth:`CalibratedThresholds.to_dict`,
+plain JSON) in the worker's cache of the champion's run. Rounding down makes the
+chunks at most 10 % smaller than the window: the thresholds are then at most a
+little looser, never tighter (the statistics' spread shrinks as the chunk grows).
+
 Contiguous chunks keep the reference's own temporal variation in the spread
 (``shuffle=True`` measures sampling noise alone). The method of each column is
 resolved once (``"auto"`` from the chunk and rest sizes, as ``detect_drift``
@@ -26,8 +35,10 @@ would) and kept for every chunk and for the window.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +54,7 @@ __all__ = [
     "ChunkThreshold",
     "calibrate_thresholds",
     "chunk_bounds",
+    "threshold_chunk_size",
 ]
 
 DEFAULT_K = 3.0
@@ -85,6 +97,39 @@ class CalibratedThresholds:
         """``column -> method key``: the ``methods`` argument of ``detect_drift``."""
         return {c.column: c.method for c in self.columns}
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data; :meth:`from_dict` restores an equal object."""
+        return {
+            "columns": [dataclasses.asdict(c) for c in self.columns],
+            "k": self.k,
+            "chunk_size": self.chunk_size,
+            "n_chunks": self.n_chunks,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CalibratedThresholds:
+        """The thresholds saved by :meth:`to_dict` (e.g. read back from JSON)."""
+        try:
+            columns = tuple(
+                ChunkThreshold(
+                    column=str(c["column"]),
+                    method=str(c["method"]),
+                    threshold=float(c["threshold"]),
+                    mean=float(c["mean"]),
+                    std=float(c["std"]),
+                    statistics=tuple(float(v) for v in c["statistics"]),
+                )
+                for c in data["columns"]
+            )
+            return cls(
+                columns=columns,
+                k=float(data["k"]),
+                chunk_size=int(data["chunk_size"]),
+                n_chunks=int(data["n_chunks"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StatisticsError(f"not saved calibrated thresholds: {exc!r}") from exc
+
     def __getitem__(self, column: str) -> ChunkThreshold:
         for result in self.columns:
             if result.column == column:
@@ -94,6 +139,19 @@ class CalibratedThresholds:
 
 _WHERE = "calibrate_thresholds"
 """The function the parameter errors name (``chunk_bounds`` checks its parameters)."""
+
+
+def threshold_chunk_size(window_rows: int) -> int:
+    """The chunk size a window of ``window_rows`` rows is calibrated with (module docstring).
+
+    ``window_rows`` rounded down to two significant digits: 1 234 -> 1 200,
+    98 765 -> 98 000; below 100 rows the window size itself.
+    """
+    rows = check_param("threshold_chunk_size", "window_rows", window_rows, Interval(int, 1, None))
+    if rows < 100:
+        return rows
+    step = 10 ** (len(str(rows)) - 2)  # integer digits: no float log10 at powers of ten
+    return (rows // step) * step
 
 
 def chunk_bounds(n_rows: int, *, chunk_size: int | None, n_chunks: int) -> list[tuple[int, int]]:
