@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,13 @@ from modelwatch.io.store import Store
 from modelwatch.io.suites import build_suite, write_suite
 from modelwatch.outcomes import Alias
 from modelwatch.settings import Settings
-from modelwatch.spec import MonitorSpec, resolve_path
+from modelwatch.spec import FileSource, MonitorSpec, SqlSource, resolve_path
 from modelwatch.train import build_pipeline, model_card, reference_profile, score_frame
+
+#: how the demo lays out its files: ``hive`` (``date=YYYY-MM-DD/hour=HH/part-<window>.parquet``,
+#: what :mod:`modelwatch.io.sources` prunes by) or ``flat`` (``<window>.parquet``, the former one)
+LogLayout = Literal["hive", "flat"]
+DEMO_LAYOUT: LogLayout = "flat"
 
 
 @dataclass(frozen=True)
@@ -231,11 +237,138 @@ def serve_window(
         index=index,
         target=spec.columns.target,
     )
-    name = f"{start:%Y-%m-%dT%H%M}.parquet"
-    for source, frame in ((spec.sources.predictions, log), (spec.sources.labels, labels)):
+    write_window_files(spec, settings.home_dir, start=start, end=end, log=log, labels=labels)
+    return ServedWindow(index, start, end, len(log), len(labels), champion.version)
+
+
+# --------------------------------------------------------------------------- writing the log
+
+
+def window_file(
+    source: FileSource,
+    home: Path,
+    start: datetime,
+    *,
+    hour: datetime | None = None,
+    layout: LogLayout = DEMO_LAYOUT,
+) -> Path:
+    """Where the demo writes the rows of window ``start`` that fall in ``hour`` (default: start).
+
+    ``hive``: ``<source>/date=YYYY-MM-DD/hour=HH/part-<start>.<format>`` (UTC); the file name
+    carries the window, so re-serving a window replaces its own files and two windows whose
+    rows share an hour (late labels) never overwrite each other. ``flat``: ``<start>.<format>``.
+    """
+    folder = Path(resolve_path(source.path, home))
+    start_utc = (
+        pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo else pd.Timestamp(start)
+    )
+    name = f"{start_utc:%Y-%m-%dT%H%M}"
+    if layout == "flat":
+        return folder / f"{name}.{source.format}"
+    at = pd.Timestamp(hour) if hour is not None else start_utc
+    at = at.tz_convert("UTC") if at.tzinfo else at
+    return folder / f"date={at:%Y-%m-%d}" / f"hour={at:%H}" / f"part-{name}.{source.format}"
+
+
+def _write_atomically(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    """Write next to ``path`` then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    if fmt == "parquet":
+        frame.to_parquet(partial, index=False)
+    else:
+        frame.to_csv(partial, index=False, encoding="utf-8")
+    partial.replace(path)
+
+
+def _append_to_table(
+    source: SqlSource,
+    frame: pd.DataFrame,
+    *,
+    model: str,
+    role: str,
+    replace_where: tuple[str, object],
+) -> None:
+    """Replace this window's rows of a SQL table (create it, indexed, if missing), one transaction."""
+    import sqlalchemy as sa
+
+    from modelwatch.io.sources import sql as sql_source
+
+    engine = sql_source.engine_for(source, model, role)
+    column, values = replace_where
+    try:
+        with engine.begin() as conn:
+            if sa.inspect(conn).has_table(source.table, schema=source.db_schema):
+                table = sa.Table(
+                    source.table, sa.MetaData(), schema=source.db_schema, autoload_with=conn
+                )
+                conn.execute(
+                    table.delete().where(table.c[column].in_(sa.bindparam("v", expanding=True))),
+                    {"v": values},
+                )
+                frame.to_sql(
+                    source.table, conn, schema=source.db_schema, if_exists="append", index=False
+                )
+            else:
+                frame.to_sql(source.table, conn, schema=source.db_schema, index=False)
+                table = sa.Table(
+                    source.table, sa.MetaData(), schema=source.db_schema, autoload_with=conn
+                )
+                sa.Index(f"ix_{source.table}_{column}"[:60], table.c[column]).create(conn)
+    finally:
+        engine.dispose()
+
+
+def write_window_files(
+    spec: MonitorSpec,
+    home: Path,
+    *,
+    start: datetime,
+    end: datetime,
+    log: pd.DataFrame,
+    labels: pd.DataFrame,
+    layout: LogLayout = DEMO_LAYOUT,
+) -> tuple[str, ...]:
+    """Append one served window to the prediction log and the label feed; returns what it wrote.
+
+    File sources: ``layout`` (see :func:`window_file`); with ``hive`` the log's rows go to the
+    partition of their timestamp's UTC hour (a one-hour window: one file), so a partition holds
+    only its hour's rows, and labels to the partition of the prediction they label (a label
+    window ``[start, end + max_delay_hours)`` always contains it; rows are then filtered on
+    ``label_timestamp``).
+    SQL sources: the window's rows replace any earlier copy (re-serving is idempotent).
+    """
+    cols = spec.columns
+    written: list[str] = []
+    ts = pd.to_datetime(log[cols.timestamp], utc=True) if len(log) else None
+    for role, source, frame in (
+        ("predictions", spec.sources.predictions, log),
+        ("labels", spec.sources.labels, labels),
+    ):
         if source is None:
             continue
-        folder = Path(resolve_path(source.path, settings.home_dir))
-        folder.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(folder / name, index=False)
-    return ServedWindow(index, start, end, len(log), len(labels), champion.version)
+        if isinstance(source, SqlSource):
+            key = cols.id
+            _append_to_table(
+                source,
+                frame,
+                model=spec.name,
+                role=role,
+                replace_where=(key, [str(v) for v in frame[key]] if len(frame) else [""]),
+            )
+            written.append(f"sql:{source.qualified_name}")
+            continue
+        groups: list[tuple[datetime | None, pd.DataFrame]] = [(None, frame)]
+        if layout == "hive" and ts is not None and len(frame):
+            # the UTC hour of each row's prediction (labels: of the prediction they label)
+            by_id = pd.Series(ts.to_numpy(), index=log[cols.id].to_numpy())
+            when = ts if frame is log else frame[cols.id].map(by_id)
+            first = pd.Timestamp(start)
+            first = first.tz_convert("UTC") if first.tzinfo else first.tz_localize("UTC")
+            hours = pd.to_datetime(when, utc=True).fillna(first).dt.floor("h")
+            groups = [(h.to_pydatetime(), part) for h, part in frame.groupby(hours, sort=True)]
+        for hour, part in groups:
+            path = window_file(source, home, start, hour=hour, layout=layout)
+            _write_atomically(part.reset_index(drop=True), path, source.format)
+            written.append(str(path))
+    return tuple(written)

@@ -431,3 +431,45 @@ def test_integer_label_ids_are_matched_as_text(tmp_path: Path) -> None:
     window = load_window(_spec(tmp_path), START, END, tmp_path)
     assert sorted(window.labeled["prediction_id"]) == [11, 12]
     assert window.unmatched_labels == 1
+
+
+# --------------------------------------------------------------------------- the demo's writer
+
+
+def test_the_demos_hive_files_are_one_hour_each_and_read_back_exactly(tmp_path: Path) -> None:
+    from modelwatch.demo import window_file, write_window_files
+
+    spec = _delayed(_spec(tmp_path), 2)
+    log = pd.concat([_log(6), _log(6, END)], ignore_index=True)  # a two-hour window
+    log["prediction_id"] = [f"d{i}" for i in range(12)]
+    labels = _labels(["d1", "d7", "d11"]).assign(
+        label_timestamp=pd.Timestamp(END) + pd.Timedelta(minutes=90)
+    )
+    written = write_window_files(
+        spec,
+        tmp_path,
+        start=START,
+        end=END + timedelta(hours=1),
+        log=log,
+        labels=labels,
+        layout="hive",
+    )
+    first = window_file(spec.sources.predictions, tmp_path, START, layout="hive")  # type: ignore[arg-type]
+    assert str(first).endswith("predictions/date=2026-11-23/hour=10/part-2026-11-23T1000.parquet")
+    assert len(written) == 4 and str(first) in written  # 2 log hours, labels of 2 hours
+    assert not list(tmp_path.rglob(".*partial"))
+    second = load_window(spec, END, END + timedelta(hours=1), tmp_path)
+    assert list(second.predictions["prediction_id"]) == [f"d{i}" for i in range(6, 12)]
+    assert len(second.files) == 1 and "hour=11" in second.files[0]
+    assert sorted(second.labeled["prediction_id"]) == ["d11", "d7"]
+    rewritten = write_window_files(
+        spec,
+        tmp_path,
+        start=START,
+        end=END + timedelta(hours=1),
+        log=log,
+        labels=labels,
+        layout="hive",
+    )
+    assert rewritten == written  # re-serving replaces the window's own files
+    assert load_window(spec, START, END, tmp_path).n_rows == 6
