@@ -15,10 +15,11 @@ here too (:func:`unreadable_window`, :func:`failed_validation`,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from modelwatch.alerting import AlertEpisode, EpisodeStep
 from modelwatch.io.alerts import Alert
 from modelwatch.io.reports import HistoryPoint, render_report
 from modelwatch.io.store import RunRecord
@@ -243,6 +244,41 @@ def degraded_alert(summary: MonitorSummary, *, label: str, reason: str, report_u
         f"{summary.model} degraded at {label}",
         reason,
         {"window": label, "champion": summary.champion_version, **summary.metrics},
+        {"report": report_url},
+    )
+
+
+def episode_alert(alert: Alert, step: EpisodeStep, episode: AlertEpisode) -> Alert:
+    """A degraded alert that says which message of its episode it is."""
+    number = episode.messages
+    title = alert.title if number == 1 else f"{alert.title} (still degraded, alert {number})"
+    details = {**alert.details, "episode": episode.id, "alert_number": number}
+    text = alert.text if number == 1 else f"{alert.text}\n{step.reason}"
+    return replace(alert, title=title, text=text, details=details)
+
+
+def resolved_alert(
+    summary: MonitorSummary,
+    *,
+    label: str,
+    step: EpisodeStep,
+    episode: AlertEpisode,
+    report_url: str,
+) -> Alert:
+    """The one message that ends a degradation episode."""
+    return Alert(
+        summary.model,
+        AlertEvent.RESOLVED.value,
+        f"{summary.model} healthy again at {label}",
+        f"Degradation episode since {episode.first_window_start:%Y-%m-%d %H:%M} UTC resolved: "
+        f"{step.reason}.",
+        {
+            "window": label,
+            "champion": summary.champion_version,
+            "episode": episode.id,
+            "episode_champion": episode.champion_version,
+            **summary.metrics,
+        },
         {"report": report_url},
     )
 

@@ -91,6 +91,7 @@ class AlertEvent(StrEnum):
     """Events an alert is sent for (the values of the spec's ``alerts.events``)."""
 
     DEGRADED = "degraded"
+    RESOLVED = "resolved"  # a degradation episode ended (modelwatch.alerting)
     PROMOTED = "promoted"
     REJECTED = "rejected"
     VALIDATION_FAILED = "validation_failed"

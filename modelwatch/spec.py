@@ -632,9 +632,12 @@ class Execution(_Frozen):
     )
 
 
-AlertEvent = Literal["degraded", "promoted", "rejected", "validation_failed", "rolled_back"]
+AlertEvent = Literal[
+    "degraded", "resolved", "promoted", "rejected", "validation_failed", "rolled_back"
+]
 _ALL_EVENTS: tuple[AlertEvent, ...] = (
     "degraded",
+    "resolved",
     "promoted",
     "rejected",
     "validation_failed",
@@ -666,7 +669,49 @@ class SmtpChannel(_Frozen):
     timeout_s: float = Field(default=10.0, gt=0, description="SMTP timeout in seconds.")
 
 
-AlertChannel = Annotated[WebhookChannel | SmtpChannel, Field(discriminator="type")]
+class AppriseChannel(_Frozen):
+    """Any service Apprise knows (Slack, Teams, PagerDuty, Discord, Telegram, e-mail, ...).
+
+    The Apprise URLs (``slack://…``, ``msteams://…``, ``pagerduty://…``, ``json://host/path``)
+    are secrets: they come from the environment variable the spec names.
+    """
+
+    type: Literal["apprise"]
+    urls_env: str = Field(
+        description="Environment variable holding one or more Apprise URLs (comma or space "
+        "separated)."
+    )
+    events: tuple[AlertEvent, ...] = Field(default=_ALL_EVENTS, description="Events to send.")
+
+
+AlertChannel = Annotated[
+    WebhookChannel | SmtpChannel | AppriseChannel, Field(discriminator="type")
+]
+
+
+class Alerts(_Frozen):
+    """Where alerts go, and how often a lasting degradation is repeated.
+
+    ``alerts:`` may also be just the list of channels (the 0.1 form).
+    """
+
+    channels: tuple[AlertChannel, ...] = Field(default=(), description="Where alerts go.")
+    repeat_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="While a degradation episode is open, its alert is repeated at most this "
+        "often (wall clock and window time); the windows in between send nothing.",
+    )
+    resolve: bool = Field(
+        default=True,
+        description="Send one 'resolved' alert when a window is healthy again after a "
+        "degradation episode.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _channels_only(cls, data: Any) -> Any:
+        return {"channels": data} if isinstance(data, list | tuple) else data
 
 
 class MonitorSpec(_Frozen):
@@ -688,7 +733,9 @@ class MonitorSpec(_Frozen):
     model: ModelPolicy = Field(
         default_factory=ModelPolicy, description="Trust in the model artifacts."
     )
-    alerts: tuple[AlertChannel, ...] = Field(default=(), description="Where alerts go.")
+    alerts: Alerts = Field(
+        default_factory=Alerts, description="Alert channels and the repeat rule of episodes."
+    )
     execution: Execution = Field(
         default_factory=Execution, description="Where the window's statistics are computed."
     )

@@ -12,14 +12,22 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
-from modelwatch.assessment import WindowAssessment, drift_table, report_html
-from modelwatch.io import alerts, reports
+from modelwatch.alerting import EpisodeStep
+from modelwatch.assessment import (
+    WindowAssessment,
+    drift_table,
+    episode_alert,
+    report_html,
+    resolved_alert,
+)
+from modelwatch.io import alert_episodes, alerts, reports
 from modelwatch.io.store import Store
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec, find_spec
 from modelwatch.stats.drift import DriftReport
 from modelwatch.summaries import MonitorSummary
 from tasks import TASK_DEFAULTS
+from tasks.store import open_store
 
 
 def artifact_key(*parts: str) -> str:
@@ -113,7 +121,7 @@ def publish_report(
 
 
 def _deliver(spec: MonitorSpec, alert: alerts.Alert) -> list[alerts.Delivery]:
-    deliveries = alerts.dispatch(alert, spec.alerts)
+    deliveries = alerts.dispatch(alert, spec.alerts.channels)
     logger = get_run_logger()
     for delivery in deliveries:
         if not delivery.ok:
@@ -127,6 +135,41 @@ def _deliver(spec: MonitorSpec, alert: alerts.Alert) -> list[alerts.Delivery]:
 def send_alert(spec: MonitorSpec, alert: alerts.Alert) -> list[alerts.Delivery]:
     """Send an alert to the spec's channels; a failed channel is logged, never fatal."""
     return _deliver(spec, alert)
+
+
+@task(name="alert-degraded", task_run_name="alert-degraded-{spec.name}", **TASK_DEFAULTS)
+def alert_degraded(
+    spec: MonitorSpec, alert: alerts.Alert, champion: str, window_start: datetime
+) -> EpisodeStep:
+    """The degraded alert once per episode, then every ``alerts.repeat_hours`` (modelwatch.alerting)."""
+    with open_store() as store:
+        step, episode = alert_episodes.record_degraded(
+            store,
+            spec.name,
+            window_start=window_start,
+            champion_version=champion,
+            repeat_hours=spec.alerts.repeat_hours,
+        )
+    if step.sends:
+        _deliver(spec, episode_alert(alert, step, episode))
+    else:
+        get_run_logger().info("degraded alert not sent: %s", step.reason)
+    return step
+
+
+@task(name="alert-resolved", task_run_name="alert-resolved-{summary.model}", **TASK_DEFAULTS)
+def alert_resolved(spec: MonitorSpec, summary: MonitorSummary, label: str) -> EpisodeStep:
+    """A healthy window ends the model's open degradation episode with one "resolved" alert."""
+    with open_store() as store:
+        step, episode = alert_episodes.record_healthy(
+            store, spec.name, window_start=summary.window_start
+        )
+    if step.sends and episode is not None and spec.alerts.resolve:
+        url = report_url(spec.name, summary.window_start)
+        _deliver(
+            spec, resolved_alert(summary, label=label, step=step, episode=episode, report_url=url)
+        )
+    return step
 
 
 @task(name="notify", task_run_name="notify-{event}-{model_name}", **TASK_DEFAULTS)

@@ -1,4 +1,4 @@
-"""Alerts: webhook (JSON POST) and e-mail (SMTP), configured per model in the spec.
+"""Alerts: webhook (JSON POST), e-mail (SMTP) and Apprise (Slack, Teams, PagerDuty, ...).
 
 Secrets (webhook URLs, SMTP credentials) are read from the environment by the
 name the spec gives, never from the spec itself. An alert carries names and
@@ -18,7 +18,9 @@ from email.message import EmailMessage
 from typing import Any
 
 from modelwatch.errors import AlertError
-from modelwatch.spec import SmtpChannel, WebhookChannel
+from modelwatch.spec import AppriseChannel, SmtpChannel, WebhookChannel
+
+Channel = WebhookChannel | SmtpChannel | AppriseChannel
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,7 @@ def send_email(channel: SmtpChannel, alert: Alert) -> None:
     message["Subject"] = f"[modelwatch] {alert.title}"
     message["From"] = channel.sender
     message["To"] = ", ".join(channel.to)
-    body = [alert.text, ""]
-    body += [f"{key}: {value}" for key, value in alert.details.items()]
-    body += [f"{key}: {value}" for key, value in alert.links.items()]
-    message.set_content("\n".join(body))
+    message.set_content(_body(alert))
     message.add_attachment(
         json.dumps(alert.payload(), default=_jsonable, indent=2).encode(),
         maintype="application",
@@ -113,20 +112,56 @@ def send_email(channel: SmtpChannel, alert: Alert) -> None:
         raise AlertError(f"{where} failed: {exc}", transient=False) from exc
 
 
-def dispatch(alert: Alert, channels: Sequence[WebhookChannel | SmtpChannel]) -> list[Delivery]:
+def _body(alert: Alert) -> str:
+    lines = [alert.text, ""]
+    lines += [f"{key}: {value}" for key, value in alert.details.items()]
+    lines += [f"{key}: {value}" for key, value in alert.links.items()]
+    return "\n".join(lines)
+
+
+def send_apprise(channel: AppriseChannel, alert: Alert) -> None:
+    """Notify every Apprise URL of the channel (Slack, Teams, PagerDuty, json://, mailto://...).
+
+    Apprise reports only success or failure per notification; a failure is treated
+    as transient (the services it talks to are remote), a URL it cannot parse is not.
+    """
+    import apprise
+
+    where = f"apprise ${channel.urls_env}"
+    urls = [u for u in _secret(channel.urls_env, what="apprise channel").replace(",", " ").split()]
+    notifier = apprise.Apprise()
+    for url in urls:
+        if not notifier.add(url):
+            scheme = url.split("://", 1)[0] if "://" in url else "?"
+            raise AlertError(
+                f"{where}: Apprise does not understand a URL with scheme {scheme!r}",
+                transient=False,
+            )
+    ok = notifier.notify(title=f"[modelwatch] {alert.title}", body=_body(alert))
+    if not ok:
+        raise AlertError(f"{where}: at least one notification failed", transient=True)
+
+
+def _channel_name(channel: Channel) -> str:
+    if isinstance(channel, WebhookChannel):
+        return f"webhook:{channel.url_env}"
+    if isinstance(channel, AppriseChannel):
+        return f"apprise:{channel.urls_env}"
+    return f"smtp:{channel.host}:{channel.port}"
+
+
+def dispatch(alert: Alert, channels: Sequence[Channel]) -> list[Delivery]:
     """Send to every channel subscribed to the event; one failure does not stop the others."""
     results = []
     for channel in channels:
         if alert.event not in channel.events:
             continue
-        name = (
-            f"webhook:{channel.url_env}"
-            if isinstance(channel, WebhookChannel)
-            else (f"smtp:{channel.host}:{channel.port}")
-        )
+        name = _channel_name(channel)
         try:
             if isinstance(channel, WebhookChannel):
                 send_webhook(channel, alert)
+            elif isinstance(channel, AppriseChannel):
+                send_apprise(channel, alert)
             else:
                 send_email(channel, alert)
         except AlertError as exc:

@@ -9,6 +9,9 @@ Tables (one row per ...):
 * ``decisions``          retrain, A/B, promotion, rollback decisions (with evidence JSON;
                          kinds and outcomes: ``modelwatch.outcomes``)
 * ``quarantine``         window files held back by a critical validation failure
+* ``alert_episodes``     degradation alert episode of a model (revision 0003): opened by the
+                         first degraded window, resolved by a healthy one; operations in
+                         :mod:`modelwatch.io.alert_episodes`
 
 Re-running a window replaces its run (and, by cascade, its metrics, drift and
 validation rows) inside one transaction: a failed write leaves the earlier
@@ -181,6 +184,27 @@ locks = sa.Table(
     sa.Column("host", sa.String(255)),  # holder's host and pid (revision 0002)
     sa.Column("pid", sa.Integer),
     sa.Column("heartbeat_at", sa.Float),  # epoch seconds of the holder's last heartbeat
+)
+
+# One row per alert episode (revision 0003). ``open_key`` is the model while the episode is
+# open and NULL once resolved: its unique constraint allows one open episode per model
+# (NULLs are distinct on SQLite and PostgreSQL), so two workers cannot both open one.
+alert_episodes = sa.Table(
+    "alert_episodes",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("open_key", sa.String(200), unique=True),
+    sa.Column("champion_version", sa.String(64)),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("first_window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_sent_at", sa.DateTime(timezone=True)),  # wall clock of the last message
+    sa.Column("last_sent_window", sa.DateTime(timezone=True)),  # window of the last message
+    sa.Column("messages", sa.Integer, nullable=False),
+    sa.Column("suppressed", sa.Integer, nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution", sa.Text),
 )
 
 
@@ -831,7 +855,7 @@ class Store:
             if ids:
                 for table in (metric_values, drift_results, validation_results):
                     conn.execute(table.delete().where(table.c.run_id.in_(ids)))
-            for table in (monitor_runs, decisions, quarantine, data_quality):
+            for table in (monitor_runs, decisions, quarantine, data_quality, alert_episodes):
                 conn.execute(table.delete().where(table.c.model == model))
 
 

@@ -147,13 +147,14 @@ def test_upgrading_a_filled_store_keeps_every_row(url: str, capsys: pytest.Captu
             store.check_schema()
 
         after = migrate.upgrade(store.engine)
-        assert after.current == migrate.head_revision() == "0002"
+        assert after.current == migrate.head_revision() == "0003"
         snapshot = _snapshot(store)
+        assert snapshot.pop("alert_episodes", []) == []  # new in 0003, empty
         assert {k: v for k, v in snapshot.items() if k != "modelwatch_schema"} == {
             k: v for k, v in before.items() if k != "modelwatch_schema"
         }
         # the legacy guard: modelwatch 0.1 reads the highest version here and refuses
-        assert snapshot["modelwatch_schema"] == [("1",), ("2",)]
+        assert snapshot["modelwatch_schema"] == [("1",), ("2",), ("3",)]
         assert migrate.drift(store.engine) == []  # alembic check: no missing migration
         store.check_schema()
         runs = store.runs("credit")
@@ -203,7 +204,7 @@ def test_a_store_created_before_migrations_is_stamped_and_upgraded(url: str) -> 
         ):
             store.check_schema()
         before = _snapshot(store)
-        assert migrate.upgrade(store.engine).current == "0002"
+        assert migrate.upgrade(store.engine).current == "0003"
         after = _snapshot(store)
         assert after["monitor_runs"] == before["monitor_runs"]
         assert after["decisions"] == before["decisions"]
