@@ -12,6 +12,7 @@ a :class:`~enum.StrEnum` member *is* that string (``Outcome.PROMOTED == "promote
   values of the online A/B ``columns.variant``;
 * :class:`Stage` — the staged rollout: the aliases ``shadow`` / ``canary``, the
   version tag ``modelwatch.stage`` and the served ``variant`` of canary rows;
+  :class:`StageTag` — the rollout's version tag names;
 * :class:`AlertEvent` — the events of :func:`tasks.publish.notify` (the spec's
   ``alerts.events``);
 * :class:`ModelEvent` — the Prefect events a degraded window and a rollout emit;
@@ -87,6 +88,18 @@ class Stage(StrEnum):
         return self in (Stage.SHADOW, Stage.CANARY)
 
 
+class StageTag(StrEnum):
+    """Version tags of the staged rollout (what a serving system reads besides the aliases)."""
+
+    STAGE = "modelwatch.stage"  # a Stage value
+    STARTED = "modelwatch.stage_started"  # ISO 8601 UTC start of the stage
+    ENDED = "modelwatch.stage_ended"  # when it ended (promoted or rejected)
+    REASON = "modelwatch.stage_reason"  # why it started / ended
+    BY = "modelwatch.stage_by"  # who moved it
+    CANARY_SHARE = "modelwatch.canary_share"  # share of the traffic the canary serves
+    SEQUENTIAL = "modelwatch.sequential"  # the canary's stored sequential test (JSON)
+
+
 class AlertEvent(StrEnum):
     """Events an alert is sent for (the values of the spec's ``alerts.events``)."""
 
@@ -114,6 +127,9 @@ class StateName(StrEnum):
     REJUDGED = "Rejudged"
     RELABELED = "Relabeled"
     NO_NEW_LABELS = "NoNewLabels"
+    NO_ROLLOUT = "NoRollout"  # advance-rollout: no version in shadow or canary
+    CANARY_STARTED = "CanaryStarted"  # advance-rollout: shadow -> canary
+    ROLLOUT_CONTINUES = "RolloutContinues"  # advance-rollout: nothing moved
 
 
 class ModelEvent(StrEnum):

@@ -26,15 +26,18 @@ The flow acts on the :class:`RolloutStep` under the model's promotion lock
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from modelwatch.errors import ParameterError, SchemaError
+from modelwatch.errors import ParameterError, SchemaError, StatisticsError
 from modelwatch.evaluation import Scores
 from modelwatch.outcomes import Alias, ModelEvent, Stage
 from modelwatch.promotion import guardrails, online_values
@@ -47,12 +50,15 @@ from modelwatch.stats.sequential import SequentialDecision, SequentialState, dec
 __all__ = [
     "RolloutAction",
     "RolloutStep",
+    "StoredTest",
     "arm_values",
     "canary_guardrails",
     "next_step",
     "sequential_decision",
     "shadow_guardrails",
     "start_test",
+    "step_details",
+    "step_markdown",
     "update_test",
     "variant_column",
 ]
@@ -307,3 +313,65 @@ def next_step(
             f"{policy.max_canary_hours:g}); {decision.reason}",
         )
     return RolloutStep(RolloutAction.CONTINUE, stage, f"canary continues: {decision.reason}")
+
+
+# --------------------------------------------------------------------------- the stored test
+
+
+@dataclass(frozen=True)
+class StoredTest:
+    """The canary's test as stored with it (version tag ``modelwatch.sequential``): the
+    state and the end of the last window added (a window starting before it was counted
+    already: re-running it must not count its rows twice)."""
+
+    state: SequentialState
+    through: datetime | None = None
+
+    def to_json(self) -> str:
+        through = self.through.isoformat() if self.through else None
+        return json.dumps({"state": json.loads(self.state.to_json()), "through": through})
+
+    @classmethod
+    def read(cls, text: str | None, policy: ABPolicy) -> StoredTest:
+        """The stored progress, or a new test (:func:`start_test`) when nothing is stored."""
+        if not text:
+            return cls(start_test(policy))
+        try:
+            data = json.loads(text)
+            state = SequentialState.from_json(json.dumps(data["state"]))
+            through = datetime.fromisoformat(data["through"]) if data["through"] else None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StatisticsError(
+                f"the stored sequential test is not readable ({exc}): {text[:200]!r}"
+            ) from exc
+        return cls(state, through)
+
+    def counts(self, window_start: datetime) -> bool:
+        """Whether a window starting at ``window_start`` is new to the test."""
+        return self.through is None or window_start >= self.through
+
+
+def step_details(
+    step: RolloutStep,
+    *,
+    version: str,
+    window: tuple[datetime, datetime],
+    decision: SequentialDecision | None,
+    guardrail_results: Sequence[GuardrailResult],
+) -> dict[str, Any]:
+    """The ``rollout`` decision row's details (and the event's payload)."""
+    return {
+        "action": str(step.action),
+        "stage": str(step.stage),
+        "version": version,
+        "reason": step.reason,
+        "window_start": window[0].isoformat(),
+        "window_end": window[1].isoformat(),
+        "test": asdict(decision) if decision is not None else None,
+        "guardrails": [asdict(g) for g in guardrail_results],
+    }
+
+
+def step_markdown(model: str, version: str, step: RolloutStep) -> str:
+    """The rollout step, readable by a person (a Prefect markdown artifact)."""
+    return f"# Rollout — {model} v{version} ({step.stage})\n\n**{step.action}** — {step.reason}\n"

@@ -49,7 +49,7 @@ from modelwatch.io.mlflow_client import (
     registry_error,
     version_str,
 )
-from modelwatch.outcomes import Alias, Stage
+from modelwatch.outcomes import Alias, Stage, StageTag
 
 __all__ = [
     "CANARY",
@@ -77,14 +77,14 @@ CHALLENGER = Alias.CHALLENGER.value
 PREVIOUS = Alias.PREVIOUS.value
 SHADOW = Stage.SHADOW.value
 CANARY = Stage.CANARY.value
-#: version tags of the staged rollout (read by serving systems)
-STAGE_TAG = "modelwatch.stage"
-STAGE_STARTED_TAG = "modelwatch.stage_started"
-STAGE_ENDED_TAG = "modelwatch.stage_ended"
-STAGE_REASON_TAG = "modelwatch.stage_reason"
-CANARY_SHARE_TAG = "modelwatch.canary_share"
-#: the canary's sequential test state (JSON of ``modelwatch.stats.sequential.SequentialState``)
-SEQUENTIAL_TAG = "modelwatch.sequential"
+#: version tags of the staged rollout (read by serving systems; names in outcomes.StageTag)
+STAGE_TAG = StageTag.STAGE.value
+STAGE_STARTED_TAG = StageTag.STARTED.value
+STAGE_ENDED_TAG = StageTag.ENDED.value
+STAGE_REASON_TAG = StageTag.REASON.value
+CANARY_SHARE_TAG = StageTag.CANARY_SHARE.value
+#: the canary's sequential test state (JSON of ``modelwatch.rollout.StoredTest``)
+SEQUENTIAL_TAG = StageTag.SEQUENTIAL.value
 # What MLflow answers for an alias that is not set (or a model that is not registered).
 _NO_ALIAS_CODES = NOT_FOUND_CODES | {"INVALID_PARAMETER_VALUE"}
 
@@ -444,7 +444,7 @@ class AliasBook:
                 STAGE_TAG: Stage.SHADOW.value,
                 STAGE_STARTED_TAG: _now(),
                 STAGE_REASON_TAG: reason,
-                "modelwatch.stage_by": actor or "modelwatch",
+                StageTag.BY.value: actor or "modelwatch",
             }
             self._versions.set_version_tags(model_name, target.version, tags)
             self.set_alias(model_name, SHADOW, target.version)  # the commit point
@@ -479,7 +479,7 @@ class AliasBook:
                     STAGE_TAG: Stage.CANARY.value,
                     STAGE_STARTED_TAG: _now(),
                     STAGE_REASON_TAG: reason,
-                    "modelwatch.stage_by": actor or "modelwatch",
+                    StageTag.BY.value: actor or "modelwatch",
                 }
             self._versions.set_version_tags(model_name, target.version, tags)
             self.set_alias(model_name, CANARY, target.version)  # the commit point
@@ -543,7 +543,7 @@ class AliasBook:
                 STAGE_TAG: Stage.REJECTED.value,
                 STAGE_ENDED_TAG: _now(),
                 STAGE_REASON_TAG: reason,
-                "modelwatch.stage_by": actor or "modelwatch",
+                StageTag.BY.value: actor or "modelwatch",
             }
             champion = self.find_version(model_name, CHAMPION)
             if champion is None or champion.version != ref.version:  # a stale alias: no tags

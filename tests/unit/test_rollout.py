@@ -3,6 +3,7 @@ and the live guardrails."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ import pandas as pd
 import pytest
 
 from modelwatch import promotion
-from modelwatch.errors import ParameterError, SchemaError
+from modelwatch.errors import ParameterError, SchemaError, StatisticsError
 from modelwatch.outcomes import ModelEvent, Stage
 from modelwatch.rollout import (
     RolloutAction,
+    StoredTest,
     arm_values,
     canary_guardrails,
     next_step,
@@ -26,7 +28,7 @@ from modelwatch.rollout import (
 from modelwatch.spec import ABPolicy, MonitorSpec, load_spec
 from modelwatch.stats.abtest import GuardrailResult
 from modelwatch.stats.kernels import calibration_errors
-from modelwatch.stats.sequential import SequentialDecision
+from modelwatch.stats.sequential import SequentialDecision, update
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
 
@@ -233,3 +235,18 @@ def test_shadow_guardrails_are_the_offline_guardrails_on_the_logged_answers(
     assert got == direct and not got[0].passed  # calibration breaks in shadow
     with pytest.raises(SchemaError, match="'shadow_prediction'"):
         shadow_guardrails(spec, rows.drop(columns="shadow_prediction"))
+
+
+def test_the_stored_test_round_trips_and_counts_each_window_once() -> None:
+    policy = ABPolicy(sequential_min_rows=2)
+    fresh = StoredTest.read(None, policy)
+    assert fresh.through is None and fresh.state == start_test(policy)
+    state = update(start_test(policy), [1.0, 0.0, 1.0], [1.0, 1.0, 1.0])
+    end = datetime(2026, 11, 20, 2, tzinfo=UTC)
+    stored = StoredTest(state, end)
+    again = StoredTest.read(stored.to_json(), policy)
+    assert again == stored
+    assert not again.counts(datetime(2026, 11, 20, 1, tzinfo=UTC))  # a re-run of a counted window
+    assert again.counts(end)
+    with pytest.raises(StatisticsError, match="not readable"):
+        StoredTest.read('{"state": 1}', policy)
