@@ -462,8 +462,9 @@ class AliasBook:
         """Let ``version`` serve ``share`` (0 < share < 1) of the traffic (alias ``canary``).
 
         From the shadow stage (the ``shadow`` alias is removed after ``canary`` is set)
-        or directly. For the version already in canary this changes the share only (the
-        stage's start stays: the test and ``max_canary_hours`` run on).
+        or directly; a new canary stage clears the stored sequential test
+        (:data:`SEQUENTIAL_TAG`). For the version already in canary this changes the share
+        only (the stage's start and the test run on).
         """
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
             raise ParameterError(
@@ -477,6 +478,7 @@ class AliasBook:
             if current is None or current.stage is not Stage.CANARY:
                 tags |= {
                     STAGE_TAG: Stage.CANARY.value,
+                    SEQUENTIAL_TAG: "",  # a new canary starts a new test
                     STAGE_STARTED_TAG: _now(),
                     STAGE_REASON_TAG: reason,
                     StageTag.BY.value: actor or "modelwatch",

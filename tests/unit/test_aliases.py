@@ -13,6 +13,7 @@ import pytest
 from modelwatch.errors import AliasNotFound, ChampionChanged, ParameterError, RegistryError
 from modelwatch.io.aliases import (
     CANARY_SHARE_TAG,
+    SEQUENTIAL_TAG,
     STAGE_REASON_TAG,
     STAGE_STARTED_TAG,
     STAGE_TAG,
@@ -69,9 +70,11 @@ def test_shadow_then_canary_then_promote_moves_aliases_and_tags(
     assert registry.aliases(model) == {"champion": "1", "canary": "2"}
     tags = registry.version_tags(model, "2")
     assert tags[STAGE_TAG] == "canary" and tags[CANARY_SHARE_TAG] == "0.1"
-    assert tags[STAGE_REASON_TAG] == "shadow clean for 24 h"
+    assert tags[STAGE_REASON_TAG] == "shadow clean for 24 h" and tags[SEQUENTIAL_TAG] == ""
+    registry.set_version_tags(model, "2", {SEQUENTIAL_TAG: '{"state": "..."}'})
     ramped = book.start_canary(model, "2", share=0.25, reason="ramp")
     assert ramped.canary_share == 0.25 and ramped.started_at == canary.started_at
+    assert ramped.tags[SEQUENTIAL_TAG] == '{"state": "..."}'  # a ramp keeps the test
 
     result = book.promote_canary(model, reason="mSPRT: promote", expected_champion="1")
     assert (result.champion, result.previous) == ("2", "1")
