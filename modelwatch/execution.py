@@ -32,6 +32,7 @@ row's target is not missing (the source joins the labels per batch).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +58,7 @@ from modelwatch.stats.streaming import (
     DriftPlan,
     MulticlassAggregate,
     RegressionAggregate,
+    batch_rng,
     segment_stream,
 )
 
@@ -72,9 +74,11 @@ MIN_ROWS_BOOTSTRAP = 10
 MIN_ROWS_SEGMENT = 30
 
 __all__ = [
+    "SAMPLE_ROWS",
     "ParquetPartition",
     "Partition",
     "ReferenceState",
+    "SourcePartition",
     "StreamedWindow",
     "WindowAggregate",
     "WindowPlan",
@@ -84,13 +88,20 @@ __all__ = [
     "finalize_window",
     "parquet_partitions",
     "reference_state",
+    "should_stream",
     "streamed_window",
+    "window_partitions",
 ]
 
-#: A partition: called (in any process) it yields the window's rows of that partition in batches.
-Partition = Callable[[], Iterable[pd.DataFrame]]
+#: A partition: called (in any process) it yields the window's rows of that partition in
+#: batches: frames (labeled rows = non-missing target), or ``(predictions, labeled)`` pairs.
+Partition = Callable[[], Iterable[pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]]]
 
 _SEED = 0
+_SAMPLE_STREAM = 0x5A  # seed word of the sample's draws (apart from the bootstrap's)
+
+#: Expected size of the seeded sample of a streamed window (multivariate drift, CBPE).
+SAMPLE_ROWS = 5000
 
 
 # --------------------------------------------------------------------------- reference side
@@ -175,9 +186,15 @@ class WindowPlan:
     prediction_drift: DriftPlan | None
     target_drift: DriftPlan | None
     seed: int = _SEED
+    sample_fraction: float = 0.0
+    """Share of rows kept as a seeded sample (multivariate drift, CBPE); 0: none."""
 
     @classmethod
-    def build(cls, spec: MonitorSpec, state: ReferenceState) -> WindowPlan:
+    def build(
+        cls, spec: MonitorSpec, state: ReferenceState, *, expected_rows: int | None = None
+    ) -> WindowPlan:
+        """The plan of a window; ``expected_rows`` (e.g. ``count_window_rows``) sizes the
+        seeded sample (about :data:`SAMPLE_ROWS` rows; none without it)."""
         cols, policy = spec.columns, spec.drift
         features = DriftPlan.for_profile(
             state.profile,
@@ -207,6 +224,7 @@ class WindowPlan:
             features=features,
             prediction_drift=prediction,
             target_drift=target,
+            sample_fraction=min(1.0, SAMPLE_ROWS / expected_rows) if expected_rows else 0.0,
         )
 
     def empty(self) -> WindowAggregate:
@@ -225,16 +243,27 @@ class WindowPlan:
             performance=performance,
         )
 
-    def aggregate(self, batch: pd.DataFrame, key: BatchKey) -> WindowAggregate:
-        """The partial aggregate of one batch (``key`` = ``(partition, batch)`` seeds its draws)."""
+    def aggregate(
+        self, batch: pd.DataFrame, key: BatchKey, *, labeled: pd.DataFrame | None = None
+    ) -> WindowAggregate:
+        """The partial aggregate of one batch (``key`` = ``(partition, batch)`` seeds its draws).
+
+        ``labeled``: the batch's predictions joined with their labels (as
+        ``WindowData.labeled``); without it, the rows of ``batch`` whose target is
+        not missing are the labeled ones (none when it has no target column).
+        """
         out = self.empty()
         out.n_rows = len(batch)
         self.features.update(out.features, batch)
         if self.prediction_drift is not None and out.prediction is not None:
             self.prediction_drift.update(out.prediction, batch)
-        if self.target not in batch.columns:
-            return out
-        labeled = batch[batch[self.target].notna().to_numpy()]
+        if self.sample_fraction > 0 and len(batch):
+            keep = batch_rng(self.seed, key, _SAMPLE_STREAM).random(len(batch))
+            out.sample = batch[keep < self.sample_fraction].reset_index(drop=True)
+        if labeled is None:
+            if self.target not in batch.columns:
+                return out
+            labeled = batch[batch[self.target].notna().to_numpy()]
         out.n_labeled = len(labeled)
         if labeled.empty:
             return out
@@ -292,6 +321,8 @@ class WindowAggregate:
     segments: dict[tuple[str, str], BinaryAggregate] = field(default_factory=dict)
     n_rows: int = 0
     n_labeled: int = 0
+    sample: pd.DataFrame | None = None
+    """Seeded Bernoulli sample of the window's rows (``WindowPlan.sample_fraction``)."""
 
     def merge(self, other: WindowAggregate) -> WindowAggregate:
         """Add ``other`` (in place; returned)."""
@@ -308,6 +339,12 @@ class WindowAggregate:
                 self.segments[key] = part
         self.n_rows += other.n_rows
         self.n_labeled += other.n_labeled
+        if other.sample is not None and len(other.sample):
+            self.sample = (
+                other.sample
+                if self.sample is None
+                else pd.concat([self.sample, other.sample], ignore_index=True)
+            )
         return self
 
 
@@ -324,6 +361,8 @@ class StreamedWindow:
     n_labeled: int
     n_partitions: int
     engine: str
+    sample: pd.DataFrame | None = field(default=None, compare=False)
+    """Seeded sample of the window's rows (multivariate drift, CBPE; see ``streamed_window``)."""
 
 
 def finalize_window(
@@ -407,7 +446,10 @@ def aggregate_partition(plan: WindowPlan, partition: Partition, index: int) -> W
     """Fold one partition's batches into one aggregate (runs on a worker or in process)."""
     total = plan.empty()
     for b, batch in enumerate(partition()):
-        total.merge(plan.aggregate(batch, (index, b)))
+        if isinstance(batch, tuple):  # (predictions, labeled) of one slice
+            total.merge(plan.aggregate(batch[0], (index, b), labeled=batch[1]))
+        else:
+            total.merge(plan.aggregate(batch, (index, b)))
     return total
 
 
@@ -489,10 +531,16 @@ def streamed_window(
     partitions: Sequence[Partition],
     state: ReferenceState,
     *,
+    expected_rows: int | None = None,
     client: Any | None = None,
 ) -> StreamedWindow:
-    """Aggregate the partitions and finalize: the window's drift report and realized metrics."""
-    plan = WindowPlan.build(spec, state)
+    """Aggregate the partitions and finalize: the window's drift report and realized metrics.
+
+    ``expected_rows`` (the window's row count) turns on the seeded sample of
+    about :data:`SAMPLE_ROWS` rows (``StreamedWindow.sample``) for the analyses
+    that need rows (multivariate drift, CBPE).
+    """
+    plan = WindowPlan.build(spec, state, expected_rows=expected_rows)
     aggregate = compute_window_aggregates(spec, partitions, plan, client=client)
     drift, metrics = finalize_window(spec, plan, aggregate, state)
     return StreamedWindow(
@@ -502,7 +550,71 @@ def streamed_window(
         n_labeled=aggregate.n_labeled,
         n_partitions=len(partitions),
         engine=spec.execution.engine,
+        sample=aggregate.sample,
     )
+
+
+def should_stream(spec: MonitorSpec, n_rows: int) -> bool:
+    """Stream the window (not one in-memory frame): Dask engine, or more rows than
+    ``execution.stream_above_rows``."""
+    execution = spec.execution
+    return execution.engine == "dask" or n_rows > execution.stream_above_rows
+
+
+@dataclass(frozen=True)
+class SourcePartition:
+    """A time slice ``[start, end)`` of a window, read through :mod:`modelwatch.io.sources`.
+
+    With a label source, the slice is loaded with ``load_window`` (labels joined by
+    the sources' rules: latest label wins, ``max_delay_hours``) and yielded as one
+    ``(predictions, labeled)`` pair; without one, its prediction rows are yielded
+    in batches of ``batch_rows`` (``iter_window_batches``). Picklable: a Dask
+    worker reads its own slice (files pruned by partition and row group; SQL
+    with the slice's bounds as parameters).
+    """
+
+    spec: MonitorSpec
+    start: datetime
+    end: datetime
+    home: str
+    batch_rows: int
+
+    def __call__(self) -> Iterator[pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]]:
+        from pathlib import Path
+
+        from modelwatch.io import sources
+
+        home = Path(self.home)
+        if self.spec.sources.labels is not None:
+            window = sources.load_window(self.spec, self.start, self.end, home)
+            if window.predictions.empty:
+                return
+            yield window.predictions, window.labeled
+            return
+        yield from sources.iter_window_batches(
+            self.spec, self.start, self.end, home, batch_rows=self.batch_rows
+        )
+
+
+def window_partitions(
+    spec: MonitorSpec, start: datetime, end: datetime, home: os.PathLike[str] | str, *, n_rows: int
+) -> list[SourcePartition]:
+    """The window cut into equal time slices of about ``execution.batch_rows`` rows each.
+
+    Slices are disjoint and cover ``[start, end)``; with the Dask engine there are at
+    least ``2 x dask_workers`` of them (every worker gets work).
+    """
+    execution = spec.execution
+    count = max(1, -(-n_rows // execution.batch_rows))
+    if execution.engine == "dask":
+        count = max(count, 2 * execution.dask_workers)
+    step = (end - start) / count
+    bounds = [start + step * i for i in range(count)] + [end]
+    return [
+        SourcePartition(spec, lo, hi, str(home), execution.batch_rows)
+        for lo, hi in itertools.pairwise(bounds)
+        if hi > lo
+    ]
 
 
 # --------------------------------------------------------------------------- Parquet partitions

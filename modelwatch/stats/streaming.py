@@ -608,14 +608,18 @@ class BinaryAggregate:
         return self
 
     def _add_groups(self, scores: FloatArray, groups: IntArray) -> None:
+        """Merge sorted unique ``scores`` with their counts (linear: searchsorted + insert)."""
         if self.scores is None or self.groups is None:
-            self.scores, self.groups = scores, groups
+            self.scores, self.groups = scores.copy(), groups.copy()
             return
-        merged, inverse = np.unique(np.concatenate([self.scores, scores]), return_inverse=True)
-        both = np.concatenate([self.groups, groups])
-        out = np.zeros((merged.size, 2), dtype=np.int64)
-        np.add.at(out, inverse, both)
-        self.scores, self.groups = merged, out
+        position = np.searchsorted(self.scores, scores)
+        hit = position < self.scores.size
+        hit[hit] = self.scores[position[hit]] == scores[hit]
+        self.groups[position[hit]] += groups[hit]  # positions of distinct scores are distinct
+        new = ~hit
+        if new.any():
+            self.scores = np.insert(self.scores, position[new], scores[new])
+            self.groups = np.insert(self.groups, position[new], groups[new], axis=0)
 
     def merge(self, other: BinaryAggregate) -> BinaryAggregate:
         """Add ``other`` (in place; returned)."""
