@@ -297,11 +297,17 @@ def test_year_month_day_partitions_and_flat_files_beside_them_are_read(tmp_path:
     assert sorted(window.predictions["prediction_id"]) == ["f0", "f1", "f2", "p0", "p1"]
 
 
-def test_only_the_specs_columns_are_read(tmp_path: Path) -> None:
+def test_batches_read_only_the_specs_columns_and_windows_keep_undeclared_ones(
+    tmp_path: Path,
+) -> None:
+    from modelwatch.io.sources import iter_window_batches
+
     _hive(tmp_path / "predictions", _log(4).assign(debug_blob="x" * 100), START)
+    [batch] = list(iter_window_batches(_spec(tmp_path), START, END, tmp_path))
+    assert "debug_blob" not in batch.columns
+    assert {"prediction_id", "timestamp", "income", "region"} <= set(batch.columns)
     window = load_window(_spec(tmp_path), START, END, tmp_path)
-    assert "debug_blob" not in window.predictions.columns
-    assert {"prediction_id", "timestamp", "income", "region"} <= set(window.predictions.columns)
+    assert "debug_blob" in window.predictions.columns  # the suites warn about undeclared ones
 
 
 def test_row_groups_outside_the_window_are_skipped_using_statistics(tmp_path: Path) -> None:

@@ -4,8 +4,11 @@ A window is ``[start, end)`` on the spec's timestamp column, and its cost
 depends on the window, not on the history: file sources list only the time
 partitions that can hold the window and push the bounds into the Parquet scan
 (:mod:`modelwatch.io.sources.files`); SQL sources query the window with bound
-parameters (:mod:`modelwatch.io.sources.sql`). Only the spec's columns are
-read. Labels are read only for the window's prediction ids, and — with
+parameters (:mod:`modelwatch.io.sources.sql`). :func:`iter_window_batches` reads
+only the spec's columns; :func:`load_window` reads every column of the window's
+rows while :data:`PROJECT_WINDOW` is off (the suites warn about undeclared
+columns). Labels are read only for the window's prediction ids (and only the id,
+target and ``label_timestamp`` columns), and — with
 ``sources.labels.max_delay_hours`` — only within ``[start, end + max_delay)``.
 
 Files are opened read-only; nothing here ever writes, moves or deletes a
@@ -119,6 +122,12 @@ def _bounds(start: datetime, end: datetime) -> tuple[pd.Timestamp, pd.Timestamp]
     return utc(start), utc(end)
 
 
+#: whether :func:`load_window` reads only the spec's columns. Off for now: the suites'
+#: ``expect_table_columns_to_match_set`` warns about undeclared columns of the log, which
+#: needs them in the frame (see the notes of issue 11); :func:`iter_window_batches` projects.
+PROJECT_WINDOW = False
+
+
 def _wanted(spec: MonitorSpec, columns: Sequence[str] | None) -> list[str]:
     """Projection: the spec's log columns (or ``columns``), always with id and timestamp."""
     names = list(columns) if columns is not None else log_columns(spec)
@@ -150,7 +159,7 @@ def _prediction_frames(
     bounds: tuple[pd.Timestamp, pd.Timestamp],
     home: Path,
     *,
-    wanted: list[str],
+    wanted: list[str] | None,
     batch_rows: int | None,
 ) -> Iterator[tuple[str, pd.DataFrame]]:
     """``(provenance, rows)`` of the window, in file order (files) or timestamp order (SQL)."""
@@ -247,7 +256,11 @@ def load_window(spec: MonitorSpec, start: datetime, end: datetime, home: Path) -
     parts: list[pd.DataFrame] = []
     used: list[str] = []
     frames = _prediction_frames(
-        spec, (ts_start, ts_end), home, wanted=_wanted(spec, None), batch_rows=None
+        spec,
+        (ts_start, ts_end),
+        home,
+        wanted=_wanted(spec, None) if PROJECT_WINDOW else None,
+        batch_rows=None,
     )
     for entry, frame in frames:
         if not frame.empty:

@@ -16,7 +16,9 @@ Pruning, cheapest first:
    bounds are pushed into the scan: row groups whose min/max statistics miss
    the window are skipped. A text timestamp column cannot be compared in the
    file: the file's needed columns are read and filtered after parsing.
-3. **Columns.** Only the spec's columns are read (:func:`log_columns`).
+3. **Columns.** Only the requested columns are read (the streaming path asks for
+   the spec's, :func:`~modelwatch.io.sources.log_columns`; labels: id, target,
+   ``label_timestamp``).
 
 Every row kept is then filtered exactly (``start <= timestamp < end`` in
 UTC), so pruning only saves work; it never decides which rows count.
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -64,13 +66,20 @@ class Listing:
     paths: tuple[str, ...]  # as shown in messages and provenance (URLs keep their protocol)
     fs_paths: tuple[str, ...]  # the same files as the filesystem names them
     fs: Any  # the fsspec filesystem
+    _arrow_fs: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def arrow_filesystem(self) -> Any:
-        import pyarrow.fs as pafs
+        """The pyarrow filesystem of these files (made once per listing)."""
+        cached = self._arrow_fs.get("fs")
+        if cached is None:
+            import pyarrow.fs as pafs
 
-        if _protocol(self.fs) in ("file", "local"):
-            return pafs.LocalFileSystem()
-        return pafs.PyFileSystem(pafs.FSSpecHandler(self.fs))
+            if _protocol(self.fs) in ("file", "local"):
+                cached = pafs.LocalFileSystem()
+            else:
+                cached = pafs.PyFileSystem(pafs.FSSpecHandler(self.fs))
+            self._arrow_fs["fs"] = cached
+        return cached
 
 
 def _protocol(fs: Any) -> str:
@@ -209,15 +218,16 @@ def read_file(path: str, fmt: str) -> pd.DataFrame:
         raise read_error(path, fmt, exc) from exc
 
 
-def _csv_chunks(path: str, wanted: list[str], batch_rows: int | None) -> Iterator[pd.DataFrame]:
-    keep = set(wanted)
+def _csv_chunks(
+    path: str, wanted: list[str] | None, batch_rows: int | None
+) -> Iterator[pd.DataFrame]:
+    keep = set(wanted) if wanted is not None else None
+    usecols = (lambda c: c in keep) if keep is not None else None
     try:
         if batch_rows is None:
-            yield pd.read_csv(path, encoding="utf-8", usecols=lambda c: c in keep)
+            yield pd.read_csv(path, encoding="utf-8", usecols=usecols)
             return
-        with pd.read_csv(
-            path, encoding="utf-8", usecols=lambda c: c in keep, chunksize=batch_rows
-        ) as reader:
+        with pd.read_csv(path, encoding="utf-8", usecols=usecols, chunksize=batch_rows) as reader:
             yield from reader
     except Exception as exc:
         raise read_error(path, "csv", exc) from exc
@@ -234,19 +244,17 @@ def _time_expression(
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    field = ds.field(column)
+    col = ds.field(column)
     lo, hi = bounds
     if pa.types.is_timestamp(field_type):
         ts_unit = field_type.unit
         lo_t, hi_t = lo.floor(ts_unit), hi.ceil(ts_unit)
         if field_type.tz is None:  # naive: UTC by contract
             lo_t, hi_t = lo_t.tz_convert(None), hi_t.tz_convert(None)
-        return (field >= pa.scalar(lo_t, type=field_type)) & (
-            field <= pa.scalar(hi_t, type=field_type)
-        )
+        return (col >= pa.scalar(lo_t, type=field_type)) & (col <= pa.scalar(hi_t, type=field_type))
     if unit is not None and (pa.types.is_integer(field_type) or pa.types.is_floating(field_type)):
         lo_n, hi_n = epoch_bounds(lo, hi, unit)
-        return (field >= lo_n) & (field <= hi_n)
+        return (col >= lo_n) & (col <= hi_n)
     return None
 
 
@@ -301,7 +309,7 @@ def _prediction_scan(
     listing: Listing,
     index: int,
     *,
-    wanted: list[str],
+    wanted: list[str] | None,
     column: str,
     bounds: Bounds,
     unit: str | None,
@@ -310,7 +318,7 @@ def _prediction_scan(
     fragment, schema = _open_parquet(listing, index)
     if column not in schema.names:
         raise SchemaError(f"{path}: timestamp column {column!r} is missing", path=path)
-    columns = [c for c in schema.names if c in set(wanted)]
+    columns = list(schema.names) if wanted is None else [c for c in schema.names if c in wanted]
     field_type = schema.field(column).type
     expression = _time_expression(field_type, column, bounds, unit)
     if expression is not None and not _is_timestamp(field_type):
@@ -330,7 +338,7 @@ def iter_prediction_frames(
     listing: Listing,
     fmt: str,
     *,
-    wanted: list[str],
+    wanted: list[str] | None,
     column: str,
     bounds: Bounds,
     unit: str | None,
@@ -357,6 +365,8 @@ def iter_prediction_frames(
                     columns=scan.columns, filter=scan.expression, batch_size=batch_rows
                 )
             for table in tables:
+                if table.num_rows == 0 and scan.expression is not None:
+                    continue  # nothing of the window here (pruned by statistics)
                 frame = table.to_pandas()
                 yield path, window_rows(frame, column, path, bounds=bounds, unit=unit)
         except (SchemaError, SourceError):
@@ -391,20 +401,18 @@ def _exact(scan: _ParquetScan, column: str, bounds: Bounds, unit: str | None) ->
 
     field_type = scan.fragment.physical_schema.field(column).type
     lo, hi = bounds
-    field = ds.field(column)
+    col = ds.field(column)
     if pa.types.is_timestamp(field_type):
         lo_t, hi_t = lo.ceil(field_type.unit), hi.ceil(field_type.unit)
         if field_type.tz is None:
             lo_t, hi_t = lo_t.tz_convert(None), hi_t.tz_convert(None)
-        return (field >= pa.scalar(lo_t, type=field_type)) & (
-            field < pa.scalar(hi_t, type=field_type)
-        )
+        return (col >= pa.scalar(lo_t, type=field_type)) & (col < pa.scalar(hi_t, type=field_type))
     assert unit is not None
     per = NS_PER_UNIT[unit]
     if pa.types.is_integer(field_type):
         lo_n, hi_n = -(-lo.value // per), -(-hi.value // per)  # ceil: integers >= lo, < hi
-        return (field >= lo_n) & (field < hi_n)
-    return (field >= lo.value / per) & (field < hi.value / per)
+        return (col >= lo_n) & (col < hi_n)
+    return (col >= lo.value / per) & (col < hi.value / per)
 
 
 # --------------------------------------------------------------------------- labels

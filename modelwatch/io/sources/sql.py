@@ -166,7 +166,7 @@ def iter_prediction_frames(
     source: SqlSource,
     *,
     model: str,
-    wanted: list[str],
+    wanted: list[str] | None,
     column: str,
     bounds: Bounds,
     unit: str | None,
@@ -179,8 +179,7 @@ def iter_prediction_frames(
     engine = engine_for(source, model, "predictions")
     try:
         table = reflect(engine, source, name, [column])
-        keep = set(wanted)
-        names = [c.name for c in table.columns if c.name in keep]
+        names = [c.name for c in table.columns if wanted is None or c.name in wanted]
         query = (
             sa.select(*_selected(table, names))
             .where(time_condition(table, column, bounds, unit, name))
