@@ -1,0 +1,53 @@
+"""Tasks of the streamed data plane (:mod:`modelwatch.execution`): a window too large for
+one in-memory frame, or any window with ``execution.engine: dask``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from prefect import task
+
+from modelwatch import execution
+from modelwatch.analysis import ReferenceOutputs
+from modelwatch.execution import StreamedWindow
+from modelwatch.io import sources
+from modelwatch.settings import get_settings
+from modelwatch.spec import MonitorSpec
+from modelwatch.stats.drift import ReferenceProfile
+from tasks import IO_TASK, TASK_DEFAULTS
+
+__all__ = ["count_window_rows", "streamed_assessment"]
+
+
+@task(name="count-window-rows", task_run_name="count-window-rows-{spec.name}", **IO_TASK)
+def count_window_rows(spec: MonitorSpec, start: datetime, end: datetime) -> int:
+    """The window's prediction rows, from metadata where the source allows (no rows read)."""
+    return sources.count_window_rows(spec, start, end, get_settings().home_dir)
+
+
+@task(name="streamed-assessment", task_run_name="streamed-assessment-{spec.name}", **TASK_DEFAULTS)
+def streamed_assessment(
+    spec: MonitorSpec,
+    reference: pd.DataFrame,
+    reference_outputs: ReferenceOutputs,
+    *,
+    window: tuple[datetime, datetime],
+    n_rows: int,
+    profile: ReferenceProfile | None = None,
+) -> StreamedWindow:
+    """Feature / prediction / target drift and realized metrics of a streamed window.
+
+    The window is cut into time slices of about ``execution.batch_rows`` rows, each
+    read by the sources package and folded into mergeable aggregates, here or on
+    the Dask cluster (``execution.engine``); the result equals the in-memory
+    ``window_drift`` + ``realized_metrics``. ``StreamedWindow.sample`` (a seeded
+    sample of ~5,000 rows) feeds multivariate drift and CBPE.
+    """
+    state = execution.reference_state(
+        spec, reference=reference, reference_outputs=reference_outputs, profile=profile
+    )
+    start, end = window
+    home = get_settings().home_dir
+    partitions = execution.window_partitions(spec, start, end, home, n_rows=n_rows)
+    return execution.streamed_window(spec, partitions, state, expected_rows=n_rows)
