@@ -1,6 +1,6 @@
 """``monitor_model``: the scheduled job, one window of one model per run.
 
-validate → score the champion's reference → realized metrics ∥ CBPE estimates ∥
+validate → the champion's state (fitted once per version) → realized metrics ∥ CBPE estimates ∥
 feature drift (+ prediction / target drift) ∥ multivariate drift → judge the
 window (realized metric, else the estimate, else dataset drift) → degradation
 decision (k of n windows, or a CUSUM / Page–Hinkley detector) → persist →
@@ -36,7 +36,7 @@ from modelwatch.monitoring import Episode
 from modelwatch.outcomes import Alias, StateName
 from modelwatch.spec import MonitorSpec
 from modelwatch.summaries import MonitorSummary, monitor_markdown
-from tasks import data, metrics, publish, registry, store, train
+from tasks import data, metrics, publish, registry, store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,22 +62,30 @@ def _assess(
     reference: pd.DataFrame,
     baseline: float | None,
 ) -> WindowAssessment:
-    """Metrics ∥ estimates ∥ drift ∥ multivariate drift → judgement → decision."""
+    """Metrics ∥ estimates ∥ drift ∥ multivariate drift → judgement → decision.
+
+    The champion's state (scores on its reference, CBPE, drift profiles, multivariate
+    reference; calibrated thresholds per window size) is fitted once per version and
+    loaded here: no window re-scores the reference or refits an estimator.
+    """
     window = validated.window
-    outputs = train.score_rows(spec, registry.load_model(champion), reference)
-    realized = metrics.realized_metrics.submit(spec, window.labeled)
-    estimated = metrics.estimated_metrics.submit(
-        spec, reference, outputs, predictions=window.predictions
+    state = registry.load_champion_state(spec, champion, reference)
+    thresholds = registry.drift_thresholds(
+        spec, champion, reference, window_rows=len(window.predictions)
     )
+    realized = metrics.realized_metrics.submit(spec, window.labeled)
+    estimated = metrics.estimated_metrics.submit(spec, state, predictions=window.predictions)
     drift = metrics.window_drift.submit(
         spec,
-        reference,
-        outputs,
+        state,
         predictions=window.predictions,
         labeled=window.labeled,
-        profile=registry.load_profile(champion),
+        thresholds=thresholds,
     )
-    multivariate = metrics.multivariate_drift.submit(spec, reference, window.predictions)
+    multivariate_reference = reference if state.multivariate is None else state.multivariate
+    multivariate = metrics.multivariate_drift.submit(
+        spec, multivariate_reference, window.predictions
+    )
     values = [*realized.result(), *estimated.result(), *multivariate.result()]
     judgement = metrics.judge_window(spec, values, drift.result(), baseline=baseline)
     earlier = store.recent_bad_flags(
@@ -124,7 +132,7 @@ def _announce_degradation(
     alert = assess.degraded_alert(
         summary, label=label, reason=assessment.decision.reason, report_url=url
     )
-    publish.send_alert(spec, alert)
+    publish.alert_degraded(spec, alert, champion, summary.window_start)
     return episode
 
 
@@ -199,6 +207,8 @@ def monitor_model(
     # a dry run emits nothing and records nothing; a re-judge leaves decisions to live runs
     if decision.degraded and not dry_run and not rejudge:
         episode = _announce_degradation(spec, summary, assessment)
+    elif not assessment.judgement.bad and not dry_run and not rejudge:
+        publish.alert_resolved(spec, summary, label)  # ends an open alert episode
     retrain = None
     if assess.should_retrain(spec, decision, force=force_retrain, rejudge=rejudge) and not dry_run:
         state: Any = retrain_model(

@@ -59,6 +59,7 @@ from modelwatch.analysis import (
     PREDICTION_PREFIX,
     TARGET_PREFIX,
     ReferenceOutputs,
+    calibrated_thresholds,
     fit_estimator,
     prediction_column,
 )
@@ -66,11 +67,7 @@ from modelwatch.errors import StatisticsError
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats.drift import ReferenceProfile, fit_reference_profile
 from modelwatch.stats.estimation import CBPE
-from modelwatch.stats.thresholds import (
-    CalibratedThresholds,
-    calibrate_thresholds,
-    threshold_chunk_size,
-)
+from modelwatch.stats.thresholds import threshold_chunk_size
 
 __all__ = [
     "FORMAT_VERSION",
@@ -78,6 +75,8 @@ __all__ = [
     "ChampionState",
     "fit_champion_state",
     "fit_thresholds",
+    "fit_version_state",
+    "local_state_name",
     "spec_fingerprint",
     "thresholds_key",
 ]
@@ -309,19 +308,19 @@ def thresholds_key(spec: MonitorSpec, window_rows: int) -> str:
     return f"thresholds-{digest}-{threshold_chunk_size(window_rows)}.json"
 
 
-def fit_thresholds(
-    spec: MonitorSpec, reference: pd.DataFrame, window_rows: int
-) -> CalibratedThresholds:
-    """Calibrated thresholds for windows of ``window_rows`` rows (chunks of
-    :func:`~modelwatch.stats.thresholds.threshold_chunk_size` rows)."""
-    policy, cols = spec.drift, spec.columns
-    return calibrate_thresholds(
-        reference,
-        numeric=cols.numeric,
-        categorical=cols.categorical,
-        method=policy.method,
-        methods=dict(policy.methods),
-        chunk_size=threshold_chunk_size(window_rows),
-        n_chunks=policy.calibration_chunks,
-        k=policy.calibration_k,
-    )
+fit_thresholds = calibrated_thresholds
+"""Calibrated thresholds for windows of ``window_rows`` rows (:func:`modelwatch.analysis.calibrated_thresholds`)."""
+
+
+def local_state_name(spec: MonitorSpec) -> str:
+    """Cache file name of a state a worker fitted itself (per spec fingerprint)."""
+    return f"champion_state-{spec_fingerprint(spec)}.npz"
+
+
+def fit_version_state(spec: MonitorSpec, model: Any, training_data: pd.DataFrame) -> ChampionState:
+    """The state of a version about to be logged: ``model`` scored on its training data
+    (the rows logged as its reference, in the same order)."""
+    from modelwatch.train import score_frame
+
+    outputs = score_frame(model, training_data, spec, source="the training data")
+    return fit_champion_state(spec, training_data, outputs)

@@ -14,11 +14,12 @@ from prefect import get_run_logger, task
 from prefect.exceptions import MissingContextError
 
 from modelwatch import analysis, monitoring
-from modelwatch.analysis import ReferenceOutputs
+from modelwatch.champion_state import ChampionState
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats.degradation import DegradationDecision, WindowJudgement
-from modelwatch.stats.drift import DriftReport, ReferenceProfile
+from modelwatch.stats.drift import DriftReport
 from modelwatch.stats.performance import MetricValue
+from modelwatch.stats.thresholds import CalibratedThresholds
 from tasks import IO_TASK, TASK_DEFAULTS
 from tasks.store import open_store
 
@@ -50,40 +51,26 @@ def realized_metrics(spec: MonitorSpec, labeled: pd.DataFrame) -> list[MetricVal
 
 @task(name="estimated-metrics", **TASK_DEFAULTS)
 def estimated_metrics(
-    spec: MonitorSpec,
-    reference: pd.DataFrame,
-    reference_outputs: ReferenceOutputs,
-    *,
-    predictions: pd.DataFrame,
+    spec: MonitorSpec, state: ChampionState, *, predictions: pd.DataFrame
 ) -> list[MetricValue]:
-    """CBPE estimates of the window (:func:`modelwatch.analysis.estimated_metrics`)."""
-    return analysis.estimated_metrics(
-        spec,
-        reference=reference,
-        reference_outputs=reference_outputs,
-        predictions=predictions,
-        on_skip=_log_skip,
-    )
+    """CBPE estimates of the window with the champion's fitted estimator
+    (:func:`modelwatch.analysis.estimated_metrics`)."""
+    return analysis.estimated_metrics(spec, predictions=predictions, state=state, on_skip=_log_skip)
 
 
 @task(name="window-drift", **TASK_DEFAULTS)
 def window_drift(
     spec: MonitorSpec,
-    reference: pd.DataFrame,
-    reference_outputs: ReferenceOutputs,
+    state: ChampionState,
     *,
     predictions: pd.DataFrame,
     labeled: pd.DataFrame,
-    profile: ReferenceProfile | None = None,
+    thresholds: CalibratedThresholds | None = None,
 ) -> DriftReport:
-    """Feature, prediction and target drift (:func:`modelwatch.analysis.window_drift`)."""
+    """Feature, prediction and target drift against the champion's profiles
+    (:func:`modelwatch.analysis.window_drift`)."""
     return analysis.window_drift(
-        spec,
-        reference=reference,
-        reference_outputs=reference_outputs,
-        predictions=predictions,
-        labeled=labeled,
-        profile=profile,
+        spec, predictions=predictions, labeled=labeled, state=state, thresholds=thresholds
     )
 
 

@@ -6,19 +6,31 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.exceptions import MissingContextError
 
-from modelwatch import retraining
+from modelwatch import analysis, retraining
+from modelwatch.champion_state import (
+    ChampionState,
+    fit_champion_state,
+    fit_version_state,
+    local_state_name,
+    thresholds_key,
+)
+from modelwatch.errors import StatisticsError
+from modelwatch.io import reference_cache
 from modelwatch.io.registry import ChampionChanged as ChampionChanged
 from modelwatch.io.registry import ModelVersionRef, PromotionResult, Registry
 from modelwatch.promotion import Comparison, promotion_lock_name
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec, find_spec
 from modelwatch.stats.drift import ReferenceProfile
+from modelwatch.stats.thresholds import CalibratedThresholds
+from modelwatch.train import score_frame
 from tasks import IO_TASK
 
 
@@ -55,6 +67,74 @@ def load_profile(ref: ModelVersionRef) -> ReferenceProfile | None:
         ref.name, ref.version, cache_dir=get_settings().cache_dir
     )
     return None if arrays is None else ReferenceProfile.from_arrays(arrays)
+
+
+def _stored_state(
+    registry: Registry, spec: MonitorSpec, ref: ModelVersionRef, cache: Path
+) -> ChampionState | None:
+    """The state this worker fitted before, else the one logged with the version (when
+    fitted for this spec's columns); None when neither exists."""
+    arrays = reference_cache.read_cached_arrays(cache, ref.run_id, local_state_name(spec))
+    if arrays is None:
+        arrays = registry.load_state_arrays(ref, cache_dir=cache)
+    if arrays is None:
+        return None
+    profile = None
+    if not any(key.startswith("profile.") for key in arrays):  # logged beside profile.npz
+        profile_arrays = registry.load_profile_arrays(ref.name, ref.version, cache_dir=cache)
+        if profile_arrays is None:
+            return None
+        profile = ReferenceProfile.from_arrays(profile_arrays)
+    try:
+        state = ChampionState.from_arrays(arrays, profile=profile)
+    except StatisticsError as exc:  # e.g. a state format of another modelwatch: fit anew
+        logging.getLogger(__name__).warning(
+            "champion state of %s v%s not used: %s", ref.name, ref.version, exc
+        )
+        return None
+    return state if state.matches(spec) else None
+
+
+@task(
+    name="load-champion-state",
+    task_run_name="load-champion-state-{ref.name}-v{ref.version}",
+    **IO_TASK,
+)
+def load_champion_state(
+    spec: MonitorSpec, ref: ModelVersionRef, reference: pd.DataFrame
+) -> ChampionState:
+    """The version's fitted state (:mod:`modelwatch.champion_state`): logged with it, or
+    fitted once here (versions logged without one) and kept in this worker's cache."""
+    registry, cache = open_registry(), get_settings().cache_dir
+    state = _stored_state(registry, spec, ref, cache)
+    if state is None:
+        get_run_logger().info("fitting the champion state of %s v%s once", ref.name, ref.version)
+        with _warnings_to_run_log():
+            model = registry.load_model(ref.name, ref.version, trust_pickle=spec.model.trust_pickle)
+        state = fit_champion_state(spec, reference, score_frame(model, reference, spec))
+        reference_cache.write_cached_arrays(
+            cache, ref.run_id, local_state_name(spec), state.to_arrays()
+        )
+    return state
+
+
+@task(
+    name="drift-thresholds", task_run_name="drift-thresholds-{ref.name}-v{ref.version}", **IO_TASK
+)
+def drift_thresholds(
+    spec: MonitorSpec, ref: ModelVersionRef, reference: pd.DataFrame, *, window_rows: int
+) -> CalibratedThresholds | None:
+    """``drift.thresholds: calibrated``: the version's thresholds for this window size,
+    calibrated once per (rounded) size and kept in this worker's cache; else None."""
+    if spec.drift.thresholds != "calibrated":
+        return None
+    data = reference_cache.cached_json(
+        get_settings().cache_dir,
+        ref.run_id,
+        thresholds_key(spec, window_rows),
+        lambda: analysis.calibrated_thresholds(spec, reference, window_rows).to_dict(),
+    )
+    return CalibratedThresholds.from_dict(data)
 
 
 def spec_trusts_pickle(model_name: str) -> bool:
@@ -109,7 +189,9 @@ def log_candidate(
     tags: Mapping[str, str],
     model_card: str | None = None,
 ) -> ModelVersionRef:
-    """Log the fitted challenger (PII dropped, with its drift profile) as alias ``challenger``."""
+    """Log the fitted challenger (PII dropped, with its drift profile and its champion state,
+    :mod:`modelwatch.champion_state`) as alias ``challenger``."""
+    state = fit_version_state(spec, model, training_data).to_arrays(with_profile=False)
     with _warnings_to_run_log():
         return open_registry().log_model_version(
             spec.name,
@@ -118,6 +200,7 @@ def log_candidate(
             metrics=metrics,
             tags=tags,
             model_card=model_card,
+            champion_state=state,
             **retraining.challenger_artifacts(spec, training_data),
         )
 

@@ -15,8 +15,8 @@ a model version) and the versions (resolve, tags, loading a version's model):
   by exception class, error code and HTTP status);
 * :mod:`modelwatch.io.serialization` — the trust rule: the format a model is saved in,
   and whether a downloaded artifact may be deserialized;
-* :mod:`modelwatch.io.reference_cache` — the reference / profile files and their local
-  cache ``<cache_dir>/<run_id>/``;
+* :mod:`modelwatch.io.reference_cache` — the reference / profile / champion-state files
+  and their local cache ``<cache_dir>/<run_id>/``;
 * :mod:`modelwatch.io.aliases` — the alias book: aliases, promotion (``previous`` first),
   rollback, :class:`PromotionResult`.
 
@@ -69,7 +69,7 @@ from modelwatch.io.mlflow_client import (
     registry_error,
     version_str,
 )
-from modelwatch.io.reference_cache import PROFILE_ARTIFACT, REFERENCE_ARTIFACT
+from modelwatch.io.reference_cache import PROFILE_ARTIFACT, REFERENCE_ARTIFACT, STATE_ARTIFACT
 from modelwatch.io.serialization import SerializationFormat
 
 if TYPE_CHECKING:
@@ -343,6 +343,7 @@ class Registry:
         target: str | None = None,
         model_card: str | None = None,
         profile: Mapping[str, Any] | None = None,
+        champion_state: Mapping[str, Any] | None = None,
         serialization_format: SerializationFormat | None = None,
         pip_requirements: Sequence[str] | None = None,
         n_example_rows: int = 5,
@@ -387,6 +388,14 @@ class Registry:
                         run_id,
                         PROFILE_ARTIFACT,
                         lambda tmp: reference_cache.write_profile(profile, tmp),
+                    )
+                if champion_state is not None:
+                    self._log_file(
+                        run_id,
+                        STATE_ARTIFACT,
+                        lambda tmp: reference_cache.write_arrays(
+                            champion_state, tmp, STATE_ARTIFACT
+                        ),
                     )
                 model_id, source = self._log_sklearn_model(
                     run_id,
@@ -740,6 +749,20 @@ class Registry:
         try:
             return self._read_artifact(
                 ref, PROFILE_ARTIFACT, reference_cache.read_profile, cache_dir=cache_dir
+            )
+        except ArtifactNotFound:
+            return None
+
+    def load_state_arrays(
+        self, ref: ModelVersionRef, *, cache_dir: Path | None = None
+    ) -> dict[str, Any] | None:
+        """The arrays of ``reference/champion_state.npz`` of a version (None: logged without).
+
+        Read with ``allow_pickle=False`` through the per-run cache, like the profile.
+        """
+        try:
+            return self._read_artifact(
+                ref, STATE_ARTIFACT, reference_cache.read_arrays, cache_dir=cache_dir
             )
         except ArtifactNotFound:
             return None

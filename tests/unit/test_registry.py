@@ -634,3 +634,81 @@ def test_rollback_refuses_when_previous_is_the_champion(
     with pytest.raises(AliasNotFound, match=r"both are version 1\): nothing to roll back to"):
         registry.rollback("credit-same", reason="no-op")
     assert registry.aliases("credit-same") == {"champion": "1", "previous": "1"}
+
+
+def test_the_champion_state_is_logged_with_the_version_and_equals_a_state_fitted_now(
+    registry: Registry, model: Any, training: pd.DataFrame, spec: MonitorSpec, tmp_path: Path
+) -> None:
+    from modelwatch import analysis, simulate
+    from modelwatch.champion_state import ChampionState, fit_champion_state, fit_version_state
+    from modelwatch.stats.drift import ReferenceProfile
+    from modelwatch.train import reference_profile, score_frame
+
+    state = fit_version_state(spec, model, training)
+    ref = _log(
+        registry,
+        "credit-state",
+        model,
+        training,
+        spec,
+        profile=reference_profile(training, spec),
+        champion_state=state.to_arrays(with_profile=False),
+    )
+    cache = tmp_path / "cache"
+    arrays = registry.load_state_arrays(ref, cache_dir=cache)
+    assert arrays is not None and (cache / ref.run_id / "champion_state.npz").is_file()
+    profile = registry.load_profile_arrays("credit-state", ref.version, cache_dir=cache)
+    assert profile is not None
+    logged = ChampionState.from_arrays(arrays, profile=ReferenceProfile.from_arrays(profile))
+    assert logged.matches(spec)
+    # fitted now, the old way: the logged reference (PII dropped) re-scored by the model
+    reference = registry.load_reference("credit-state", ref.version, cache_dir=cache)
+    assert "email" not in reference.columns
+    now = fit_champion_state(spec, reference, score_frame(model, reference, spec))
+    frame = simulate.sample("binary", 500, drift=0.5, concept=0.0, rng=np.random.default_rng(3))
+    predictions, scores = score_frame(model, frame, spec)
+    window = frame.assign(**{spec.columns.prediction: predictions, spec.columns.score: scores})
+    for kwargs in ({"state": logged}, {"state": now}):
+        assert analysis.estimated_metrics(spec, predictions=window, **kwargs) == (
+            analysis.estimated_metrics(spec, predictions=window, state=state)
+        )
+        assert analysis.window_drift(spec, predictions=window, labeled=window, **kwargs) == (
+            analysis.window_drift(spec, predictions=window, labeled=window, state=state)
+        )
+    # a version logged without one: None, nothing cached
+    bare = _log(registry, "credit-nostate", model, training, spec)
+    assert registry.load_state_arrays(bare, cache_dir=cache) is None
+    assert not (cache / bare.run_id).exists()
+
+
+def test_what_a_worker_fits_itself_is_cached_atomically_and_a_bad_entry_is_refitted(
+    tmp_path: Path,
+) -> None:
+    cache, run_id = tmp_path / "cache", "0123456789abcdef"
+    assert reference_cache.read_cached_arrays(cache, run_id, "state-x.npz") is None
+    path = reference_cache.write_cached_arrays(cache, run_id, "state-x.npz", {"a": np.arange(3)})
+    assert path == cache / run_id / "state-x.npz"
+    got = reference_cache.read_cached_arrays(cache, run_id, "state-x.npz")
+    assert got is not None and got["a"].tolist() == [0, 1, 2]
+    assert [p.name for p in (cache / run_id).iterdir()] == ["state-x.npz"]  # no temp left
+    path.write_bytes(b"not a zip")  # damaged: dropped, so the caller fits again
+    assert reference_cache.read_cached_arrays(cache, run_id, "state-x.npz") is None
+    assert not path.exists()
+    np.save(cache / run_id / "obj.npz", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    assert reference_cache.read_cached_arrays(cache, run_id, "obj.npz") is None  # no pickle
+    with pytest.raises(ValueError, match="not a plain file name"):
+        reference_cache.read_cached_arrays(cache, run_id, "../escape.npz")
+    assert reference_cache.write_cached_arrays(cache, "../x", "s.npz", {"a": np.arange(1)}) is None
+
+    calls: list[int] = []
+
+    def compute() -> dict[str, int]:
+        calls.append(1)
+        return {"k": 3}
+
+    for _ in range(2):
+        assert reference_cache.cached_json(cache, run_id, "t-1200.json", compute) == {"k": 3}
+    assert calls == [1]
+    (cache / run_id / "t-1200.json").write_text("{broken")
+    assert reference_cache.cached_json(cache, run_id, "t-1200.json", compute) == {"k": 3}
+    assert calls == [1, 1]
