@@ -222,13 +222,15 @@ class NumericProfile(_ColumnSummary):
 def _reconstruct(knots: FloatArray, ranks: IntArray) -> FloatArray:
     """``n`` ascending values: the knots at their ranks, linear in rank between them."""
     n = int(ranks[-1]) + 1
-    index = np.arange(n, dtype=np.int64)
-    j = np.clip(np.searchsorted(ranks, index, side="right") - 1, 0, ranks.size - 2)
-    low, high = knots[j], knots[j + 1]
-    t = (index - ranks[j]) / (ranks[j + 1] - ranks[j]).astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        values = low + (high - low) * t
-    values = np.where(np.isfinite(high - low), values, low)  # a gap touching ±inf
+    index = np.arange(n, dtype=np.float64)
+    if np.isfinite(knots[0]) and np.isfinite(knots[-1]):
+        values = np.interp(index, ranks.astype(np.float64), knots)
+    else:  # a gap touching ±inf: its inner values take the gap's lower knot
+        j = np.clip(np.searchsorted(ranks, index, side="right") - 1, 0, ranks.size - 2)
+        low, high = knots[j], knots[j + 1]
+        with np.errstate(invalid="ignore"):
+            values = low + (high - low) * ((index - ranks[j]) / (ranks[j + 1] - ranks[j]))
+        values = np.where(np.isfinite(high - low), values, low)
     values[ranks] = knots
     return np.asarray(values, dtype=np.float64)
 
