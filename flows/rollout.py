@@ -1,0 +1,181 @@
+"""``advance-rollout``: one look at the staged rollout of a model (shadow -> canary -> champion).
+
+The rules are :mod:`modelwatch.rollout` (next step, live guardrails, the stored
+sequential test); the stage lives in the registry
+(:meth:`modelwatch.io.aliases.AliasBook.rollout`). Per window: read the stage → load the
+window's labeled rows → shadow: guardrails on the logged shadow answers; canary: add the
+rows of both variants to the always-valid test (stored as the version tag
+``modelwatch.sequential``, each window counted once) and check the live guardrails →
+:func:`~modelwatch.rollout.next_step` → act under the model's promotion lock → record
+(store ``rollout`` decision, Prefect event ``modelwatch.model.canary_started`` /
+``promoted`` / ``rejected``, alert, markdown artifact).
+
+The tasks of this module are thin wrappers over the registry's alias book (they belong
+in ``tasks/registry.py``; kept here until that file takes them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from prefect import flow, task
+from prefect.states import Completed
+
+from flows.common import current_flow_run_id
+from modelwatch import promotion, rollout
+from modelwatch.errors import ChampionChanged
+from modelwatch.outcomes import AlertEvent, Alias, Stage, StageTag, StateName
+from modelwatch.rollout import RolloutAction, RolloutStep
+from modelwatch.serving import SHADOW_PREFIX
+from tasks import IO_TASK, data, publish, registry, store, train
+
+if TYPE_CHECKING:
+    from modelwatch.io.aliases import RolloutStage
+
+ROLLOUT_KIND = "rollout"  # store decision kind (DecisionKind.ROLLOUT once outcomes has it)
+
+
+@task(name="read-rollout", task_run_name="read-rollout-{model_name}", **IO_TASK)
+def read_rollout(model_name: str) -> RolloutStage | None:
+    """The version in shadow or canary (with its tags), or None."""
+    return registry.open_registry().alias_book.rollout(model_name)
+
+
+@task(name="save-test", task_run_name="save-test-{model_name}-v{version}", **IO_TASK)
+def save_test(model_name: str, version: str, stored: rollout.StoredTest) -> None:
+    """The canary's sequential test as its version tag (written before any alias moves)."""
+    registry.open_registry().set_version_tags(
+        model_name, version, {StageTag.SEQUENTIAL.value: stored.to_json()}
+    )
+
+
+@task(name="move-stage", task_run_name="move-stage-{model_name}-{action}", **IO_TASK)
+def move_stage(
+    model_name: str, action: RolloutAction, *, share: float, reason: str, champion: str | None
+) -> Any:
+    """The alias move of ``action`` (caller holds the promotion lock)."""
+    book = registry.open_registry().alias_book
+    current = book.rollout(model_name)
+    if action is RolloutAction.START_CANARY and current is not None:
+        return book.start_canary(model_name, current.version, share=share, reason=reason)
+    if action is RolloutAction.PROMOTE:
+        return book.promote_canary(model_name, reason=reason, expected_champion=champion)
+    if current is not None and current.stage is Stage.SHADOW:
+        return book.end_shadow(model_name, reason=reason)
+    return book.end_canary(model_name, reason=reason)
+
+
+def _look(spec: Any, stage: RolloutStage, labeled: Any, window: tuple[datetime, datetime]) -> Any:
+    """One look at the stage's evidence: (test decision, guardrails, test to store or None).
+
+    Shadow: the guardrails on the logged shadow answers (none when the log has no
+    ``shadow_`` columns). Canary: the window's rows added to the stored test unless it
+    counted this window already (a re-run), then the decision and the live guardrails.
+    """
+    if stage.stage is Stage.SHADOW:
+        logged = f"{SHADOW_PREFIX}{spec.columns.prediction}" in labeled.columns
+        checks = rollout.shadow_guardrails(spec, labeled) if logged and len(labeled) else []
+        return None, checks, None
+    promotion.require_variant(spec)
+    stored = rollout.StoredTest.read(stage.tags.get(StageTag.SEQUENTIAL.value), spec.ab)
+    new = stored.counts(window[0])
+    if new:
+        stored = rollout.StoredTest(rollout.update_test(stored.state, spec, labeled), window[1])
+    decision = rollout.sequential_decision(stored.state, spec.ab)
+    checks = rollout.canary_guardrails(spec, labeled, seed=spec.ab.seed)
+    return decision, checks, stored if new else None
+
+
+_END_STATES = {
+    RolloutAction.START_CANARY: StateName.CANARY_STARTED,
+    RolloutAction.PROMOTE: StateName.PROMOTED,
+    RolloutAction.REJECT: StateName.REJECTED,
+    RolloutAction.CONTINUE: StateName.ROLLOUT_CONTINUES,
+}
+
+
+@flow(name="advance-rollout", flow_run_name="rollout-{model_name}", log_prints=True)
+def advance_rollout(
+    model_name: str,
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    now: datetime | None = None,
+) -> Any:
+    """Advance the staged rollout of a model by one window's evidence.
+
+    Shadow: guardrails on the logged shadow answers; after ab.shadow_hours the version
+    serves ab.canary_share as canary. Canary: the window's labeled rows of both variants
+    update the always-valid sequential test; promote, reject (also on a guardrail
+    breach, or after ab.max_canary_hours) or continue. Alias moves hold the promotion lock.
+
+    Args:
+        model_name: Registered model (and monitor spec) name.
+        window_start: Start (UTC) of the window whose labeled rows are added.
+        window_end: End (UTC, exclusive) of that window.
+        now: The time the stage's age is measured at (default: the current time).
+    """
+    spec = data.load_spec(model_name)
+    store.check_schema()
+    stage = read_rollout(model_name)
+    if stage is None:
+        return Completed(name=StateName.NO_ROLLOUT, message=f"{model_name}: nothing in rollout")
+    champion = registry.find_alias(model_name, Alias.CHAMPION.value)
+    rows: Any = data.load_labeled_rows(spec, window_start, window_end)
+    labeled: Any = train.drop_quarantined(spec, rows, train.quarantined_windows(model_name))
+    decision, checks, stored = _look(spec, stage, labeled, (window_start, window_end))
+    if stored is not None:
+        save_test(model_name, stage.version, stored)
+    age = max(0.0, stage.age_hours(now or datetime.now(UTC)))
+    step = rollout.next_step(
+        stage.stage, age_hours=age, policy=spec.ab, decision=decision, guardrail_results=checks
+    )
+    details = rollout.step_details(
+        step,
+        version=stage.version,
+        window=(window_start, window_end),
+        decision=decision,
+        guardrail_results=checks,
+    )
+    if step.action is not RolloutAction.CONTINUE:
+        step = _act(
+            model_name, step, share=spec.ab.canary_share, champion=champion, details=details
+        )
+    store.save_decision(model_name, ROLLOUT_KIND, str(step.action), details, current_flow_run_id())
+    publish.publish_markdown(
+        f"{model_name}-rollout", rollout.step_markdown(model_name, stage.version, step), "Rollout"
+    )
+    return Completed(name=_END_STATES[step.action], message=step.reason, data=details)
+
+
+def _act(
+    model_name: str, step: RolloutStep, *, share: float, champion: Any, details: dict[str, Any]
+) -> RolloutStep:
+    """Move the aliases under the promotion lock, then announce it (event + alert)."""
+    with registry.promotion_lock(model_name):
+        state: Any = move_stage(
+            model_name,
+            step.action,
+            share=share,
+            reason=step.reason,
+            champion=champion.version if champion else None,
+            return_state=True,
+        )
+    if not state.is_completed():
+        error = state.result(raise_on_failure=False)
+        if not isinstance(error, ChampionChanged):
+            raise error
+        with registry.promotion_lock(model_name):  # the evidence was against another champion
+            ended: Any = move_stage(
+                model_name, RolloutAction.REJECT, share=share, reason=str(error), champion=None
+            )
+        details["ended_version"] = ended
+        step = RolloutStep(RolloutAction.REJECT, step.stage, f"canary rejected: {error}")
+        details["reason"] = step.reason
+    if step.event is not None:
+        publish.emit_model_event(str(step.event), model_name, details)
+    alert = {RolloutAction.PROMOTE: AlertEvent.PROMOTED, RolloutAction.REJECT: AlertEvent.REJECTED}
+    if step.action in alert:
+        publish.notify(model_name, alert[step.action], step.reason, details)
+    return step

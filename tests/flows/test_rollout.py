@@ -1,0 +1,136 @@
+"""advance-rollout end to end: shadow -> canary -> promoted, a guardrail breach, a timeout.
+
+One bootstrapped world (v1 champion, v2 registered); the served windows' logs get a
+``variant`` column from the serving helper's router (20 % canary), and the canary rows
+are edited to make the canary better (its answers = the labels) or slower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from flows.rollout import advance_rollout
+from modelwatch import demo as demo_lib
+from modelwatch.outcomes import StageTag
+from modelwatch.serving import route_many
+from modelwatch.spec import find_spec
+from tests.flows.conftest import REPO, World, make_world
+
+SHARE = 0.2
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """v1 champion, v2 registered; the spec declares columns.variant."""
+    tmp = tmp_path_factory.mktemp("rollout")
+    mp = pytest.MonkeyPatch()
+    try:
+        world = make_world(tmp, mp)
+        specs = tmp / "specs"
+        specs.mkdir()
+        text = (REPO / "deployments" / "specs" / "credit.yaml").read_text()
+        text = text.replace(
+            "  latency_ms: latency_ms\n", "  latency_ms: latency_ms\n  variant: variant\n"
+        )
+        text = text.replace("  n_bootstrap: 2000\n", "  n_bootstrap: 2000\n  canary_share: 0.2\n")
+        (specs / "credit.yaml").write_text(text)
+        mp.setenv("MODELWATCH_SPECS_DIR", str(specs))
+        spec = find_spec("credit", specs)
+        assert spec.columns.variant == "variant"
+        demo_lib.bootstrap(spec, world.settings, seed=1)  # v2
+        yield world
+    finally:
+        mp.undo()
+
+
+@pytest.fixture
+def reset(world: World) -> World:
+    """v1 champion, nothing in rollout."""
+    registry = world.registry()
+    for alias in ("canary", "shadow", "previous"):
+        registry.delete_alias("credit", alias)
+    registry.set_alias("credit", "champion", "1")
+    return world
+
+
+def _serve(world: World, index: int, *, better: bool = False, slower: bool = False) -> None:
+    """Serve window ``index`` and route it: canary rows right (better) or 5x slower."""
+    world.serve(index)
+    start, _ = world.window(index)
+    name = f"{start:%Y-%m-%dT%H%M}.parquet"
+    files = {p.parent.name: p for p in world.home.rglob(name)}
+    log_path = next(p for p in files.values() if "prediction" in pd.read_parquet(p).columns)
+    labels_path = next(p for p in files.values() if p != log_path)
+    log = pd.read_parquet(log_path)
+    labels = pd.read_parquet(labels_path).set_index("prediction_id")["defaulted"]
+    log["variant"] = route_many(log["prediction_id"], canary_share=SHARE, salt="credit")
+    canary = log["variant"] == "canary"
+    if better:
+        truth = log["prediction_id"].map(labels)
+        known = canary & truth.notna()
+        log.loc[known, "prediction"] = truth[known].astype(log["prediction"].dtype)
+    if slower:
+        log.loc[canary, "latency_ms"] = log.loc[canary, "latency_ms"] * 5
+    log.to_parquet(log_path, index=False)
+
+
+def _stage_start(world: World, version: str, started: datetime) -> None:
+    world.registry().set_version_tags("credit", version, {StageTag.STARTED: started.isoformat()})
+
+
+def test_shadow_becomes_canary_then_a_better_canary_is_promoted(reset: World) -> None:
+    world = reset
+    book = world.registry().alias_book
+    book.start_shadow("credit", "2", reason="won offline")
+    _serve(world, 0)
+    start, end = world.window(0)
+    _stage_start(world, "2", end - timedelta(hours=30))  # past ab.shadow_hours (24)
+    state = advance_rollout("credit", start, end, now=end, return_state=True)
+    assert state.name == "CanaryStarted", state.message
+    assert world.registry().aliases("credit") == {"champion": "1", "canary": "2"}
+
+    _serve(world, 1, better=True)
+    start, end = world.window(1)
+    state = advance_rollout("credit", start, end, now=end, return_state=True)
+    assert state.name == "Promoted", state.message
+    assert world.registry().aliases("credit") == {"champion": "2", "previous": "1"}
+    details = state.result()
+    assert details["test"]["kind"] == "promote" and details["test"]["n_b"] > 150
+    tags = world.registry().version_tags("credit", "2")
+    assert tags[StageTag.STAGE] == "champion" and '"looks": 1' in tags[StageTag.SEQUENTIAL]
+    with world.store() as store:
+        rows = [d for d in store.decisions("credit") if d["kind"] == "rollout"]
+    assert sorted(d["outcome"] for d in rows)[-2:] == ["promote", "start-canary"]
+    done = advance_rollout("credit", start, end, now=end, return_state=True)
+    assert done.name == "NoRollout"
+
+
+def test_a_guardrail_breach_rolls_the_canary_back_at_once(reset: World) -> None:
+    world = reset
+    world.registry().alias_book.start_canary("credit", "2", share=SHARE, reason="test")
+    _serve(world, 2, slower=True)
+    start, end = world.window(2)
+    state = advance_rollout("credit", start, end, return_state=True)
+    assert state.name == "Rejected" and "latency" in state.message, state.message
+    assert world.registry().aliases("credit") == {"champion": "1"}
+    assert world.registry().version_tags("credit", "2")[StageTag.STAGE] == "rejected"
+
+
+def test_an_undecided_canary_is_rejected_after_max_canary_hours(reset: World) -> None:
+    world = reset
+    world.registry().alias_book.start_canary("credit", "2", share=SHARE, reason="test")
+    _serve(world, 3)
+    start, end = world.window(3)
+    first = advance_rollout("credit", start, end, return_state=True)
+    assert first.name == "RolloutContinues", first.message
+    n_b = first.result()["test"]["n_b"]
+    rerun = advance_rollout("credit", start, end, return_state=True)  # the same window again
+    assert rerun.result()["test"]["n_b"] == n_b  # counted once
+    late = datetime.now(UTC) + timedelta(hours=200)  # past ab.max_canary_hours (168)
+    state = advance_rollout("credit", start, end, now=late, return_state=True)
+    assert state.name == "Rejected" and "no decision after" in state.message
+    assert world.registry().aliases("credit") == {"champion": "1"}
