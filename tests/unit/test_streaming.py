@@ -481,3 +481,17 @@ def test_time_slices_read_through_the_sources_give_the_load_window_result(
     _assert_same_metrics(list(streamed.metrics), analysis.realized_metrics(spec, window.labeled))
     assert streamed.n_labeled == window.n_labeled == (len(truth) if labels else 0)
     assert streamed.sample is not None and 0 < len(streamed.sample) < 5400
+
+
+def test_window_partitions_are_disjoint_time_slices_covering_the_window(tmp_path: Path) -> None:
+    from modelwatch.execution import window_partitions
+
+    spec = _source_spec(tmp_path, "credit", labels=False)  # batch_rows 1000
+    start, end = T0, T0 + timedelta(hours=1)
+    local = window_partitions(spec, start, end, tmp_path, n_rows=4500)
+    assert len(local) == 5
+    assert (local[0].start, local[-1].end) == (start, end)
+    assert all(a.end == b.start for a, b in itertools.pairwise(local))
+    on_dask = _source_spec(tmp_path, "credit", labels=False, engine="dask", dask_workers=3)
+    assert len(window_partitions(on_dask, start, end, tmp_path, n_rows=10)) == 6
+    assert pickle.loads(pickle.dumps(local[2])) == local[2]
