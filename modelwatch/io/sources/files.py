@@ -26,10 +26,11 @@ UTC), so pruning only saves work; it never decides which rows count.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -91,43 +92,47 @@ def partition_range(keys: dict[str, str]) -> Bounds | None:
 
     ``date``/``dt`` (``YYYY-MM-DD`` or ``YYYYMMDD``) or ``year``[/``month``[/``day``]],
     then optionally ``hour``. Values that do not parse give ``None`` (no pruning).
+    Plain ``datetime`` arithmetic: this runs for every folder listed.
     """
     try:
         day_text = keys.get("date", keys.get("dt"))
         if day_text is not None:
-            day = pd.Timestamp(
-                pd.to_datetime(day_text, format="%Y%m%d" if day_text.isdigit() else "%Y-%m-%d")
-            )
-            lo, span = day.tz_localize("UTC"), pd.DateOffset(days=1)
+            fmt = "%Y%m%d" if day_text.isdigit() else "%Y-%m-%d"
+            lo = datetime.strptime(day_text, fmt).replace(tzinfo=UTC)
+            hi = lo + timedelta(days=1)
         elif "year" in keys:
             year = int(keys["year"])
             if "month" in keys:
                 month = int(keys["month"])
                 if "day" in keys:
-                    lo = pd.Timestamp(year, month, int(keys["day"]), tz="UTC")
-                    span = pd.DateOffset(days=1)
+                    lo = datetime(year, month, int(keys["day"]), tzinfo=UTC)
+                    hi = lo + timedelta(days=1)
                 else:
-                    lo, span = pd.Timestamp(year, month, 1, tz="UTC"), pd.DateOffset(months=1)
+                    lo = datetime(year, month, 1, tzinfo=UTC)
+                    hi = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
             else:
-                lo, span = pd.Timestamp(year, 1, 1, tz="UTC"), pd.DateOffset(years=1)
+                lo, hi = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
         else:
             return None
-        if "hour" in keys and (span == pd.DateOffset(days=1)):
+        if "hour" in keys and hi - lo == timedelta(days=1):
             hour = int(keys["hour"])
             if not 0 <= hour <= 23:
                 return None
-            lo, span = lo + timedelta(hours=hour), pd.DateOffset(hours=1)
-        return lo, lo + span
+            lo = lo + timedelta(hours=hour)
+            hi = lo + timedelta(hours=1)
+        return pd.Timestamp(lo), pd.Timestamp(hi)
     except (ValueError, TypeError, OverflowError):
         return None
 
 
 def _keeps(bounds: Bounds | None) -> Callable[[dict[str, str]], bool]:
+    lo, hi = (bounds[0].to_pydatetime(), bounds[1].to_pydatetime()) if bounds else (None, None)
+
     def keep(keys: dict[str, str]) -> bool:
-        if bounds is None:
+        if lo is None or hi is None:
             return True
         span = partition_range(keys)
-        return span is None or (span[0] < bounds[1] and bounds[0] < span[1])
+        return span is None or (span[0] < hi and lo < span[1])
 
     return keep
 
@@ -141,16 +146,25 @@ def _path_keys(path: str) -> dict[str, str]:
     return keys
 
 
+def _entries(fs: Any, folder: str) -> list[tuple[str, bool]]:
+    """``(path, is_folder)`` of a folder's entries; local folders through ``os.scandir``."""
+    if _protocol(fs) in ("file", "local"):
+        with os.scandir(folder) as it:
+            return [(entry.path, entry.is_dir()) for entry in it]
+    return [
+        (str(e["name"]).rstrip("/"), e["type"] == "directory") for e in fs.ls(folder, detail=True)
+    ]
+
+
 def _walk(fs: Any, root: str, suffix: str, keep: Callable[[dict[str, str]], bool]) -> list[str]:
     """Files under ``root`` ending in ``suffix``; time folders that ``keep`` refuses are skipped."""
     found: list[str] = []
     pending: list[tuple[str, dict[str, str]]] = [(root, {})]
     while pending:
         folder, keys = pending.pop()
-        for entry in fs.ls(folder, detail=True):
-            name = str(entry["name"]).rstrip("/")
+        for name, is_folder in _entries(fs, folder):
             base = name.rsplit("/", 1)[-1]
-            if entry["type"] == "directory":
+            if is_folder:
                 match = _PARTITION.match(base)
                 sub = {**keys, match[1].lower(): unquote(match[2])} if match else keys
                 if match and not keep(sub):
