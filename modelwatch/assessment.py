@@ -144,6 +144,7 @@ def window_record(
         bad=assessment.judgement.bad,
         reason=assessment.reason,
         share_drifted=assessment.drift.share_drifted,
+        threshold=assessment.judgement.threshold,
         champion_version=champion_version,
         flow_run_id=flow_run_id,
         **run_rows(assessment.metrics, assessment.drift, assessment.report),
@@ -153,7 +154,13 @@ def window_record(
 def report_history(rows: Iterable[Mapping[str, Any]]) -> list[HistoryPoint]:
     """The report's metric history from stored ``metric_history`` rows."""
     return [
-        HistoryPoint(r["window_start"], r["value"], r["champion_version"], bool(r["bad"]))
+        HistoryPoint(
+            r["window_start"],
+            r["value"],
+            r["champion_version"],
+            bool(r["bad"]),
+            r.get("threshold"),
+        )
         for r in rows
     ]
 

@@ -44,6 +44,8 @@ class HistoryPoint:
     value: float | None
     champion_version: str | None
     bad: bool
+    #: the threshold the window was judged against (None: not stored, before revision 0004)
+    threshold: float | None = None
 
 
 def _png(fig: Any) -> str:
@@ -103,6 +105,27 @@ def drift_plot(drift: DriftReport) -> str:
     return _png(fig)
 
 
+def _draw_thresholds(ax: Any, points: Sequence[HistoryPoint], current: float | None) -> None:
+    """Each window's own threshold (a step line: a new champion brings its own); a window
+    without a stored threshold gets the current one only if the current champion judged it."""
+    if not points:
+        if current is not None:
+            ax.axhline(current, color="#d62728", linestyle="--", linewidth=1, label="threshold")
+        return
+    latest = points[-1].champion_version
+    values = [
+        p.threshold
+        if p.threshold is not None
+        else (current if p.champion_version == latest else None)
+        for p in points
+    ]
+    if all(v is None for v in values):
+        return
+    xs = [p.window_start for p in points]
+    ys = [np.nan if v is None else v for v in values]
+    ax.step(xs, ys, where="post", color="#d62728", linestyle="--", linewidth=1, label="threshold")
+
+
 @_literal_text
 def history_plot(history: Sequence[HistoryPoint], *, metric: str, threshold: float | None) -> str:
     fig, ax = _figure()
@@ -130,8 +153,7 @@ def history_plot(history: Sequence[HistoryPoint], *, metric: str, threshold: flo
                     color="#2ca02c",
                     va="top",
                 )
-    if threshold is not None:
-        ax.axhline(threshold, color="#d62728", linestyle="--", linewidth=1, label="threshold")
+    _draw_thresholds(ax, points, threshold)
     ax.set_title(f"{metric} per window")
     ax.legend(loc="lower left", fontsize=8)
     fig.autofmt_xdate()

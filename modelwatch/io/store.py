@@ -78,6 +78,9 @@ monitor_runs = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, default=""),
     sa.Column("share_drifted", sa.Float),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # the watched metric's threshold this window was judged against (revision 0004;
+    # NULL for earlier rows): each champion's own threshold in history charts
+    sa.Column("threshold", sa.Float),
     sa.UniqueConstraint("model", "window_start", name="uq_monitor_runs_model_window"),
 )
 
@@ -222,6 +225,7 @@ class RunRecord:
     bad: bool
     reason: str = ""
     share_drifted: float | None = None
+    threshold: float | None = None
     champion_version: str | None = None
     flow_run_id: str | None = None
     metrics: Sequence[Mapping[str, Any]] = field(default=())
@@ -395,6 +399,7 @@ class Store:
                         bad=record.bad,
                         reason=record.reason,
                         share_drifted=record.share_drifted,
+                        threshold=record.threshold,
                         created_at=_now(),
                     )
                 )
@@ -443,6 +448,7 @@ class Store:
                 runs.c.window_start,
                 runs.c.champion_version,
                 runs.c.bad,
+                runs.c.threshold,
                 metric_values.c.value,
             )
             .select_from(
