@@ -153,3 +153,30 @@ def test_a_day_long_window_is_titled_with_both_dates_and_the_chart_shows_the_spe
     assert "00:00 → 00:00" not in text
     assert "window 2026-11-23 00:00 → 2026-11-24 00:00 UTC" in monitor_markdown(summary)
     assert window_title(T0, T0 + timedelta(hours=1)) == "2026-11-23 10:00 → 11:00 UTC"
+
+
+def test_the_history_chart_draws_each_champions_own_threshold() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from modelwatch.io.reports import HistoryPoint, _draw_thresholds
+
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+    points = [
+        HistoryPoint(t0, 0.80, "1", False, None),  # before revision 0004: no stored threshold
+        HistoryPoint(t0 + timedelta(hours=1), 0.78, "1", False, 0.75),
+        HistoryPoint(t0 + timedelta(hours=2), 0.70, "1", True, 0.75),
+        HistoryPoint(t0 + timedelta(hours=3), 0.86, "2", False, 0.82),
+        HistoryPoint(t0 + timedelta(hours=4), 0.85, "2", False, None),
+    ]
+    fig, ax = plt.subplots()
+    _draw_thresholds(ax, points, current=0.82)
+    (line,) = ax.lines
+    ys = np.asarray(line.get_ydata(), dtype=float)
+    # v1's window without a stored threshold gets none (not v2's 0.82); the current
+    # champion's window without one gets the current threshold
+    assert np.isnan(ys[0]) and list(ys[1:]) == [0.75, 0.75, 0.82, 0.82]
+    plt.close(fig)
