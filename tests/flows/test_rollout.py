@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -50,11 +51,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 @pytest.fixture
 def reset(world: World) -> World:
     """v1 champion, nothing in rollout."""
-    registry = world.registry()
+    registry = _registry(world)
     for alias in ("canary", "shadow", "previous"):
         registry.delete_alias("credit", alias)
     registry.set_alias("credit", "champion", "1")
     return world
+
+
+def _registry(world: World) -> Any:
+    return world.registry()  # type: ignore[no-untyped-call]
 
 
 def _serve(world: World, index: int, *, better: bool = False, slower: bool = False) -> None:
@@ -79,58 +84,59 @@ def _serve(world: World, index: int, *, better: bool = False, slower: bool = Fal
 
 
 def _stage_start(world: World, version: str, started: datetime) -> None:
-    world.registry().set_version_tags("credit", version, {StageTag.STARTED: started.isoformat()})
+    _registry(world).set_version_tags("credit", version, {StageTag.STARTED: started.isoformat()})
 
 
 def test_shadow_becomes_canary_then_a_better_canary_is_promoted(reset: World) -> None:
     world = reset
-    book = world.registry().alias_book
+    book = _registry(world).alias_book
     book.start_shadow("credit", "2", reason="won offline")
     _serve(world, 0)
     start, end = world.window(0)
     _stage_start(world, "2", end - timedelta(hours=30))  # past ab.shadow_hours (24)
-    state = advance_rollout("credit", start, end, now=end, return_state=True)
+    state: Any = advance_rollout("credit", start, end, now=end, return_state=True)
     assert state.name == "CanaryStarted", state.message
-    assert world.registry().aliases("credit") == {"champion": "1", "canary": "2"}
+    assert _registry(world).aliases("credit") == {"champion": "1", "canary": "2"}
 
     _serve(world, 1, better=True)
     start, end = world.window(1)
     state = advance_rollout("credit", start, end, now=end, return_state=True)
     assert state.name == "Promoted", state.message
-    assert world.registry().aliases("credit") == {"champion": "2", "previous": "1"}
+    assert _registry(world).aliases("credit") == {"champion": "2", "previous": "1"}
     details = state.result()
     assert details["test"]["kind"] == "promote" and details["test"]["n_b"] > 150
-    tags = world.registry().version_tags("credit", "2")
+    tags = _registry(world).version_tags("credit", "2")
     assert tags[StageTag.STAGE] == "champion" and '"looks": 1' in tags[StageTag.SEQUENTIAL]
-    with world.store() as store:
+    store: Any
+    with world.store() as store:  # type: ignore[no-untyped-call]
         rows = [d for d in store.decisions("credit") if d["kind"] == "rollout"]
     assert sorted(d["outcome"] for d in rows)[-2:] == ["promote", "start-canary"]
-    done = advance_rollout("credit", start, end, now=end, return_state=True)
+    done: Any = advance_rollout("credit", start, end, now=end, return_state=True)
     assert done.name == "NoRollout"
 
 
 def test_a_guardrail_breach_rolls_the_canary_back_at_once(reset: World) -> None:
     world = reset
-    world.registry().alias_book.start_canary("credit", "2", share=SHARE, reason="test")
+    _registry(world).alias_book.start_canary("credit", "2", share=SHARE, reason="test")
     _serve(world, 2, slower=True)
     start, end = world.window(2)
-    state = advance_rollout("credit", start, end, return_state=True)
+    state: Any = advance_rollout("credit", start, end, return_state=True)
     assert state.name == "Rejected" and "latency" in state.message, state.message
-    assert world.registry().aliases("credit") == {"champion": "1"}
-    assert world.registry().version_tags("credit", "2")[StageTag.STAGE] == "rejected"
+    assert _registry(world).aliases("credit") == {"champion": "1"}
+    assert _registry(world).version_tags("credit", "2")[StageTag.STAGE] == "rejected"
 
 
 def test_an_undecided_canary_is_rejected_after_max_canary_hours(reset: World) -> None:
     world = reset
-    world.registry().alias_book.start_canary("credit", "2", share=SHARE, reason="test")
+    _registry(world).alias_book.start_canary("credit", "2", share=SHARE, reason="test")
     _serve(world, 3)
     start, end = world.window(3)
-    first = advance_rollout("credit", start, end, return_state=True)
+    first: Any = advance_rollout("credit", start, end, return_state=True)
     assert first.name == "RolloutContinues", first.message
     n_b = first.result()["test"]["n_b"]
-    rerun = advance_rollout("credit", start, end, return_state=True)  # the same window again
+    rerun: Any = advance_rollout("credit", start, end, return_state=True)  # the same window again
     assert rerun.result()["test"]["n_b"] == n_b  # counted once
     late = datetime.now(UTC) + timedelta(hours=200)  # past ab.max_canary_hours (168)
-    state = advance_rollout("credit", start, end, now=late, return_state=True)
+    state: Any = advance_rollout("credit", start, end, now=late, return_state=True)
     assert state.name == "Rejected" and "no decision after" in state.message
-    assert world.registry().aliases("credit") == {"champion": "1"}
+    assert _registry(world).aliases("credit") == {"champion": "1"}
