@@ -31,8 +31,10 @@ What merges exactly
   (cell = ``searchsorted(left) + searchsorted(right)``). The statistic is the
   same rational number as the in-memory sup (floating rounding aside, ≤ 1e-15),
   the p-value the same Smirnov asymptotic formula. The histogram holds
-  ``2K + 1`` integers per column, ``K`` = distinct reference values (bounded by
-  the profile: a compact profile's summary values).
+  ``2K + 1`` integers per column, ``K`` = distinct reference values. It needs a
+  full profile: a compact one (a quantile summary) has an ECDF interpolated
+  linearly between its knots, whose gap to the window's ECDF peaks at window
+  values inside a gap — not mergeable from counts (see below).
 * **Small windows**: up to :data:`EXACT_ROWS` non-missing values per numeric
   column are also kept (dropped beyond); when the window has no more, every
   method (KS, Anderson–Darling, Cramér–von Mises, Wasserstein) runs on them
@@ -48,8 +50,11 @@ What merges exactly
 What does not merge exactly (explicit, never silent)
 ----------------------------------------------------
 * Anderson–Darling, Cramér–von Mises and Wasserstein on a window with more than
-  :data:`EXACT_ROWS` values need every value: :meth:`DriftPlan.finalize` raises a
-  :class:`StatisticsError` naming the column and the method.
+  :data:`EXACT_ROWS` values, and KS against a *compact* reference profile on
+  such a window, need every value: :meth:`DriftPlan.finalize` raises a
+  :class:`StatisticsError` naming the column and the method (``auto`` never gets
+  there: it picks KS only when a side has at most :data:`EXACT_ROWS` values, and
+  a compact profile has more than that).
 * Confidence intervals are not the in-memory index bootstrap (that needs every
   row at once): label metrics use a Poisson bootstrap (the weighted count of a
   cell of ``n`` rows under Poisson(1) row weights is Poisson(``n``), drawn once
@@ -187,7 +192,8 @@ class DriftPlan:
             edges.append(ref.bin_edges)
             key = keys[column]
             ks_possible = key == "ks" or (key == "auto" and ref.n_valid <= AUTO_TEST_MAX_ROWS)
-            grids.append(np.unique(ref.sorted_values) if ks_possible else None)
+            # a compact profile's ECDF is interpolated between its knots: no exact cells
+            grids.append(np.unique(ref.values) if ks_possible and not ref.compact else None)
         for column in categorical:
             profile.categorical_profile(column)
         return cls(
@@ -342,7 +348,15 @@ class DriftPlan:
             window = np.sort(aggregate.buffers[j])  # type: ignore[arg-type]
             value, p_value = method.numeric(ref, NumericSample(column, window, counts, n_cur))
         elif method.key == "ks" and aggregate.cells[j] is not None:
-            value, p_value = ks_from_cells(ref.sorted_values, aggregate.cells[j])  # type: ignore[arg-type]
+            value, p_value = ks_from_cells(ref, aggregate.cells[j])  # type: ignore[arg-type]
+        elif method.key == "ks" and ref.compact:
+            raise StatisticsError(
+                f"column {column!r}: method 'ks' against a compact reference profile (a quantile "
+                "summary, interpolated between its knots) needs every value of the window; the "
+                f"streamed window has {n_cur} values (exact up to {EXACT_ROWS}). Use 'psi' or "
+                "'auto' for this column (exact from bin counts), or raise "
+                "execution.stream_above_rows"
+            )
         else:
             raise StatisticsError(
                 f"column {column!r}: method {method.key!r} needs every value of the window and "
@@ -453,27 +467,33 @@ def _keep(buffer: FloatArray | None, values: FloatArray) -> FloatArray | None:
     return np.concatenate([buffer, values])
 
 
-def ks_from_cells(reference_sorted: FloatArray, cells: IntArray) -> tuple[float, float]:
+def ks_from_cells(reference: NumericProfile, cells: IntArray) -> tuple[float, float]:
     """Two-sample KS ``(D, p)`` from the window's histogram over the reference's value cells.
 
-    ``cells`` has ``2K + 1`` counts for the ``K`` distinct reference values ``r``:
-    cell ``2k`` holds window values in ``(r_{k-1}, r_k)``, cell ``2k + 1`` those
-    equal to ``r_k`` (cell ``2K``: above ``r_K``). ``D`` is the largest gap of the
-    two ECDFs at each ``r_k`` and at its left limit (module docstring); ``p`` is
-    Smirnov's asymptotic ``kstwo.sf(D, round(n·m/(n+m)))`` as the in-memory KS.
+    ``cells`` has ``2K + 1`` counts for the ``K`` distinct values ``r`` of a full
+    (not compact) reference profile: cell ``2k`` holds window values in
+    ``(r_{k-1}, r_k)``, cell ``2k + 1`` those equal to ``r_k`` (cell ``2K``: above
+    ``r_K``). ``D`` is the largest gap of the two ECDFs at each ``r_k`` and at its
+    left limit (module docstring); ``p`` is Smirnov's asymptotic
+    ``kstwo.sf(D, round(n·m/(n+m)))`` as the in-memory KS.
     """
-    grid = np.unique(reference_sorted)
+    if reference.compact:
+        raise StatisticsError(
+            f"column {reference.column!r}: KS from cell counts needs a full reference profile; "
+            "this one is compact (its ECDF is interpolated between knots)"
+        )
+    grid = np.unique(reference.values)
     if cells.size != 2 * grid.size + 1:
         raise StatisticsError(
-            f"KS cells do not match the reference: {cells.size} cells for {grid.size} "
-            "distinct reference values"
+            f"column {reference.column!r}: {cells.size} KS cells do not match the "
+            f"{grid.size} distinct reference values"
         )
-    n, m = reference_sorted.size, int(cells.sum())
+    n, m = reference.n_valid, int(cells.sum())
     cumulative = np.cumsum(cells)
     cur_below = cumulative[0 : 2 * grid.size : 2] / m  # values < r_k
     cur_upto = cumulative[1 : 2 * grid.size : 2] / m  # values <= r_k
-    ref_below = np.searchsorted(reference_sorted, grid, side="left") / n
-    ref_upto = np.searchsorted(reference_sorted, grid, side="right") / n
+    ref_below = reference.cdf(grid, side="left")
+    ref_upto = reference.cdf(grid, side="right")
     gap = max(
         float(np.max(np.abs(ref_upto - cur_upto))), float(np.max(np.abs(ref_below - cur_below)))
     )
