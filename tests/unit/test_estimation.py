@@ -15,6 +15,7 @@ from sklearn.metrics import (
 
 from modelwatch.errors import StatisticsError
 from modelwatch.stats.estimation import (
+    CBPE,
     expected_calibration_error,
     fit_cbpe,
     isotonic_fit,
@@ -195,3 +196,43 @@ def test_multiclass_cbpe_with_text_classes_covers_the_realized_weighted_f1():
     assert estimate["f1_weighted"].ci_low < realized < estimate["f1_weighted"].ci_high
     with pytest.raises(StatisticsError, match=r"'y_pred' holds the label 'gone'"):
         cbpe.estimate(window_p[:2], np.array(["stay", "gone"], dtype=object))
+
+
+@pytest.mark.parametrize("power", [1.0, 3.0])  # calibrated scores: raw / isotonic maps kept
+def test_a_saved_binary_estimator_gives_the_same_estimates(power, tmp_path):
+    rng = np.random.default_rng(31)
+    scores, y = binary_sample(rng, 3000, power=power)
+    cbpe = fit_cbpe(scores, y)
+    path = tmp_path / "cbpe.npz"
+    np.savez(path, **cbpe.to_arrays())
+    with np.load(path, allow_pickle=False) as data:
+        restored = CBPE.from_arrays({k: data[k] for k in data.files})
+    assert restored.calibrated == cbpe.calibrated == (power == 3.0)
+    window, _ = binary_sample(rng, 500, shift=0.3, power=power)
+    assert restored.estimate(window) == cbpe.estimate(window)
+    assert restored.reference_thresholds == cbpe.reference_thresholds
+    assert restored.classes == (0, 1)
+
+
+def test_a_saved_multiclass_estimator_with_text_classes_gives_the_same_estimates():
+    rng = np.random.default_rng(32)
+    scores, y = multiclass_sample(rng, 3000)
+    names = np.array(["stay", "downgrade", "churn"], dtype=object)
+    cbpe = fit_cbpe(scores, names[y], classes=tuple(names), calibration="isotonic")
+    restored = CBPE.from_arrays(cbpe.to_arrays(prefix="x."), prefix="x.")
+    window, _ = multiclass_sample(rng, 400, shift=0.2)
+    predicted = names[np.argmax(window, axis=1)]
+    assert restored.estimate(window, predicted) == cbpe.estimate(window, predicted)
+    assert restored.classes == ("stay", "downgrade", "churn")
+    assert len(restored.calibrators or ()) == 3
+
+
+def test_a_saved_estimator_refuses_labels_json_cannot_hold_and_broken_files():
+    rng = np.random.default_rng(33)
+    scores, y = binary_sample(rng, 500)
+    odd = fit_cbpe(scores, y)
+    object.__setattr__(odd, "classes", (None, 1))  # e.g. labels read from an odd source
+    with pytest.raises(StatisticsError, match=r"stores class labels as JSON; None \(NoneType\)"):
+        odd.to_arrays()
+    with pytest.raises(StatisticsError, match="not a saved CBPE estimator"):
+        CBPE.from_arrays({})

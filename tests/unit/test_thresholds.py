@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from modelwatch.errors import StatisticsError
 from modelwatch.stats.drift import detect_drift, fit_reference_profile
-from modelwatch.stats.thresholds import calibrate_thresholds, chunk_bounds
+from modelwatch.stats.thresholds import (
+    CalibratedThresholds,
+    calibrate_thresholds,
+    chunk_bounds,
+    threshold_chunk_size,
+)
 
 NUMERIC = [f"x{i}" for i in range(6)]
 
@@ -110,3 +117,24 @@ def test_parameter_errors_name_the_parameter():
         calibrate_thresholds(reference, numeric=NUMERIC, n_chunks=1)
     with pytest.raises(StatisticsError, match="at least 4 reference rows"):
         calibrate_thresholds(reference.head(3), numeric=NUMERIC)
+
+
+def test_the_chunk_size_is_the_window_rounded_down_to_two_significant_digits():
+    sizes = [1, 99, 100, 101, 999, 1000, 1234, 2049, 9999, 10_000, 98_765, 1_000_000]
+    assert [threshold_chunk_size(n) for n in sizes] == [
+        1, 99, 100, 100, 990, 1000, 1200, 2000, 9900, 10_000, 98_000, 1_000_000,
+    ]  # fmt: skip
+    for n in range(1, 5000, 7):  # never larger, at most 10 % smaller
+        assert 0.9 * n < threshold_chunk_size(n) <= n
+    with pytest.raises(StatisticsError, match="The 'window_rows' parameter of threshold_chunk"):
+        threshold_chunk_size(0)
+
+
+def test_saved_thresholds_equal_the_calibrated_ones_and_bad_data_is_refused():
+    rng = np.random.default_rng(12)
+    reference = frame(4000, rng)
+    calibrated = calibrate_thresholds(reference, numeric=NUMERIC, categorical=["c"], chunk_size=500)
+    restored = CalibratedThresholds.from_dict(json.loads(json.dumps(calibrated.to_dict())))
+    assert restored == calibrated
+    with pytest.raises(StatisticsError, match="not saved calibrated thresholds"):
+        CalibratedThresholds.from_dict({"columns": [{"column": "x"}]})
