@@ -169,6 +169,11 @@ class Columns(_Frozen):
     segments: tuple[str, ...] = Field(default=(), description="Segment columns for fairness.")
     variant: str | None = Field(default=None, description="Online A/B variant column.")
     latency_ms: str | None = Field(default=None, description="Serving latency in milliseconds.")
+    error: str | None = Field(
+        default=None,
+        description="Serving error column: a row whose value is not missing, false, 0, empty "
+        "or 'ok' is a failed request (serving health: error_share).",
+    )
     pii: tuple[str, ...] = Field(
         default=(), description="PII columns: never logged, reported or sent to MLflow."
     )
@@ -580,6 +585,22 @@ class ABPolicy(_Frozen):
         return self.minimum_detectable_effect
 
 
+class ServingPolicy(_Frozen):
+    """Optional limits on the window's serving health (reported, never a degradation)."""
+
+    max_latency_p95_ms: float | None = Field(default=None, gt=0, description="p95 latency limit.")
+    max_latency_p99_ms: float | None = Field(default=None, gt=0, description="p99 latency limit.")
+    max_error_share: float | None = Field(
+        default=None, ge=0, le=1, description="Largest share of failed requests."
+    )
+    max_null_share: float | None = Field(
+        default=None, ge=0, le=1, description="Largest share of rows without a prediction."
+    )
+    min_rows_per_hour: float | None = Field(
+        default=None, ge=0, description="Fewer predictions per hour is a breach (traffic drop)."
+    )
+
+
 class Schedule(_Frozen):
     cron: str = Field(default="0 * * * *", description="Cron of the monitor deployment (UTC).")
     window_hours: float = Field(default=1.0, gt=0, description="Length of one window.")
@@ -730,6 +751,9 @@ class MonitorSpec(_Frozen):
     retraining: RetrainingPolicy = Field(default_factory=RetrainingPolicy)
     ab: ABPolicy = Field(default_factory=ABPolicy)
     schedule: Schedule = Field(default_factory=Schedule)
+    serving: ServingPolicy = Field(
+        default_factory=ServingPolicy, description="Limits on latency, errors and traffic."
+    )
     model: ModelPolicy = Field(
         default_factory=ModelPolicy, description="Trust in the model artifacts."
     )

@@ -122,8 +122,9 @@ class MetricValue:
     ci_low: float | None
     ci_high: float | None
     n: int
-    kind: Literal["realized", "estimated", "drift"] = "realized"
-    """``realized`` (labels), ``estimated`` (CBPE, no labels) or ``drift`` (multivariate drift)."""
+    kind: Literal["realized", "estimated", "drift", "serving"] = "realized"
+    """``realized`` (labels), ``estimated`` (CBPE, no labels), ``drift`` (multivariate drift)
+    or ``serving`` (throughput, latency, null and erroring predictions)."""
     segment: str | None = None
     confidence: float | None = None
     """Confidence level of ``[ci_low, ci_high]`` (``None`` without an interval)."""
