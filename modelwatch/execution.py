@@ -188,6 +188,8 @@ class WindowPlan:
     seed: int = _SEED
     sample_fraction: float = 0.0
     """Share of rows kept as a seeded sample (multivariate drift, CBPE); 0: none."""
+    sample_columns: tuple[str, ...] = ()
+    """The sample's columns: features, prediction, scores, target (never PII or ids)."""
 
     @classmethod
     def build(
@@ -225,6 +227,9 @@ class WindowPlan:
             prediction_drift=prediction,
             target_drift=target,
             sample_fraction=min(1.0, SAMPLE_ROWS / expected_rows) if expected_rows else 0.0,
+            sample_columns=tuple(
+                dict.fromkeys([*cols.features, cols.prediction, *cols.score_columns, cols.target])
+            ),
         )
 
     def empty(self) -> WindowAggregate:
@@ -259,7 +264,8 @@ class WindowPlan:
             self.prediction_drift.update(out.prediction, batch)
         if self.sample_fraction > 0 and len(batch):
             keep = batch_rng(self.seed, key, _SAMPLE_STREAM).random(len(batch))
-            out.sample = batch[keep < self.sample_fraction].reset_index(drop=True)
+            present = [c for c in self.sample_columns if c in batch.columns]
+            out.sample = batch.loc[keep < self.sample_fraction, present].reset_index(drop=True)
         if labeled is None:
             if self.target not in batch.columns:
                 return out

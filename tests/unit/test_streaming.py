@@ -497,6 +497,8 @@ def test_time_slices_read_through_the_sources_give_the_load_window_result(
     _assert_same_metrics(list(streamed.metrics), analysis.realized_metrics(spec, window.labeled))
     assert streamed.n_labeled == window.n_labeled == (len(truth) if labels else 0)
     assert streamed.sample is not None and 0 < len(streamed.sample) < 5400
+    assert cols.id not in streamed.sample.columns and "email" not in streamed.sample.columns
+    assert set(cols.numeric) <= set(streamed.sample.columns)
 
 
 def test_window_partitions_are_disjoint_time_slices_covering_the_window(tmp_path: Path) -> None:
