@@ -173,9 +173,9 @@ def _act(
         details["ended_version"] = ended
         step = RolloutStep(RolloutAction.REJECT, step.stage, f"canary rejected: {error}")
         details["reason"] = step.reason
-    if step.event is not None:
-        publish.emit_model_event(str(step.event), model_name, details)
     alert = {RolloutAction.PROMOTE: AlertEvent.PROMOTED, RolloutAction.REJECT: AlertEvent.REJECTED}
-    if step.action in alert:
+    if step.action in alert:  # notify emits modelwatch.model.promoted|rejected and alerts
         publish.notify(model_name, alert[step.action], step.reason, details)
+    elif step.event is not None:
+        publish.emit_model_event(str(step.event), model_name, details)
     return step

@@ -142,8 +142,10 @@ class ModelEvent(StrEnum):
     DEGRADATION_DETECTED = "degradation-detected"  # the other modes: a notification only
     SHADOW_STARTED = "shadow_started"  # a version entered the shadow stage
     CANARY_STARTED = "canary_started"  # a version serves a share of the traffic
+    # the next two are the events of the alerts (AlertEvent) promoted / rejected: the rollout
+    # flow sends them through tasks.publish.notify, like the offline comparison
     CANARY_PROMOTED = "promoted"  # the canary became champion (sequential test)
-    CANARY_REJECTED = "rejected"  # the canary was rolled back (test, guardrail or timeout)
+    CANARY_REJECTED = "rejected"  # the stage was rolled back (test, guardrail or timeout)
 
     @property
     def prefect_event(self) -> str:

@@ -112,19 +112,24 @@ def variant_column(spec: MonitorSpec) -> str:
     return spec.columns.variant or DEFAULT_VARIANT_COLUMN
 
 
-def arm_values(spec: MonitorSpec, labeled: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row ``ab.online_metric`` of the champion's and the canary's labeled rows.
-
-    Rows of any other variant (or none) are left out. A missing variant column is a
-    :class:`SchemaError` naming it.
-    """
+def _variants(spec: MonitorSpec, labeled: pd.DataFrame) -> np.ndarray:
+    """The served variant of each row, as text; :class:`SchemaError` without the column."""
     column = variant_column(spec)
     if column not in labeled.columns:
         raise SchemaError(
             f"column {column!r} (the served variant) is missing from the labeled rows of "
             f"model {spec.name!r}: the canary's rows cannot be told from the champion's"
         )
-    variant = labeled[column].astype("str").to_numpy()
+    return np.asarray(labeled[column].astype("str").to_numpy())
+
+
+def arm_values(spec: MonitorSpec, labeled: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row ``ab.online_metric`` of the champion's and the canary's labeled rows.
+
+    Rows of any other variant (or none) are left out. A missing variant column is a
+    :class:`SchemaError` naming it.
+    """
+    variant = _variants(spec, labeled)
     champion, canary = (variant == Alias.CHAMPION.value), (variant == CANARY)
     empty = np.empty(0)
     return (
@@ -192,7 +197,7 @@ def canary_guardrails(
     A variant without rows gives no guardrail (nothing to judge yet).
     """
     policy, cols = spec.ab, spec.columns
-    variant = labeled[variant_column(spec)].astype("str").to_numpy()
+    variant = _variants(spec, labeled)
     arms = [variant == Alias.CHAMPION.value, variant == CANARY]
     if not all(arm.any() for arm in arms):
         return []

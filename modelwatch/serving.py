@@ -193,7 +193,15 @@ def score_with_stages(
         outputs = pd.concat(parts).sort_index()
         for column in outputs.columns:
             served[column] = outputs[column].to_numpy()
-    if shadow is not None and len(frame):
-        for column, values in _outputs(shadow, frame, spec).items():
+    else:  # no request: the answer columns exist all the same
+        for column in _output_columns(spec):
+            served[column] = pd.Series(dtype="float64", index=frame.index)
+    if shadow is not None:
+        answers = (
+            _outputs(shadow, frame, spec)
+            if len(frame)
+            else dict.fromkeys(_output_columns(spec), np.empty(0))
+        )
+        for column, values in answers.items():
             served[SHADOW_PREFIX + column] = values
     return served

@@ -58,6 +58,16 @@ def reset(world: World) -> World:
     return world
 
 
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the Prefect events the flow emits (captured, not sent)."""
+    from tasks import publish
+
+    names: list[str] = []
+    monkeypatch.setattr(publish, "emit_event", lambda *a, **k: names.append(k["event"]))
+    return names
+
+
 def _registry(world: World) -> Any:
     return world.registry()  # type: ignore[no-untyped-call]
 
@@ -87,7 +97,9 @@ def _stage_start(world: World, version: str, started: datetime) -> None:
     _registry(world).set_version_tags("credit", version, {StageTag.STARTED: started.isoformat()})
 
 
-def test_shadow_becomes_canary_then_a_better_canary_is_promoted(reset: World) -> None:
+def test_shadow_becomes_canary_then_a_better_canary_is_promoted(
+    reset: World, events: list[str]
+) -> None:
     world = reset
     book = _registry(world).alias_book
     book.start_shadow("credit", "2", reason="won offline")
@@ -113,9 +125,10 @@ def test_shadow_becomes_canary_then_a_better_canary_is_promoted(reset: World) ->
     assert sorted(d["outcome"] for d in rows)[-2:] == ["promote", "start-canary"]
     done: Any = advance_rollout("credit", start, end, now=end, return_state=True)
     assert done.name == "NoRollout"
+    assert events == ["modelwatch.model.canary_started", "modelwatch.model.promoted"]
 
 
-def test_a_guardrail_breach_rolls_the_canary_back_at_once(reset: World) -> None:
+def test_a_guardrail_breach_rolls_the_canary_back_at_once(reset: World, events: list[str]) -> None:
     world = reset
     _registry(world).alias_book.start_canary("credit", "2", share=SHARE, reason="test")
     _serve(world, 2, slower=True)
@@ -124,6 +137,7 @@ def test_a_guardrail_breach_rolls_the_canary_back_at_once(reset: World) -> None:
     assert state.name == "Rejected" and "latency" in state.message, state.message
     assert _registry(world).aliases("credit") == {"champion": "1"}
     assert _registry(world).version_tags("credit", "2")[StageTag.STAGE] == "rejected"
+    assert events == ["modelwatch.model.rejected"]
 
 
 def test_an_undecided_canary_is_rejected_after_max_canary_hours(reset: World) -> None:

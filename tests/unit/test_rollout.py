@@ -215,6 +215,8 @@ def test_canary_guardrails_catch_slow_and_miscalibrated_canaries(spec: MonitorSp
     relaxed = _with_ab(spec, max_latency_ratio=4.0, max_ece_increase=None)
     assert [g.passed for g in canary_guardrails(relaxed, calibrated)] == [True]
     assert canary_guardrails(spec, calibrated[~canary]) == []  # no canary rows yet
+    with pytest.raises(SchemaError, match="'variant'"):
+        canary_guardrails(spec, calibrated.drop(columns="variant"))
 
 
 def test_shadow_guardrails_are_the_offline_guardrails_on_the_logged_answers(

@@ -148,5 +148,10 @@ def test_without_a_canary_every_row_is_the_champion_s(spec: MonitorSpec) -> None
     served: Any = score_with_stages(frame, spec, champion=_Constant(1, 0.7), canary_share=0.5)
     assert (served["variant"] == CHAMPION).all() and (served["prediction"] == 1).all()
     assert not any(c.startswith("shadow_") for c in served.columns)
+    empty = score_with_stages(
+        frame.iloc[:0], spec, champion=_Constant(1, 0.7), shadow=_Constant(0, 0.1)
+    )
+    assert len(empty) == 0
+    assert {"variant", "prediction", "score", "shadow_prediction"} <= set(empty.columns)
     with pytest.raises(DataError, match="'prediction_id'"):
         score_with_stages(frame.drop(columns="prediction_id"), spec, champion=_Constant(1, 0.7))
