@@ -72,7 +72,7 @@ def _run(world: World, index: int) -> Any:
 
 
 def _run_rows(world: World) -> dict[Any, dict[str, Any]]:
-    store = world.store()
+    store = world.store()  # type: ignore[no-untyped-call]
     try:
         return {r["window_start"]: r for r in store.runs("credit")}
     finally:
@@ -127,7 +127,7 @@ def test_an_unreadable_sql_source_fails_naming_it_and_the_window_stays_unmonitor
     assert state.is_failed(), (state.name, state.message)
     assert needle in (state.message or "")
     assert start not in _run_rows(world)  # not marked as monitored
-    store = world.store()
+    store = world.store()  # type: ignore[no-untyped-call]
     try:
         assert store.quarantined("credit", window_start=start) == []  # retried next time
     finally:
