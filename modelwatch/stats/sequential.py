@@ -100,6 +100,9 @@ Rule: TypeAlias = Literal["superiority", "non_inferiority"]
 STATE_SCHEMA = 1
 #: smallest ``V`` used (a zero plug-in variance, e.g. every row correct in both arms)
 _MIN_VARIANCE = 1e-300
+#: ``log Λ`` is capped here (two constant arms that differ give an infinite ratio; the
+#: p-value is 0 either way and the state stays JSON-serializable)
+_MAX_LOG_LR = 1e6
 
 
 # --------------------------------------------------------------------------- kernels
@@ -118,7 +121,8 @@ def mixture_log_likelihood_ratio(
     d = np.asarray(difference, dtype=float) - null
     v = np.maximum(np.asarray(variance, dtype=float), _MIN_VARIANCE)
     t2 = tau * tau
-    return np.asarray(0.5 * (np.log(v) - np.log(v + t2)) + t2 * d * d / (2.0 * v * (v + t2)))
+    with np.errstate(over="ignore"):  # a vanishing variance with a difference: +inf
+        return np.asarray(0.5 * (np.log(v) - np.log(v + t2)) + t2 * d * d / (2.0 * v * (v + t2)))
 
 
 def confidence_radius(variance: npt.ArrayLike, *, tau: float, alpha: float) -> np.ndarray:
@@ -285,7 +289,9 @@ def update(
         return replace(state, a=a, b=b)
     variance = a.variance / a.n + b.variance / b.n
     difference = b.mean - a.mean
-    log_lr = float(mixture_log_likelihood_ratio(difference, variance, tau=state.tau))
+    log_lr = min(
+        float(mixture_log_likelihood_ratio(difference, variance, tau=state.tau)), _MAX_LOG_LR
+    )
     radius = float(confidence_radius(variance, tau=state.tau, alpha=state.alpha))
     improvement = state.sign * difference
     return replace(

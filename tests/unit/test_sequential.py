@@ -240,6 +240,8 @@ def test_the_state_round_trips_through_json() -> None:
     rng = np.random.default_rng(1)
     state = update(fresh, rng.random(50), rng.random(20))
     assert SequentialState.from_json(state.to_json()) == state
+    constant = update(fresh, np.zeros(10), np.full(10, 1e9))  # two constant arms that differ
+    assert constant.p_value == 0.0 and SequentialState.from_json(constant.to_json()) == constant
     with pytest.raises(StatisticsError, match="schema 99"):
         SequentialState.from_json(state.to_json().replace('"schema":1', '"schema":99'))
     with pytest.raises(StatisticsError, match="not readable"):
