@@ -604,3 +604,18 @@ def test_the_cli_registers_the_command_with_defaults() -> None:
         parser.parse_args(["dashboard", "--port", "70000"])
     assert dashboard_cli.dashboard_url("0.0.0.0", 9000) == "http://127.0.0.1:9000/"
     assert dashboard_cli.dashboard_url("::1", 9000) == "http://[::1]:9000/"
+
+
+def test_the_grafana_dashboard_queries_only_exported_metrics(client: TestClient) -> None:
+    board = json.loads((REPO / "deployments" / "grafana" / "modelwatch.json").read_text())
+    assert [i["name"] for i in board["__inputs"]] == ["DS_PROMETHEUS"]
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    exprs += [v["definition"] for v in board["templating"]["list"]]
+    used = {name for expr in exprs for name in re.findall(r"\bmodelwatch_\w+", expr)}
+    exported = {name for name, _ in _scrape(client)}
+    assert used and used <= exported, used - exported
+    sources = {json.dumps(p["datasource"]) for p in board["panels"]}
+    assert sources == {json.dumps({"type": "prometheus", "uid": "${DS_PROMETHEUS}"})}
+    titles = " ".join(p["title"] for p in board["panels"]).lower()
+    for panel in ("metric vs estimate", "drifted feature share", "degraded", "last window age"):
+        assert panel in titles
