@@ -92,7 +92,7 @@ def run(spec: MonitorSpec, n_reference: int, window_rows: int, repeat: int) -> d
 
         def fit_and_save() -> ChampionState:
             state = fit_champion_state(spec, reference, score_frame(model, reference, spec))
-            np.savez(state_path, **state.to_arrays())
+            np.savez_compressed(state_path, **state.to_arrays())  # as logged
             return state
 
         _, out["one_time_fit_and_save_seconds"] = best(fit_and_save, 1)

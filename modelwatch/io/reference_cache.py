@@ -137,7 +137,7 @@ def write_cached_arrays(
 
     def write(partial: Path) -> None:
         with partial.open("wb") as handle:  # a file object: savez adds no ".npz" suffix
-            np.savez(handle, **dict(arrays))
+            np.savez_compressed(handle, **dict(arrays))
 
     _atomic_write(path, write)
     return path
@@ -192,11 +192,12 @@ read_profile = read_arrays
 
 
 def write_arrays(arrays: Mapping[str, Any], directory: Path, artifact: str) -> Path:
-    """``<directory>/<file name of artifact>``: the arrays as plain ``np.savez`` (no pickle)."""
+    """``<directory>/<file name of artifact>``: the arrays as plain ``np.savez_compressed``
+    (no pickle; reference outputs such as 0/1 predictions shrink a lot)."""
     import numpy as np
 
     path = Path(directory) / Path(artifact).name
-    np.savez(path, **dict(arrays))
+    np.savez_compressed(path, **dict(arrays))
     return path
 
 

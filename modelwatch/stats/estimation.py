@@ -290,8 +290,9 @@ class CBPE:
         }
         arrays: dict[str, npt.NDArray[np.generic]] = {f"{prefix}meta": np.array(json.dumps(meta))}
         for i, calibrator in enumerate(self.calibrators or ()):
-            arrays[f"{prefix}knots_{i}"] = calibrator.knots
-            arrays[f"{prefix}values_{i}"] = calibrator.values
+            keep = _needed_knots(calibrator.values)
+            arrays[f"{prefix}knots_{i}"] = calibrator.knots[keep]
+            arrays[f"{prefix}values_{i}"] = calibrator.values[keep]
         return arrays
 
     @classmethod
@@ -371,6 +372,20 @@ class CBPE:
                 confidence=self.confidence if low is not None else None,
             )
         return result
+
+
+def _needed_knots(values: FloatArray) -> npt.NDArray[np.bool_]:
+    """The knots an isotonic map needs: the ends of each run of equal fitted values.
+
+    PAV's fit is a step function; a knot inside a run interpolates between two equal
+    values, so dropping it changes no ``np.interp`` result (slope 0 either way), while
+    a 1M-row reference has ~1M distinct scores but a few thousand steps.
+    """
+    keep = np.ones(values.size, dtype=np.bool_)
+    if values.size > 2:
+        inner = values[1:-1]
+        keep[1:-1] = (inner != values[:-2]) | (inner != values[2:])
+    return keep
 
 
 def _score_matrix(scores: npt.ArrayLike, n_classes: int, function: str) -> FloatArray:
