@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 from flows.rollout import advance_rollout
+from modelwatch import demo as demo_lib
 from modelwatch.outcomes import StageTag
 from modelwatch.serving import route_many
-from modelwatch.spec import find_spec
+from modelwatch.spec import FileSource, find_spec
 from tests.flows.conftest import REPO, World, make_world
 
 SHARE = 0.2
@@ -79,10 +80,11 @@ def _serve(world: World, index: int, *, better: bool = False, slower: bool = Fal
     """Serve window ``index`` and route it: canary rows right (better) or 5x slower."""
     world.serve(index)
     start, _ = world.window(index)
-    name = f"{start:%Y-%m-%dT%H%M}.parquet"
-    files = {p.parent.name: p for p in world.home.rglob(name)}
-    log_path = next(p for p in files.values() if "prediction" in pd.read_parquet(p).columns)
-    labels_path = next(p for p in files.values() if p != log_path)
+    spec = find_spec("credit", world.settings.resolved_specs_dir)
+    log_source, label_source = spec.sources.predictions, spec.sources.labels
+    assert isinstance(log_source, FileSource) and isinstance(label_source, FileSource)
+    log_path = demo_lib.window_file(log_source, world.settings.home_dir, start)
+    labels_path = demo_lib.window_file(label_source, world.settings.home_dir, start)
     log = pd.read_parquet(log_path)
     labels = pd.read_parquet(labels_path).set_index("prediction_id")["defaulted"]
     log["variant"] = route_many(log["prediction_id"], canary_share=SHARE, salt="credit")
