@@ -67,17 +67,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if state.is_completed() else 1
 
 
-def _preflight(settings: Settings, model: str, *, needs_spec: bool = True) -> None:
+def _preflight(settings: Settings, *models: str, needs_spec: bool = True) -> None:
     """Refuse in a second, before Prefect starts: an unknown model (``SpecError`` listing the
     specs there are; a bad name only, for commands that read no spec) or a store that needs
-    ``modelwatch store upgrade``."""
+    ``modelwatch store upgrade``. Every model is checked; the error names each bad one."""
+    from modelwatch.errors import SpecError
     from modelwatch.io.store import Store
     from modelwatch.spec import check_model_name, find_spec
 
-    if needs_spec:
-        find_spec(model, settings.resolved_specs_dir)
-    else:
-        check_model_name(model)
+    errors = []
+    for model in models:
+        try:
+            if needs_spec:
+                find_spec(model, settings.resolved_specs_dir)
+            else:
+                check_model_name(model)
+        except SpecError as exc:
+            errors.append(str(exc))
+    if len(errors) == 1:
+        raise SpecError(errors[0])
+    if errors:
+        raise SpecError(
+            f"{len(errors)} of {len(models)} specs are unusable:\n - " + "\n - ".join(errors)
+        )
     settings.ensure_home()
     Store.open(settings.resolved_store_url).dispose()
 
@@ -97,6 +109,31 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     print(f"{state.name}: {state.message}")
+    return 0 if state.is_completed() else 1
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Every spec's (or the named models') due window in one ``monitor-fleet`` run."""
+    from modelwatch.errors import SpecError
+
+    settings = get_settings()
+    models = list(args.models) or sorted(p.stem for p in settings.resolved_specs_dir.glob("*.yaml"))
+    if not models:
+        raise SpecError(f"no monitor spec (*.yaml) in {settings.resolved_specs_dir.resolve()}")
+    _preflight(settings, *models)
+    from flows.common import run_with_watchdog
+    from flows.fleet import monitor_fleet
+
+    state: Any = run_with_watchdog(
+        monitor_fleet,
+        models=list(args.models) or None,
+        window_end=args.window_end,
+        dry_run=args.dry_run,
+    )
+    summary = state.result(raise_on_failure=False)
+    for outcome in getattr(summary, "outcomes", ()):
+        print(outcome.line())
+    print(f"{'Failed' if state.is_failed() else 'Completed'}: {state.message}")
     return 0 if state.is_completed() else 1
 
 
@@ -154,7 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     get_settings().ensure_home()
     from flows.serve import serve_all
 
-    serve_all(models=args.models)
+    serve_all(models=args.models, fleet=args.fleet)
     return 0
 
 

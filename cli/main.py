@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=commands.cmd_monitor)
 
+    p = sub.add_parser(
+        "fleet", help="monitor every model's due window in one run (one process for all)"
+    )
+    p.add_argument("models", nargs="*", help="models to monitor (default: every spec)")
+    p.add_argument("--window-end", type=parse_time, default=None)
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=commands.cmd_fleet)
+
     p = sub.add_parser("retrain", help="train a challenger and A/B-compare it")
     p.add_argument("model")
     p.add_argument("--reason", default="manual (CLI)")
@@ -87,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve the deployments locally (no work pool)")
     p.add_argument("models", nargs="*", help="models to schedule (default: every spec)")
+    p.add_argument(
+        "--fleet",
+        action="store_true",
+        help="one monitor-fleet schedule for every model instead of one per model",
+    )
     p.set_defaults(func=commands.cmd_serve)
 
     p = sub.add_parser("suite", help="Great Expectations suites")

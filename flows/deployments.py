@@ -16,7 +16,13 @@ Per spec ``<model>``:
   recent windows whose delayed labels arrived, against the champion that served
   them (never retrains); concurrency limit 1.
 
-Plus one ``manual`` deployment per flow (run form defaults: the first spec's model).
+Plus ``fleet-scheduled`` — ``monitor-fleet`` (:mod:`flows.fleet`: every model's due
+window in one run, one process per tick) on the specs' common cron (hourly when they
+differ), concurrency limit 1 — and one ``manual`` deployment per flow (run form
+defaults: the first spec's model). One of the two monitor schedules is active: the
+per-model ``<model>-scheduled`` ones by default, the fleet's with ``fleet=True``
+(``modelwatch serve --fleet``); a generated ``prefect.yaml`` carries both, the fleet's
+paused (switch it on and pause the per-model ones to move to fleet mode).
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from modelwatch.spec import MonitorSpec, load_spec
 MONITOR = "flows/monitor.py:monitor_model"
 RETRAIN = "flows/retrain.py:retrain_model"
 RELABEL = "flows/relabel.py:relabel_model"
+FLEET = "flows/fleet.py:monitor_fleet"
+#: the fleet's schedule when the specs' crons differ (each tick monitors what is due)
+FLEET_CRON = "0 * * * *"
 #: the relabel deployment's schedule (daily, after the night's labels arrived)
 RELABEL_CRON = "30 3 * * *"
 DEGRADED_EVENT = ModelEvent.DEGRADED.prefect_event
@@ -59,8 +68,11 @@ def load_specs(specs_dir: Path, models: Sequence[str] = ()) -> list[MonitorSpec]
     return [s for s in specs if not models or s.name in set(models)]
 
 
-def model_deployments(spec: MonitorSpec) -> list[dict[str, Any]]:
-    """The scheduled monitor, the event-triggered retrain and the daily relabel of one model."""
+def model_deployments(spec: MonitorSpec, *, fleet: bool = False) -> list[dict[str, Any]]:
+    """The scheduled monitor, the event-triggered retrain and the daily relabel of one model.
+
+    ``fleet``: the monitor's schedule is paused (``monitor-fleet`` monitors the model).
+    """
     name = spec.name
     event_mode = spec.retraining.mode == "event"
     return [
@@ -74,7 +86,7 @@ def model_deployments(spec: MonitorSpec) -> list[dict[str, Any]]:
             "entrypoint": MONITOR,
             "tags": ["modelwatch", name],
             "parameters": {"model_name": name, "force_retrain": False, "dry_run": False},
-            "schedules": [{"cron": spec.schedule.cron, "timezone": "UTC", "active": True}],
+            "schedules": [{"cron": spec.schedule.cron, "timezone": "UTC", "active": not fleet}],
             "concurrency_limit": 1,
         },
         {
@@ -114,6 +126,35 @@ def model_deployments(spec: MonitorSpec) -> list[dict[str, Any]]:
             "parameters": {"model_name": name},
             "schedules": [{"cron": RELABEL_CRON, "timezone": "UTC", "active": True}],
             "concurrency_limit": 1,
+        },
+    ]
+
+
+def fleet_deployments(specs: Sequence[MonitorSpec], *, active: bool) -> list[dict[str, Any]]:
+    """``fleet-scheduled`` (``monitor-fleet`` on the specs' common cron, else hourly) and
+    its run-form deployment."""
+    crons = {spec.schedule.cron for spec in specs}
+    cron = crons.pop() if len(crons) == 1 else FLEET_CRON
+    return [
+        {
+            "name": "fleet-scheduled",
+            "description": (
+                f"Monitor every model's due window in one run ({cron}; windows already "
+                "in the store are skipped). Active instead of the <model>-scheduled "
+                "deployments in fleet mode (modelwatch serve --fleet)."
+            ),
+            "entrypoint": FLEET,
+            "tags": ["modelwatch", "fleet"],
+            "parameters": {"dry_run": False},
+            "schedules": [{"cron": cron, "timezone": "UTC", "active": active}],
+            "concurrency_limit": 1,
+        },
+        {
+            "name": "manual",
+            "description": "Monitor every model's (or the listed models') window in one run.",
+            "entrypoint": FLEET,
+            "tags": ["modelwatch"],
+            "parameters": {},
         },
     ]
 
@@ -172,10 +213,16 @@ def manual_deployments(model: str) -> list[dict[str, Any]]:
     ]
 
 
-def deployment_definitions(specs: Sequence[MonitorSpec]) -> list[dict[str, Any]]:
-    """Every deployment, as ``prefect.yaml`` entries without the work pool."""
-    definitions = [d for spec in specs for d in model_deployments(spec)]
+def deployment_definitions(
+    specs: Sequence[MonitorSpec], *, fleet: bool = False
+) -> list[dict[str, Any]]:
+    """Every deployment, as ``prefect.yaml`` entries without the work pool.
+
+    ``fleet``: ``fleet-scheduled`` is the active monitor schedule, the per-model ones paused.
+    """
+    definitions = [d for spec in specs for d in model_deployments(spec, fleet=fleet)]
     if specs:
+        definitions += fleet_deployments(specs, active=fleet)
         definitions += manual_deployments(specs[0].name)
     return definitions
 
@@ -213,20 +260,25 @@ def runner_deployment(definition: dict[str, Any]) -> Any:
         )
         for t in definition.get("triggers", [])
     ]
-    schedules = definition.get("schedules", [])
+    from prefect.schedules import Cron
+
+    schedules = [
+        Cron(s["cron"], timezone=s["timezone"], active=s["active"])
+        for s in definition.get("schedules", [])
+    ]
     return _flow(definition["entrypoint"]).to_deployment(
         name=definition["name"],
         description=definition["description"],
         tags=definition["tags"],
         parameters=definition["parameters"],
-        cron=schedules[0]["cron"] if schedules else None,
+        schedules=schedules or None,
         concurrency_limit=definition.get("concurrency_limit"),
         triggers=triggers or None,
     )
 
 
-def runner_deployments(specs: Sequence[MonitorSpec]) -> list[Any]:
-    return [runner_deployment(d) for d in deployment_definitions(specs)]
+def runner_deployments(specs: Sequence[MonitorSpec], *, fleet: bool = False) -> list[Any]:
+    return [runner_deployment(d) for d in deployment_definitions(specs, fleet=fleet)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 The same definitions as ``deployments/prefect.yaml`` (:mod:`flows.deployments`):
 per model a scheduled monitor (concurrency limit 1) and the ``on-degraded``
 retrain (its event trigger enabled when the spec says ``retraining.mode: event``),
-plus the manual deployments. No work pool needed: ``serve`` polls the Prefect API
+plus the manual deployments and the fleet (``--fleet``: its schedule instead of the
+per-model ones). No work pool needed: ``serve`` polls the Prefect API
 and runs the flows in this process' subprocesses. Needs a Prefect server with a
 scheduler for cron runs (``prefect server start``); the temporary local server has
 none. The automations ``serve`` creates stay on the server when it stops.
@@ -18,12 +19,17 @@ from flows.deployments import load_specs, runner_deployments
 from modelwatch.settings import get_settings
 
 
-def build_deployments(models: Sequence[str] = ()) -> list[Any]:
-    """The runner deployments of the specs in the settings' specs folder (``models``: only these)."""
-    return runner_deployments(load_specs(get_settings().resolved_specs_dir, models))
+def build_deployments(models: Sequence[str] = (), *, fleet: bool = False) -> list[Any]:
+    """The runner deployments of the specs in the settings' specs folder (``models``: only these).
+
+    ``fleet``: one ``monitor-fleet`` schedule monitors every model (one process per tick)
+    instead of one ``monitor-model`` schedule per model.
+    """
+    specs = load_specs(get_settings().resolved_specs_dir, models)
+    return runner_deployments(specs, fleet=fleet)
 
 
-def serve_all(models: Sequence[str] = ()) -> None:
+def serve_all(models: Sequence[str] = (), *, fleet: bool = False) -> None:
     from prefect import serve
 
-    serve(*build_deployments(models))  # pragma: no cover - blocks until interrupted
+    serve(*build_deployments(models, fleet=fleet))  # pragma: no cover - blocks until interrupted

@@ -23,27 +23,42 @@ variance, and measure the mean Euclidean distance between each row and its
 reconstruction. The threshold comes from reference chunks of the window's size
 (contiguous, at least 4): ``mean ± k·std`` (k = 3) of the chunks' errors;
 drift iff the window's error is outside.
+
+Threads
+-------
+Both fits run under ``threadpoolctl.threadpool_limits(limits=MAX_THREADS)`` (1):
+the monitor runs this beside the other analysis tasks in Prefect's thread pool, so
+the process already has a thread per task; OpenMP (gradient boosting) and BLAS (PCA)
+threads on top of that oversubscribe the cores. Measured on 2 cores with another
+process burning both (``benchmarks/monitor_benchmark.py`` notes): the domain
+classifier took 13.7 s with OpenMP threads and about 1-2 s with one thread, and one
+thread costs nothing measurable when the machine is idle (<= 5k rows per side). The
+OpenMP limit applies to the calling thread; OpenBLAS's is process-wide for as long as
+the fit runs. scikit-learn and threadpoolctl are imported on first use.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import stats
-from sklearn.decomposition import PCA
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.model_selection import StratifiedKFold
 
 from modelwatch.errors import StatisticsError
 from modelwatch.stats.kernels import FloatArray, delong_covariance, roc_auc
 from modelwatch.stats.params import Interval, check_param
 
+if TYPE_CHECKING:
+    from sklearn.decomposition import PCA
+
 __all__ = [
+    "MAX_THREADS",
     "MIN_ROWS",
     "DomainClassifierResult",
     "PCAReconstructionResult",
@@ -54,6 +69,18 @@ __all__ = [
 
 MIN_ROWS = 10
 """Fewest rows per side (reference and current) both methods accept."""
+
+MAX_THREADS: int | None = 1
+"""OpenMP / BLAS threads of a fit (see "Threads" in the module docstring); None: no limit."""
+
+
+@contextmanager
+def bounded_threads() -> Iterator[Any]:
+    """``threadpool_limits(limits=MAX_THREADS)`` around a fit (OpenMP and BLAS pools)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=MAX_THREADS) as limits:
+        yield limits
 
 
 @dataclass(frozen=True)
@@ -170,21 +197,25 @@ def domain_classifier_drift(
     x = np.vstack([np.hstack([ref_num, ref_cat]), np.hstack([cur_num, cur_cat])])
     y = np.concatenate([np.zeros(len(ref), np.int64), np.ones(len(cur), np.int64)])
     is_categorical = np.array([False] * len(numeric) + [True] * len(categorical))
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold
+
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     out_of_fold = np.empty(len(y), dtype=np.float64)
     model = None
     test_index = np.empty(0, dtype=np.int64)
-    for train_index, test_index in folds.split(x, y):
-        model = HistGradientBoostingClassifier(
-            max_iter=60,
-            learning_rate=0.1,
-            max_leaf_nodes=15,
-            categorical_features=is_categorical if is_categorical.any() else None,
-            early_stopping=False,
-            random_state=seed,
-        )
-        model.fit(x[train_index], y[train_index])
-        out_of_fold[test_index] = model.predict_proba(x[test_index])[:, 1]
+    with bounded_threads():
+        for train_index, test_index in folds.split(x, y):
+            model = HistGradientBoostingClassifier(
+                max_iter=60,
+                learning_rate=0.1,
+                max_leaf_nodes=15,
+                categorical_features=is_categorical if is_categorical.any() else None,
+                early_stopping=False,
+                random_state=seed,
+            )
+            model.fit(x[train_index], y[train_index])
+            out_of_fold[test_index] = model.predict_proba(x[test_index])[:, 1]
     auc, variance = delong_auc_variance(out_of_fold, y)
     z = float(stats.norm.ppf(0.5 + confidence / 2.0))
     half = z * math.sqrt(max(variance, 0.0))
@@ -196,12 +227,13 @@ def domain_classifier_drift(
     def fold_auc(rows: FloatArray) -> float:
         return float(roc_auc(positive, model.predict_proba(rows)[:, 1])[0])
 
-    base = fold_auc(x_test)
     drops = []
-    for j, column in enumerate(columns):
-        shuffled = x_test.copy()
-        shuffled[:, j] = rng.permutation(shuffled[:, j])
-        drops.append((column, base - fold_auc(shuffled)))
+    with bounded_threads():
+        base = fold_auc(x_test)
+        for j, column in enumerate(columns):
+            shuffled = x_test.copy()
+            shuffled[:, j] = rng.permutation(shuffled[:, j])
+            drops.append((column, base - fold_auc(shuffled)))
     drops.sort(key=lambda item: item[1], reverse=True)
     return DomainClassifierResult(
         auc=auc,
@@ -276,16 +308,19 @@ def pca_reconstruction_drift(
     check_param(function, "max_rows", max_rows, Interval(int, MIN_ROWS, None))
     rng = np.random.default_rng(seed)
     cur = _subsample(current, max_rows, rng)
+    from sklearn.decomposition import PCA
+
     encoder = _Encoder(reference, numeric, categorical)
     x_ref = encoder.transform(reference)
-    pca = PCA(n_components=variance, svd_solver="full", random_state=seed).fit(x_ref)
     size = min(chunk_size or len(reference) // n_chunks, len(reference) // 4)
     count = min(n_chunks, len(reference) // size)
-    errors = np.array(
-        [_reconstruction_error(pca, x_ref[i * size : (i + 1) * size]) for i in range(count)]
-    )
+    with bounded_threads():
+        pca = PCA(n_components=variance, svd_solver="full", random_state=seed).fit(x_ref)
+        errors = np.array(
+            [_reconstruction_error(pca, x_ref[i * size : (i + 1) * size]) for i in range(count)]
+        )
+        error = _reconstruction_error(pca, encoder.transform(cur))
     mean, std = float(errors.mean()), float(errors.std(ddof=1))
-    error = _reconstruction_error(pca, encoder.transform(cur))
     lower, upper = mean - k * std, mean + k * std
     return PCAReconstructionResult(
         error=error,

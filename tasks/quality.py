@@ -38,7 +38,9 @@ def run_suite(
 ) -> ValidationReport:
     """The suite on the window's log (``labels``: its labeled rows, for the label expectations).
 
-    A dry run validates in memory: the Data Docs site is not touched.
+    A dry run validates in memory: the Data Docs site is not touched. The site is
+    rebuilt only when the result failed or changed since its last page
+    (:mod:`modelwatch.io.datadocs`); otherwise the link is that page's.
     """
     settings = get_settings()
     suite = load_suite(settings.resolved_expectations_dir / f"{spec.name}.json")
@@ -50,6 +52,7 @@ def run_suite(
         run_name=run_name,
         window=window,
         labels=labels,
+        rebuild_docs="changed",
     )
 
 

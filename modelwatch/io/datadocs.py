@@ -11,6 +11,17 @@ and escapes column names in section titles (:func:`html_safe_result`,
 shown as text, never run. Outcomes and summaries keep the raw text.
 ``tests/e2e/test_xss.py`` opens the pages in Chromium.
 
+Rebuild rule: the site is rebuilt for a validation only when its result *failed*
+(any expectation, warning or critical) or *changed* — its :func:`result_digest` (the
+suite content, the PII columns, the result format and which expectations passed; not
+the counts or observed values, which differ every window) differs from the digest of
+the last page built for that suite. A window that passes like the last built one
+links to that page. The digest lives next to the docs
+(``<root>/gx/uncommitted/modelwatch/<suite>.json``, written atomically: uuid-named
+temp file + rename) and every build holds an exclusive ``flock`` on
+``<root>/gx/uncommitted/modelwatch/docs.lock`` (released by the kernel when its holder
+dies), so two workers sharing a docs folder never interleave their writes.
+
 The GX classes here (:func:`pii_safe_docs_action`, :func:`safe_page_view`) are
 built on first use; :class:`~modelwatch.io.gx_runtime.GXRuntime` imports Great
 Expectations (``import_gx``) before it asks for them, and GX itself loads
@@ -20,9 +31,15 @@ The runtime owns the Data Docs file contexts and checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
+import hashlib
 import html
-from collections.abc import Mapping
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -31,9 +48,14 @@ from modelwatch.io.suites import expectation_columns
 
 __all__ = [
     "PII_HIDDEN",
+    "docs_lock",
     "html_safe_result",
+    "last_build",
     "page_url",
     "pii_safe_docs_action",
+    "publish_result",
+    "record_build",
+    "result_digest",
     "safe_page_view",
     "scrub_result",
     "use_safe_page_view",
@@ -66,11 +88,111 @@ def pii_safe_docs_action() -> type:
         def run(self, checkpoint_result: Any, action_context: Any = None) -> Any:
             store = self._resolve_context().context.validation_results_store
             for key, result in checkpoint_result.run_results.items():
-                scrub_result(result, set(self.pii_columns))
-                store.set(key, html_safe_result(result))
+                _store_safe(store, key, result, set(self.pii_columns))
             return super().run(checkpoint_result=checkpoint_result, action_context=action_context)
 
     return PiiSafeUpdateDataDocsAction
+
+
+def _store_safe(store: Any, key: Any, result: Any, pii: set[str], name: str | None = None) -> None:
+    """Store the PII-free, HTML-escaped copy of ``result`` (under suite ``name``) at ``key``."""
+    scrub_result(result, pii)
+    safe = html_safe_result(result)
+    if name is not None:
+        safe.suite_name = name
+    store.set(key, safe)
+
+
+def publish_result(
+    context: Any, result: Any, *, suite_name: str, run_id: Any, pii: set[str]
+) -> Any:
+    """Put one validation result (e.g. from an in-memory context) on the file ``context``'s
+    Data Docs site: scrub PII, store the escaped copy, rebuild its page, the suite's page
+    and the index. Returns the result's key (for :func:`page_url`). The caller holds
+    :func:`docs_lock`; the suite must be in ``context`` under ``suite_name``."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    suite_id = ExpectationSuiteIdentifier(name=suite_name)
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=suite_id, run_id=run_id, batch_identifier=result.batch_id
+    )
+    _store_safe(context.validation_results_store, key, result, pii, suite_name)
+    context.build_data_docs(resource_identifiers=[key, suite_id], build_index=True)
+    return key
+
+
+def result_digest(result: Any, *, suite_digest: str, pii: Sequence[str], result_format: str) -> str:
+    """What a Data Docs page of ``result`` shows that can differ from the last one built.
+
+    The suite (its content hash), the PII columns, the result format and, per
+    expectation, its type, arguments, severity and success — not the counts and
+    observed values, which change with every window.
+    """
+    rows = sorted(
+        json.dumps(
+            [
+                str(r.expectation_config.type),
+                dict(r.expectation_config.kwargs),
+                str(getattr(r.expectation_config.severity, "value", r.expectation_config.severity)),
+                bool(r.success),
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        for r in result.results
+    )
+    text = json.dumps([suite_digest, sorted(pii), result_format, rows], default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _state_dir(root: Path) -> Path:
+    return Path(root) / "gx" / "uncommitted" / "modelwatch"
+
+
+@contextlib.contextmanager
+def docs_lock(root: Path) -> Iterator[None]:
+    """Exclusive lock of the Data Docs site under ``root`` (``flock``: dies with its holder)."""
+    folder = _state_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "docs.lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def last_build(root: Path, suite_name: str) -> dict[str, Any]:
+    """The record of the last page built for ``suite_name`` (``{}``: none, or unreadable)."""
+    path = _state_dir(root) / f"{_safe_name(suite_name)}.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def record_build(root: Path, suite_name: str, state: Mapping[str, Any]) -> None:
+    """Write the record of a build atomically (uuid-named temp file, then rename)."""
+    folder = _state_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{_safe_name(suite_name)}.json"
+    temp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        temp.write_text(json.dumps(dict(state), sort_keys=True), encoding="utf-8")
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _safe_name(name: str) -> str:
+    """A file name for a suite name (suite names come from spec names; hash anything else)."""
+    if name and all(c.isalnum() or c in "-_" for c in name):
+        return name
+    return "suite-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 
 
 def scrub_result(suite_result: Any, pii: set[str]) -> bool:

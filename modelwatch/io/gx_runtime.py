@@ -8,9 +8,12 @@ contexts and what is cached in them belong to a :class:`GXRuntime`;
 
 * Without ``data_docs_dir``: an ephemeral GX context, with a validation
   definition cached per suite content.
-* With ``data_docs_dir``: a GX file project rooted there runs a Checkpoint
-  whose action (:func:`modelwatch.io.datadocs.pii_safe_docs_action`) scrubs
-  PII values, stores HTML-escaped results and updates the local Data Docs site.
+* With ``data_docs_dir``: the same in-memory validation, then the result is put
+  on the Data Docs site of a GX file project rooted there
+  (:func:`modelwatch.io.datadocs.publish_result`: PII values scrubbed, HTML-escaped)
+  — every time (``rebuild_docs="always"``) or only when the result failed or
+  changed since the last page built for the suite (``"changed"``, what the monitor
+  uses; the rule is :mod:`modelwatch.io.datadocs`'s).
 
 Labels: expectations with ``meta.frame == "labels"`` read the window's labeled
 rows, passed to :func:`validate_frame` as ``labels``.
@@ -37,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from modelwatch.errors import SuiteError, ValidationFailed
-from modelwatch.io.datadocs import PII_HIDDEN, page_url, pii_safe_docs_action, use_safe_page_view
+from modelwatch.io import datadocs
+from modelwatch.io.datadocs import PII_HIDDEN, page_url, use_safe_page_view
 from modelwatch.io.suites import check_suite, expectation_columns, fmt_number, json_value
 from modelwatch.stats.params import param_error
 
@@ -520,11 +524,12 @@ class GXRuntime:
     * one ephemeral context (pandas data source ``modelwatch``, dataframe asset
       ``frame``, whole-dataframe batch ``whole``), created on first use, with a
       ValidationDefinition per suite content (hash) for the life of the runtime;
-      its in-memory results store is emptied after each run;
+      its in-memory results store is emptied after each run. Every validation runs
+      here, with or without Data Docs;
     * per Data Docs root, a file context (its sites render with
-      :func:`~modelwatch.io.datadocs.safe_page_view`) and, per suite name, the
-      Checkpoint, reused while the suite content, PII columns and result format
-      are unchanged and GX reports it fresh.
+      :func:`~modelwatch.io.datadocs.safe_page_view`), opened on the first page to
+      build; a suite is written into it only when its content differs from the one
+      the last build recorded (:func:`~modelwatch.io.datadocs.last_build`).
 
     GX contexts are not thread-safe and Prefect may call from pool threads:
     every run holds one lock, shared by all runtimes of the process.
@@ -537,7 +542,6 @@ class GXRuntime:
         self._batch: Any = None  # its whole-dataframe batch definition
         self._validations: dict[str, Any] = {}  # suite hash -> ValidationDefinition
         self._docs: dict[str, Any] = {}  # data docs root -> FileDataContext
-        self._checkpoints: dict[tuple[str, str], tuple[Any, Any]] = {}  # (root, name) -> (key, cp)
 
     def validate(
         self,
@@ -551,8 +555,13 @@ class GXRuntime:
         now: datetime | None = None,
         result_format: str = "BASIC",
         labels: pd.DataFrame | None = None,
+        rebuild_docs: str = "always",
     ) -> ValidationReport:
         """Run ``suite`` on ``frame``; see :func:`validate_frame` for the parameters."""
+        if rebuild_docs not in ("always", "changed"):
+            raise param_error(
+                "validate_frame", "rebuild_docs", "'always' or 'changed'", rebuild_docs
+            )
         if not isinstance(frame, pd.DataFrame):
             raise param_error("validate_frame", "frame", "a pandas DataFrame", type(frame).__name__)
         check_suite(suite, source="suite")
@@ -573,36 +582,27 @@ class GXRuntime:
         docs_path: str | None = None
         docs_url: str | None = None
         with self._lock:
-            if data_docs_dir is None:
-                validation = self._ephemeral_validation(normalized, digest)
-                result = validation.run(
-                    batch_parameters={"dataframe": data},
-                    expectation_parameters=parameters,
-                    result_format=result_format,
-                    run_id=run_id,
-                )
-                self._clear_ephemeral_results()
-            else:
-                root = Path(data_docs_dir).resolve()
-                checkpoint = self._docs_checkpoint(
-                    normalized,
-                    digest=digest,
-                    root=root,
-                    pii=tuple(sorted(pii_set)),
-                    result_format=result_format,
-                )
-                checkpoint_result = checkpoint.run(
-                    batch_parameters={"dataframe": data},
-                    expectation_parameters=parameters,
-                    run_id=run_id,
-                )
-                validation = checkpoint.validation_definitions[0]
-                result_key, result = next(iter(checkpoint_result.run_results.items()))
-                index = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-                docs_path = str(index) if index.exists() else None
-                docs_url = page_url(self._docs_context(root), result_key, index)
+            validation = self._ephemeral_validation(normalized, digest)
+            result = validation.run(
+                batch_parameters={"dataframe": data},
+                expectation_parameters=parameters,
+                result_format=result_format,
+                run_id=run_id,
+            )
+            self._clear_ephemeral_results()
             order = {e.id: i for i, e in enumerate(validation.suite.expectations) if e.id}
             outcomes = _outcomes(result, order, pii_set, present={str(c) for c in frame.columns})
+            if data_docs_dir is not None:
+                docs_path, docs_url = self._data_docs(
+                    Path(data_docs_dir).resolve(),
+                    result,
+                    suite=normalized,
+                    digest=digest,
+                    run_id=run_id,
+                    pii=pii_set,
+                    result_format=result_format,
+                    always=rebuild_docs == "always",
+                )
             if labels is not None and label_suite["expectations"]:
                 on_labels = self._label_outcomes(
                     labels, label_suite, parameters=parameters, run_id=run_id, pii=pii_set
@@ -653,44 +653,46 @@ class GXRuntime:
             self._docs[key] = context
         return self._docs[key]
 
-    def _docs_checkpoint(
+    def _data_docs(
         self,
-        suite: dict[str, Any],
-        *,
-        digest: str,
         root: Path,
-        pii: tuple[str, ...],
+        result: Any,
+        *,
+        suite: dict[str, Any],
+        digest: str,
+        run_id: Any,
+        pii: set[str],
         result_format: str,
-    ) -> Any:
-        """Checkpoint (validation definition + PII-safe Data Docs action) of ``suite`` in ``root``."""
-        context = self._docs_context(root)
+        always: bool,
+    ) -> tuple[str | None, str | None]:
+        """(index.html, this result's page URL) after putting ``result`` on the site under
+        ``root`` — unless ``always`` is False and it passed like the last page built for
+        the suite: then (index.html, that page's URL). Caller holds the runtime's lock."""
         name = suite["name"]
-        cached = self._checkpoints.get((str(root), name))
-        if (
-            cached is not None
-            and cached[0] == (digest, pii, result_format)
-            and cached[1].is_fresh().success
-        ):
-            return cached[1]
-        gx = import_gx()
-        asset = context.data_sources.get("modelwatch").get_asset("frame")
-        batch = next((b for b in asset.batch_definitions if b.name == "whole"), None)
-        if batch is None:
-            batch = asset.add_batch_definition_whole_dataframe("whole")
-        gx_suite = context.suites.add_or_update(_gx_suite(suite, name=name))
-        validation = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
+        index = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        shown = datadocs.result_digest(
+            result, suite_digest=digest, pii=sorted(pii), result_format=result_format
         )
-        checkpoint = context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=name,
-                validation_definitions=[validation],
-                actions=[pii_safe_docs_action()(name="data_docs", pii_columns=pii)],
-                result_format=result_format,
-            )
-        )
-        self._checkpoints[(str(root), name)] = ((digest, pii, result_format), checkpoint)
-        return checkpoint
+        with datadocs.docs_lock(root):
+            last = datadocs.last_build(root, name)
+            if not always and result.success and last.get("result") == shown and index.exists():
+                return str(index), str(last.get("url") or index.as_uri())
+            context = self._docs_context(root)
+            if last.get("suite") != digest or not self._has_suite(context, name):
+                context.suites.add_or_update(_gx_suite(suite, name=name))
+            key = datadocs.publish_result(context, result, suite_name=name, run_id=run_id, pii=pii)
+            url = page_url(context, key, index)
+            built = {"suite": digest, "result": shown, "url": url}
+            datadocs.record_build(root, name, {**built, "at": datetime.now(UTC).isoformat()})
+        return (str(index) if index.exists() else None), url
+
+    @staticmethod
+    def _has_suite(context: Any, name: str) -> bool:
+        try:
+            context.suites.get(name)
+        except Exception:  # GX raises its own not-found error class per version
+            return False
+        return True
 
     def _label_outcomes(
         self,
@@ -735,14 +737,19 @@ def validate_frame(
     now: datetime | None = None,
     result_format: str = "BASIC",
     labels: pd.DataFrame | None = None,
+    rebuild_docs: str = "always",
 ) -> ValidationReport:
     """Run ``suite`` on ``frame`` with Great Expectations; return what passed and failed.
 
-    Without ``data_docs_dir``: an in-memory (ephemeral) GX context, cached per
-    suite content for the life of the process. With ``data_docs_dir``: a GX
-    file project rooted there (``<data_docs_dir>/gx/``) runs a Checkpoint whose
-    action updates the local Data Docs site; ``data_docs_path`` is its
-    ``index.html``. Values of the ``pii`` columns are never reported.
+    The suite runs in an in-memory (ephemeral) GX context, cached per suite
+    content for the life of the process. With ``data_docs_dir``: the result is
+    then put on the Data Docs site of a GX file project rooted there
+    (``<data_docs_dir>/gx/``); ``data_docs_path`` is its ``index.html``,
+    ``data_docs_url`` the result's page. ``rebuild_docs="changed"``: the site is
+    rebuilt only when the result failed or differs from the last page built for
+    the suite (:mod:`modelwatch.io.datadocs`), else the URL is that page's
+    (``"always"``, the default: every result gets its page). Values of the ``pii``
+    columns are never reported.
 
     Suite parameters: ``window_start`` / ``window_end`` (``window``, tz-aware;
     without it the window check only excludes the future) and ``now`` (default:
@@ -770,4 +777,5 @@ def validate_frame(
         now=now,
         result_format=result_format,
         labels=labels,
+        rebuild_docs=rebuild_docs,
     )
