@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from flows.rollback import rollback_model
 from modelwatch import demo as demo_lib
 from modelwatch.spec import find_spec
@@ -38,6 +40,7 @@ def _hold_promotion_lock(world: World) -> subprocess.Popen[str]:
     return holder
 
 
+@pytest.mark.serial  # asserts a wall-clock bound: not beside another test
 def test_rollback_after_the_lock_holder_was_killed_takes_seconds(fresh_world: World) -> None:
     world = fresh_world
     _two_versions(world)

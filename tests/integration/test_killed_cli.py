@@ -20,7 +20,7 @@ from modelwatch.settings import get_settings
 from modelwatch.spec import find_spec
 from tests.servers import clean_env
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 REPO = Path(__file__).resolve().parents[2]
 

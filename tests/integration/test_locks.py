@@ -25,7 +25,7 @@ from modelwatch.errors import LockTimeout
 from modelwatch.io.store import Store, locks
 from tests.servers import postgres_database, require_postgres
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 HOLDER = textwrap.dedent(
     """

@@ -24,7 +24,7 @@ from modelwatch.errors import StoreError
 from modelwatch.io.store import RunRecord, Store
 from tests.servers import PG_DSN, postgres_available, postgres_database, require_postgres
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 T0 = datetime(2026, 11, 23, 0, tzinfo=UTC)
 

@@ -281,6 +281,7 @@ def test_a_failed_upgrade_on_postgresql_changes_nothing() -> None:
             assert [v[0] for v in versions] == [1]
 
 
+@pytest.mark.serial  # asserts a wall-clock bound: not beside another test
 def test_monitor_on_a_store_one_revision_behind_fails_fast_naming_the_command(
     tmp_path: Path,
 ) -> None:

@@ -214,6 +214,7 @@ def test_the_command_line_starts_without_importing_prefect_or_the_flows() -> Non
     assert out.strip() == "[]"
 
 
+@pytest.mark.serial  # asserts a wall-clock bound: not beside another test
 def test_an_unknown_model_is_refused_in_a_second_before_prefect_starts(home: Path) -> None:
     started = time.monotonic()
     done = subprocess.run(
@@ -249,3 +250,46 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"modelwatch {version('modelwatch')}"
+
+
+@pytest.mark.serial  # asserts a wall-clock bound: not beside another test
+def test_fleet_checks_every_spec_before_prefect_starts(home: Path) -> None:
+    """A broken spec and an unknown model are named together, in seconds, with no Prefect."""
+    (home / "specs" / "broken.yaml").write_text("name: broken\ntask: nonsense\n")
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # never reached
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "fleet"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("modelwatch: error: ")
+    assert "broken.yaml" in done.stderr and "credit" not in done.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "cli", "fleet", "credit", "nosuch", "../etc"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert listed.returncode == 1
+    assert "2 of 3 specs are unusable" in listed.stderr
+    assert "no monitor spec for model 'nosuch'" in listed.stderr
+    assert "invalid model name '../etc'" in listed.stderr
+    assert time.monotonic() - started < 20  # a temporary Prefect server alone takes ~15 s
+
+
+def test_fleet_refuses_an_empty_specs_folder(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (home / "specs" / "credit.yaml").unlink()
+    assert main(["fleet"]) == 1
+    assert "no monitor spec (*.yaml) in" in capsys.readouterr().err
+
+
+def test_fleet_and_serve_fleet_are_commands() -> None:
+    from cli.main import build_parser
+
+    args = build_parser().parse_args(["fleet", "a", "b", "--window-end", "2026-11-23T10:00+00:00"])
+    assert args.models == ["a", "b"] and args.window_end == datetime(2026, 11, 23, 10, tzinfo=UTC)
+    assert build_parser().parse_args(["serve", "--fleet"]).fleet is True
+    assert build_parser().parse_args(["serve"]).fleet is False

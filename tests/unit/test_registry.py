@@ -96,6 +96,7 @@ def _log(
     )
 
 
+@pytest.mark.serial  # asserts a wall-clock bound: not beside another test
 def test_log_model_version_registers_v1_with_alias_and_loads_the_same_model(
     registry: Registry,
     model: Any,
