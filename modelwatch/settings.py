@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     expectations_dir: Path = Field(
         default=Path("expectations"), description="Folder of Great Expectations suites."
     )
+    dashboard_url: str | None = Field(
+        default=None,
+        description="Base URL of `modelwatch dashboard` as people reach it (e.g. "
+        "http://mw.internal:8765): reports and Data Docs are linked there instead of file://.",
+    )
 
     @property
     def home_dir(self) -> Path:

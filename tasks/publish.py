@@ -20,6 +20,7 @@ from modelwatch.assessment import (
     report_html,
     resolved_alert,
 )
+from modelwatch.dashboard import links
 from modelwatch.io import alert_episodes, alerts, reports
 from modelwatch.io.store import Store
 from modelwatch.settings import get_settings
@@ -71,10 +72,14 @@ def emit_model_event(event: str, model_name: str, payload: Mapping[str, Any]) ->
 
 
 def report_url(model: str, window_start: datetime, *, dry_run: bool = False) -> str:
-    """The ``file://`` URL of a window's report (written at the end of its run)."""
+    """Where people open a window's report: the dashboard (``MODELWATCH_DASHBOARD_URL``),
+    else the ``file://`` path on this worker; a dry run's report is always the file."""
     path = reports.report_path(
         reports_dir=_reports_dir(dry_run=dry_run), model=model, window_start=window_start
     )
+    base = get_settings().dashboard_url
+    if base and not dry_run:
+        return links.report_url(model, path.name, base=base)
     return path.resolve().as_uri()
 
 
@@ -112,7 +117,7 @@ def publish_report(
     root = _reports_dir(dry_run=dry_run)
     path = reports.write_report(text, reports_dir=root, model=spec.name, window_start=start)
     create_link_artifact(
-        link=path.resolve().as_uri(),
+        link=report_url(spec.name, start, dry_run=dry_run),
         link_text=f"HTML report {path.name}" + (" (dry run)" if dry_run else ""),
         key=artifact_key(spec.name, "report"),
         description=f"Report with plots of {spec.name} window {start:%Y-%m-%d %H:%M}",
