@@ -47,7 +47,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,7 @@ __all__ = [
     "fit_champion_state",
     "fit_thresholds",
     "fit_version_state",
+    "load_or_fit",
     "local_state_name",
     "spec_fingerprint",
     "thresholds_key",
@@ -89,6 +91,7 @@ MULTIVARIATE_MAX_ROWS = 20_000
 uses at most 5 000 rows of it, PCA fits on all of it)."""
 
 _SEED = 0
+_log = logging.getLogger(__name__)
 
 
 def spec_fingerprint(spec: MonitorSpec) -> str:
@@ -324,3 +327,48 @@ def fit_version_state(spec: MonitorSpec, model: Any, training_data: pd.DataFrame
 
     outputs = score_frame(model, training_data, spec, source="the training data")
     return fit_champion_state(spec, training_data, outputs)
+
+
+Arrays = Mapping[str, npt.NDArray[Any]]
+
+
+def load_or_fit(
+    spec: MonitorSpec,
+    *,
+    cached: Callable[[], Arrays | None],
+    logged: Callable[[], Arrays | None],
+    logged_profile: Callable[[], Arrays | None],
+    fit: Callable[[], ChampionState],
+    keep: Callable[[ChampionState], object],
+) -> ChampionState:
+    """The champion's state for ``spec``: the one this worker fitted before (``cached``),
+    else the one logged with the version (``logged``, its feature profile from
+    ``logged_profile`` when saved without it), else ``fit()`` once and ``keep`` it.
+
+    A stored state fitted for other spec columns, or unreadable (a format of another
+    modelwatch, a damaged file), is not used: the state is fitted anew (logged as a
+    warning). The callables are the I/O (``tasks.registry.load_champion_state`` passes
+    the registry and the worker's cache), so the rule is tested without MLflow.
+    """
+    for source, read in (("cached", cached), ("logged", logged)):
+        arrays = read()
+        if arrays is None:
+            continue
+        try:
+            profile = None
+            if not any(key.startswith("profile.") for key in arrays):
+                profile_arrays = logged_profile()
+                if profile_arrays is None:
+                    _log.warning("the %s champion state has no drift profile: refitting", source)
+                    continue
+                profile = ReferenceProfile.from_arrays(profile_arrays)
+            state = ChampionState.from_arrays(arrays, profile=profile)
+        except StatisticsError as exc:
+            _log.warning("the %s champion state is not usable (%s): refitting", source, exc)
+            continue
+        if state.matches(spec):
+            return state
+        _log.info("the %s champion state was fitted for other spec columns", source)
+    state = fit()
+    keep(state)
+    return state

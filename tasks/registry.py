@@ -6,7 +6,6 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -18,10 +17,10 @@ from modelwatch.champion_state import (
     ChampionState,
     fit_champion_state,
     fit_version_state,
+    load_or_fit,
     local_state_name,
     thresholds_key,
 )
-from modelwatch.errors import StatisticsError
 from modelwatch.io import reference_cache
 from modelwatch.io.registry import ChampionChanged as ChampionChanged
 from modelwatch.io.registry import ModelVersionRef, PromotionResult, Registry
@@ -69,32 +68,6 @@ def load_profile(ref: ModelVersionRef) -> ReferenceProfile | None:
     return None if arrays is None else ReferenceProfile.from_arrays(arrays)
 
 
-def _stored_state(
-    registry: Registry, spec: MonitorSpec, ref: ModelVersionRef, cache: Path
-) -> ChampionState | None:
-    """The state this worker fitted before, else the one logged with the version (when
-    fitted for this spec's columns); None when neither exists."""
-    arrays = reference_cache.read_cached_arrays(cache, ref.run_id, local_state_name(spec))
-    if arrays is None:
-        arrays = registry.load_state_arrays(ref, cache_dir=cache)
-    if arrays is None:
-        return None
-    profile = None
-    if not any(key.startswith("profile.") for key in arrays):  # logged beside profile.npz
-        profile_arrays = registry.load_profile_arrays(ref.name, ref.version, cache_dir=cache)
-        if profile_arrays is None:
-            return None
-        profile = ReferenceProfile.from_arrays(profile_arrays)
-    try:
-        state = ChampionState.from_arrays(arrays, profile=profile)
-    except StatisticsError as exc:  # e.g. a state format of another modelwatch: fit anew
-        logging.getLogger(__name__).warning(
-            "champion state of %s v%s not used: %s", ref.name, ref.version, exc
-        )
-        return None
-    return state if state.matches(spec) else None
-
-
 @task(
     name="load-champion-state",
     task_run_name="load-champion-state-{ref.name}-v{ref.version}",
@@ -105,17 +78,25 @@ def load_champion_state(
 ) -> ChampionState:
     """The version's fitted state (:mod:`modelwatch.champion_state`): logged with it, or
     fitted once here (versions logged without one) and kept in this worker's cache."""
-    registry, cache = open_registry(), get_settings().cache_dir
-    state = _stored_state(registry, spec, ref, cache)
-    if state is None:
-        get_run_logger().info("fitting the champion state of %s v%s once", ref.name, ref.version)
-        with _warnings_to_run_log():
-            model = registry.load_model(ref.name, ref.version, trust_pickle=spec.model.trust_pickle)
-        state = fit_champion_state(spec, reference, score_frame(model, reference, spec))
-        reference_cache.write_cached_arrays(
-            cache, ref.run_id, local_state_name(spec), state.to_arrays()
-        )
-    return state
+    registry, cache, name = open_registry(), get_settings().cache_dir, local_state_name(spec)
+    return load_or_fit(
+        spec,
+        cached=lambda: reference_cache.read_cached_arrays(cache, ref.run_id, name),
+        logged=lambda: registry.load_state_arrays(ref, cache_dir=cache),
+        logged_profile=lambda: registry.load_profile_arrays(ref.name, ref.version, cache_dir=cache),
+        fit=lambda: _fit_state(registry, spec, ref, reference),
+        keep=lambda s: reference_cache.write_cached_arrays(cache, ref.run_id, name, s.to_arrays()),
+    )
+
+
+def _fit_state(
+    registry: Registry, spec: MonitorSpec, ref: ModelVersionRef, reference: pd.DataFrame
+) -> ChampionState:
+    """Fit a version's state here (it was logged without one): its model re-scores its reference."""
+    get_run_logger().info("fitting the champion state of %s v%s once", ref.name, ref.version)
+    with _warnings_to_run_log():
+        model = registry.load_model(ref.name, ref.version, trust_pickle=spec.model.trust_pickle)
+    return fit_champion_state(spec, reference, score_frame(model, reference, spec))
 
 
 @task(

@@ -21,6 +21,7 @@ from modelwatch.champion_state import (
     MULTIVARIATE_MAX_ROWS,
     ChampionState,
     fit_champion_state,
+    load_or_fit,
     spec_fingerprint,
     thresholds_key,
 )
@@ -166,3 +167,49 @@ def test_a_broken_state_file_is_a_clear_error() -> None:
     reference = simulate.generate_reference(1500, seed=1, task="binary")
     with pytest.raises(StatisticsError, match="10 reference outputs for 1500 reference rows"):
         fit_champion_state(spec, reference, (np.zeros(10), np.zeros(10)))
+
+
+class _Sources:
+    """The I/O ``load_or_fit`` is given, recording what was read, fitted and kept."""
+
+    def __init__(self, state: ChampionState, **present: Any) -> None:
+        self.state, self.calls, self.kept = state, [], []
+        self.present = present
+
+    def read(self, name: str) -> Any:
+        self.calls.append(name)
+        return self.present.get(name)
+
+    def load(self, spec: MonitorSpec) -> ChampionState:
+        return load_or_fit(
+            spec,
+            cached=lambda: self.read("cached"),
+            logged=lambda: self.read("logged"),
+            logged_profile=lambda: self.read("profile"),
+            fit=lambda: (self.calls.append("fit"), self.state)[1],
+            keep=self.kept.append,
+        )
+
+
+def test_a_stored_state_is_used_and_a_missing_stale_or_broken_one_is_fitted_once() -> None:
+    spec = _spec("binary")
+    reference, _, model = _world("binary")
+    state = fit_champion_state(spec, reference, score_frame(model, reference, spec))
+    full, bare = state.to_arrays(), state.to_arrays(with_profile=False)
+    profile = state.profile.to_arrays()
+
+    cached = _Sources(state, cached=full, logged=bare)  # fitted by this worker before
+    assert cached.load(spec).matches(spec) and cached.calls == ["cached"] and not cached.kept
+    logged = _Sources(state, logged=bare, profile=profile)  # logged with the version
+    assert logged.load(spec).estimator is not None
+    assert logged.calls == ["cached", "logged", "profile"] and not logged.kept
+    missing = _Sources(state)  # an older version: fitted once, kept for the next windows
+    assert missing.load(spec) is state
+    assert missing.calls == ["cached", "logged", "fit"] and missing.kept == [state]
+    other = _spec("binary", multivariate=False)  # fitted for other columns: refitted
+    stale = _Sources(state, logged=bare, profile=profile)
+    assert stale.load(other) is state and stale.calls[-1] == "fit"
+    broken = dict(bare, **{"state.meta": np.array('{"format": 0}')})
+    assert _Sources(state, logged=broken, profile=profile).load(spec) is state
+    no_profile = _Sources(state, logged=bare)  # logged without profile.npz: refitted
+    assert no_profile.load(spec) is state and no_profile.kept == [state]
