@@ -40,7 +40,40 @@ def test_scheduled_monitor_runs_one_at_a_time() -> None:
     assert {d["entrypoint"] for d in scheduled} == {
         "flows/monitor.py:monitor_model",
         "flows/relabel.py:relabel_model",
+        "flows/fleet.py:monitor_fleet",
     }
+
+
+def test_one_monitor_schedule_is_active_per_model_or_for_the_fleet() -> None:
+    """By default the per-model monitor schedules run and the fleet's is paused; fleet mode
+    (``modelwatch serve --fleet``) swaps them. Relabel schedules stay on either way."""
+    from flows.deployments import FLEET, MONITOR, deployment_definitions
+
+    specs = _specs()
+    for fleet in (False, True):
+        definitions = deployment_definitions(specs, fleet=fleet)
+        active = {
+            (d["entrypoint"], d["name"])
+            for d in definitions
+            if any(s["active"] for s in d.get("schedules", []))
+        }
+        monitors = {(MONITOR, f"{s.name}-scheduled") for s in specs}
+        relabels = {("flows/relabel.py:relabel_model", f"{s.name}-relabel") for s in specs}
+        fleet_schedule = {(FLEET, "fleet-scheduled")}
+        assert active == (fleet_schedule if fleet else monitors) | relabels
+        (fleet_deployment,) = [d for d in definitions if d["name"] == "fleet-scheduled"]
+        assert fleet_deployment["concurrency_limit"] == 1
+        assert fleet_deployment["schedules"][0]["cron"] == "0 * * * *"
+
+
+def test_the_fleet_deployment_serves_with_its_schedule_paused_unless_fleet_mode() -> None:
+    from flows.deployments import deployment_definitions, runner_deployment
+
+    (definition,) = [d for d in deployment_definitions(_specs()) if d["name"] == "fleet-scheduled"]
+    deployment = runner_deployment(definition)
+    assert deployment.name == "fleet-scheduled"
+    assert [s.active for s in deployment.schedules] == [False]
+    assert deployment.concurrency_limit == 1
 
 
 def test_each_spec_gets_a_daily_relabel_that_runs_one_at_a_time() -> None:
