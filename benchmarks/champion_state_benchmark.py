@@ -18,7 +18,9 @@ Realized metrics (the same in both) are timed once beside. Reported: seconds per
 stage (best of ``--repeat``), the one-time cost of fitting and saving the state,
 the state file's size, and whether both paths give equal estimates, drift and
 multivariate results. Prefect's per-task overhead is not included (it is the same
-in both paths, one task fewer after: no ``load-model``).
+in both paths, one task fewer after: no ``load-model``). BLAS / OpenMP pools are
+limited to ``--threads`` (default 1) with ``threadpoolctl``, so that the gradient
+boosting of the multivariate step does not swing with the machine's load.
 
 Usage::
 
@@ -43,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from threadpoolctl import threadpool_limits
 
 from modelwatch import analysis, simulate
 from modelwatch.champion_state import ChampionState, fit_champion_state
@@ -172,13 +175,15 @@ def main() -> None:
     parser.add_argument("--references", default="6000,1000000")
     parser.add_argument("--window", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=RESULTS / "champion_state_benchmark.json")
     args = parser.parse_args()
     raw = yaml.safe_load((REPO / "deployments" / "specs" / "credit.yaml").read_text())
     spec = MonitorSpec.model_validate(raw)
     results = []
     for n in (int(v) for v in args.references.split(",")):
-        result = run(spec, n, args.window, args.repeat)
+        with threadpool_limits(limits=args.threads):
+            result = run(spec, n, args.window, args.repeat)
         print(json.dumps(result))
         results.append(result)
     out = {
@@ -186,6 +191,7 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
         "repeat": args.repeat,
+        "threads": args.threads,
         "results": results,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from modelwatch.champion_state import (
     local_state_name,
     thresholds_key,
 )
+from modelwatch.errors import StatisticsError
 from modelwatch.io import reference_cache
 from modelwatch.io.registry import ChampionChanged as ChampionChanged
 from modelwatch.io.registry import ModelVersionRef, PromotionResult, Registry
@@ -172,7 +173,7 @@ def log_candidate(
 ) -> ModelVersionRef:
     """Log the fitted challenger (PII dropped, with its drift profile and its champion state,
     :mod:`modelwatch.champion_state`) as alias ``challenger``."""
-    state = fit_version_state(spec, model, training_data).to_arrays(with_profile=False)
+    state = _version_state(spec, model, training_data)
     with _warnings_to_run_log():
         return open_registry().log_model_version(
             spec.name,
@@ -184,6 +185,18 @@ def log_candidate(
             champion_state=state,
             **retraining.challenger_artifacts(spec, training_data),
         )
+
+
+def _version_state(
+    spec: MonitorSpec, model: Any, training_data: pd.DataFrame
+) -> dict[str, Any] | None:
+    """The state to log with a new version; None (logged without: the first monitor run
+    fits it, and reports the same error there) when it cannot be fitted."""
+    try:
+        return fit_version_state(spec, model, training_data).to_arrays(with_profile=False)
+    except StatisticsError as exc:
+        get_run_logger().warning("version logged without its champion state: %s", exc)
+        return None
 
 
 @task(name="tag-versions", **IO_TASK)
