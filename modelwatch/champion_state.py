@@ -18,17 +18,23 @@ per version into a :class:`ChampionState`:
 
 Calibrated drift thresholds (``drift.thresholds: calibrated``) also depend on the
 window size: :func:`fit_thresholds` calibrates them for
-:func:`~modelwatch.stats.thresholds.threshold_chunk_size` of the window's rows, and
-the worker caches each size's result with the version (see ``tasks.metrics``).
+:func:`~modelwatch.stats.thresholds.threshold_chunk_size` of the window's rows (the
+row count rounded down to two significant digits), and the worker keeps each size's
+result as JSON in its cache of the version's run (task ``drift-thresholds``).
 
-When: :func:`fit_champion_state` runs when a version is logged
-(``Registry.log_model_version`` with ``champion_state=``: retraining and the demo
-bootstrap), and the state is logged as the run artifact
-``reference/champion_state.npz`` next to ``reference/profile.npz``. A version logged
-without it (older modelwatch), or whose state was fitted for other spec columns
-(:func:`spec_fingerprint` differs), is fitted once by the first worker that needs it
-and kept in that worker's cache (``$MODELWATCH_HOME/cache/<run_id>/``): never per
-window.
+When: :func:`fit_version_state` runs when a version is logged (retraining's
+``tasks.registry.log_candidate`` passes ``champion_state=`` to
+``Registry.log_model_version``), and the state is logged as the run artifact
+``reference/champion_state.npz`` next to ``reference/profile.npz`` (without the
+feature profile, which is that file). A version logged without it (older
+modelwatch, the demo's bootstrap), or whose state was fitted for other spec
+columns (:func:`spec_fingerprint` differs) or in a format this modelwatch does not
+read, is fitted once by the first worker that needs it and kept in that worker's
+cache (``$MODELWATCH_HOME/cache/<run_id>/champion_state-<fingerprint>.npz``): never
+per window (:func:`load_or_fit`, the rule the ``load-champion-state`` task wires).
+It is not written back to the version's run: a monitor worker does not write into
+the registry's runs, and two workers logging the same artifact at once could show a
+half-written file to a third.
 
 Format: :meth:`ChampionState.to_arrays` gives plain numpy arrays and JSON text for
 ``np.savez``; it is read with ``np.load(..., allow_pickle=False)``; the multivariate
