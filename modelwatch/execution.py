@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from modelwatch.errors import SourceError, SpecError, StatisticsError
+from modelwatch.errors import SourceError, SpecError, StatisticsError, TransientError
 from modelwatch.stats.drift import (
     DriftReport,
     ReferenceProfile,
@@ -99,6 +99,9 @@ Partition = Callable[[], Iterable[pd.DataFrame | tuple[pd.DataFrame, pd.DataFram
 
 _SEED = 0
 _SAMPLE_STREAM = 0x5A  # seed word of the sample's draws (apart from the bootstrap's)
+
+#: Seconds to wait for a remote Dask scheduler before the window fails (transient: retried later).
+CONNECT_TIMEOUT_S = 30
 
 #: Expected size of the seeded sample of a streamed window (multivariate drift, CBPE).
 SAMPLE_ROWS = 5000
@@ -464,7 +467,9 @@ def dask_client(execution: Execution) -> Iterator[Any]:
     """A ``dask.distributed.Client``: the spec's scheduler address, else a LocalCluster.
 
     The LocalCluster (``processes=True``, one thread per worker, no dashboard,
-    127.0.0.1) is closed on exit; a remote cluster is left running.
+    127.0.0.1) is closed on exit; a remote cluster is left running. A scheduler
+    that cannot be reached within :data:`CONNECT_TIMEOUT_S` is a
+    :class:`~modelwatch.errors.TransientError` naming the address.
     """
     from dask.distributed import Client, LocalCluster
 
@@ -476,7 +481,14 @@ def dask_client(execution: Execution) -> Iterator[Any]:
                 "not set in the environment (it must hold a scheduler address, "
                 "tcp://host:8786)"
             )
-        with Client(address) as client:  # type: ignore[no-untyped-call]
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError) as exc:
+            raise TransientError(
+                f"the Dask scheduler {address!r} (from ${execution.dask_address_env}) cannot be "
+                f"reached: {exc}"
+            ) from exc
+        with client:
             yield client
         return
     with (

@@ -117,3 +117,22 @@ def test_a_scheduler_address_from_the_environment_is_used(
         dask_client(spec.execution),
     ):
         pass
+
+
+def test_an_unreachable_scheduler_is_a_transient_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelwatch import execution
+    from modelwatch.errors import TransientError, is_transient
+
+    spec = _spec("credit", execution={"engine": "dask", "dask_address_env": ENV})
+    monkeypatch.setenv(ENV, "tcp://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.setattr(execution, "CONNECT_TIMEOUT_S", 2)
+    with (
+        pytest.raises(
+            TransientError, match=r"Dask scheduler 'tcp://127.0.0.1:9' .* cannot be"
+        ) as err,
+        dask_client(spec.execution),
+    ):
+        pass
+    assert is_transient(err.value)
