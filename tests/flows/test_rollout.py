@@ -76,8 +76,11 @@ def _registry(world: World) -> Any:
     return world.registry()  # type: ignore[no-untyped-call]
 
 
-def _serve(world: World, index: int, *, better: bool = False, slower: bool = False) -> None:
-    """Serve window ``index`` and route it: canary rows right (better) or 5x slower."""
+def _serve(
+    world: World, index: int, *, better: bool = False, slower: bool = False, shadow: bool = False
+) -> None:
+    """Serve window ``index`` and route it: canary rows right (better) or 5x slower; with
+    ``shadow``, log a miscalibrated shadow's answers (scores + 0.3) in shadow_ columns."""
     world.serve(index)
     start, _ = world.window(index)
     spec = find_spec("credit", world.settings.resolved_specs_dir)
@@ -95,6 +98,9 @@ def _serve(world: World, index: int, *, better: bool = False, slower: bool = Fal
         log.loc[known, "prediction"] = truth[known].astype(log["prediction"].dtype)
     if slower:
         log.loc[canary, "latency_ms"] = log.loc[canary, "latency_ms"] * 5
+    if shadow:
+        log["shadow_score"] = (log["score"] + 0.3).clip(0, 1)
+        log["shadow_prediction"] = (log["shadow_score"] > 0.5).astype(log["prediction"].dtype)
     log.to_parquet(log_path, index=False)
 
 
@@ -159,3 +165,16 @@ def test_an_undecided_canary_is_rejected_after_max_canary_hours(reset: World) ->
     state: Any = advance_rollout("credit", start, end, now=late, return_state=True)
     assert state.name == "Rejected" and "no decision after" in state.message
     assert _registry(world).aliases("credit") == {"champion": "1"}
+
+
+def test_a_miscalibrated_shadow_is_rejected_on_its_logged_answers(
+    reset: World, events: list[str]
+) -> None:
+    world = reset
+    _registry(world).alias_book.start_shadow("credit", "2", reason="test")
+    _serve(world, 4, shadow=True)
+    start, end = world.window(4)
+    state: Any = advance_rollout("credit", start, end, return_state=True)
+    assert state.name == "Rejected" and "failed: ece" in state.message, state.message
+    assert _registry(world).aliases("credit") == {"champion": "1"}
+    assert events == ["modelwatch.model.rejected"]
