@@ -64,6 +64,7 @@ from modelwatch.stats.streaming import (
 
 if TYPE_CHECKING:  # workers unpickle plans and partitions: they never import these
     from modelwatch.analysis import ReferenceOutputs
+    from modelwatch.io.gx_runtime import ValidationReport
     from modelwatch.spec import Execution, MonitorSpec
 
 # The same names as modelwatch.analysis (test_streaming checks): importing analysis would load
@@ -86,6 +87,7 @@ __all__ = [
     "compute_window_aggregates",
     "dask_client",
     "finalize_window",
+    "merge_slice_reports",
     "parquet_partitions",
     "reference_state",
     "should_stream",
@@ -706,3 +708,55 @@ def parquet_partitions(
         ParquetPartition(str(p), timestamp, start, end, tuple(columns), batch_rows)
         for p in sorted(str(p) for p in paths)
     ]
+
+
+# --------------------------------------------------------------------------- validation by slice
+
+#: Failing slices quoted per expectation in a merged validation report.
+SLICES_QUOTED = 3
+
+
+def merge_slice_reports(reports: Sequence[tuple[str, ValidationReport]]) -> ValidationReport:
+    """One report for a window validated slice by slice (``(slice label, report)``, in order).
+
+    Each slice ran the same suite. An expectation succeeds iff it succeeded on every
+    slice; its observed text quotes the first :data:`SLICES_QUOTED` failing slices
+    (``slice <label>: <observed>``) and counts the rest. ``n_rows`` is the sum. Row-level
+    expectations thus see every row; aggregate ones (a mean, a row count, ``mostly``)
+    are judged per slice, and the observed text of a passing one says over how many
+    slices. Data Docs: the last slice's page.
+    """
+    from modelwatch.io.gx_runtime import ExpectationOutcome, ValidationReport
+
+    if not reports:
+        raise StatisticsError("merge_slice_reports needs at least one slice report")
+    first = reports[0][1]
+
+    def key(outcome: ExpectationOutcome) -> tuple[str, str | None, str, str, str]:
+        return (outcome.expectation_type, outcome.column, outcome.frame, outcome.expected,
+                outcome.severity)  # fmt: skip
+
+    for label, report in reports:
+        if [key(o) for o in report.outcomes] != [key(o) for o in first.outcomes]:
+            raise StatisticsError(
+                f"slice {label!r} was validated with other expectations than slice "
+                f"{reports[0][0]!r} (suite {report.suite_name!r} vs {first.suite_name!r})"
+            )
+    outcomes = []
+    for i, outcome in enumerate(first.outcomes):
+        failed = [(label, r.outcomes[i]) for label, r in reports if not r.outcomes[i].success]
+        if failed:
+            quoted = [f"slice {label}: {o.observed}" for label, o in failed[:SLICES_QUOTED]]
+            more = len(failed) - SLICES_QUOTED
+            observed = "; ".join(quoted) + (f"; +{more} more failing slices" if more > 0 else "")
+        else:
+            observed = f"{outcome.observed} (first of {len(reports)} slices, all passed)"
+        outcomes.append(replace(outcome, success=not failed, observed=observed))
+    last = reports[-1][1]
+    return ValidationReport(
+        suite_name=first.suite_name,
+        n_rows=sum(r.n_rows for _, r in reports),
+        outcomes=tuple(outcomes),
+        data_docs_path=last.data_docs_path,
+        data_docs_url=last.data_docs_url,
+    )

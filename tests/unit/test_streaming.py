@@ -513,3 +513,38 @@ def test_window_partitions_are_disjoint_time_slices_covering_the_window(tmp_path
     on_dask = _source_spec(tmp_path, "credit", labels=False, engine="dask", dask_workers=3)
     assert len(window_partitions(on_dask, start, end, tmp_path, n_rows=10)) == 6
     assert pickle.loads(pickle.dumps(local[2])) == local[2]
+
+
+def test_slice_reports_merge_into_one_window_report() -> None:
+    from modelwatch.execution import merge_slice_reports
+    from modelwatch.io.gx_runtime import ExpectationOutcome, ValidationReport
+
+    def report(n: int, score_ok: bool, rows_ok: bool) -> ValidationReport:
+        outcomes = (
+            ExpectationOutcome(
+                "expect_column_values_to_be_between", "score", "critical", score_ok,
+                "0 unexpected" if score_ok else f"{n // 10} unexpected (e.g. 1.3)", "min 0 max 1",
+            ),
+            ExpectationOutcome(
+                "expect_table_row_count_to_be_between", None, "warning", rows_ok,
+                f"{n} rows", "min 100",
+            ),
+        )  # fmt: skip
+        return ValidationReport("credit", n, outcomes)
+
+    slices = [
+        ("10:00", report(500, True, True)),
+        ("10:30", report(400, False, True)),
+        ("11:00", report(50, True, False)),
+    ]
+    merged = merge_slice_reports(slices)
+    assert merged.n_rows == 950 and not merged.success
+    score, rows = merged.outcomes
+    assert score.observed == "slice 10:30: 40 unexpected (e.g. 1.3)" and not score.success
+    assert rows.observed == "slice 11:00: 50 rows" and [o.line() for o in merged.warnings]
+    passing = merge_slice_reports(slices[:1] * 2)
+    assert passing.success
+    assert passing.outcomes[1].observed == "500 rows (first of 2 slices, all passed)"
+    odd = ValidationReport("other", 10, slices[0][1].outcomes[:1])
+    with pytest.raises(StatisticsError, match=r"slice 'x' was validated with other expectations"):
+        merge_slice_reports([slices[0], ("x", odd)])
