@@ -4,7 +4,8 @@ Routes (the URL scheme other components link to):
 
 * ``/`` — the fleet: every model (specs folder ∪ store) and its newest window
 * ``/models/<model>?windows=N`` — a model's history (charts, decisions, episodes,
-  validation, windows); N windows, newest (default 500, at most 20000)
+  validation, windows); the newest N windows (default 500, at most 10000; the tables
+  list the newest 200)
 * ``/reports/<model>/<file>.html`` — a window's HTML report
   (``$MODELWATCH_HOME/reports/<model>/<window start %Y-%m-%dT%H%M>.html``)
 * ``/data-docs/<path>`` — the Great Expectations Data Docs site
@@ -66,7 +67,9 @@ __all__ = ["DashboardConfig", "create_app"]
 _log = logging.getLogger(__name__)
 
 DEFAULT_WINDOWS = 500
-MAX_WINDOWS = 20_000
+MAX_WINDOWS = 10_000
+#: rows of the windows / validation tables (the charts show every window asked for)
+TABLE_ROWS = 200
 
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -308,17 +311,15 @@ def _decision_rows(history: data.ModelHistory, config: DashboardConfig) -> list[
 
 def _validation_rows(history: data.ModelHistory) -> list[dict[str, Any]]:
     rows = []
-    for run in reversed(history.runs):
-        outcomes = history.validation.get(run["id"], [])
-        if not outcomes:
+    for run in reversed(history.runs[-TABLE_ROWS:]):
+        counts = history.validation_counts.get(run["id"])
+        if not counts:
             continue
-        failed = [o for o in outcomes if not o["success"]]
+        failed = history.validation_failed.get(run["id"], [])
         rows.append(
             {
                 "window_start": run["window_start"],
-                "total": len(outcomes),
-                "critical": sum(o["severity"] == "critical" for o in failed),
-                "warning": sum(o["severity"] != "critical" for o in failed),
+                **counts,
                 "failed": [
                     f"{o['expectation']}({o['column_name']})"
                     if o["column_name"]
@@ -332,7 +333,7 @@ def _validation_rows(history: data.ModelHistory) -> list[dict[str, Any]]:
 
 def _window_rows(history: data.ModelHistory, config: DashboardConfig) -> list[dict[str, Any]]:
     rows = []
-    for run in reversed(history.runs):
+    for run in reversed(history.runs[-TABLE_ROWS:]):
         metrics = history.metrics.get(run["id"], [])
 
         def value(kind: str, metrics: list[dict[str, Any]] = metrics) -> float | None:
@@ -457,6 +458,8 @@ def create_app(
             champion=champion,
             champion_link=links.mlflow_version_url(config.tracking_uri, name, champion),
             mlflow_model=links.mlflow_model_url(config.tracking_uri, name),
+            max_windows=MAX_WINDOWS,
+            table_rows=TABLE_ROWS,
         )
 
     def report(request: Request) -> Response:

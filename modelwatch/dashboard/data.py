@@ -242,27 +242,88 @@ class ModelHistory:
     spec_error: str | None
     metric: str | None
     runs: list[dict[str, Any]]  # oldest first
-    metrics: dict[str, list[dict[str, Any]]]  # run id -> overall metric rows
+    metrics: dict[str, list[dict[str, Any]]]  # run id -> overall rows of `metric`
     drift: dict[str, list[dict[str, Any]]]  # run id -> drift rows
-    validation: dict[str, list[dict[str, Any]]]  # run id -> validation rows
+    validation_counts: dict[str, dict[str, int]]  # run id -> total / critical / warning
+    validation_failed: dict[str, list[dict[str, Any]]]  # run id -> failed validation rows
     decisions: list[dict[str, Any]]
     episodes: list[Any]
     total_windows: int
 
 
-def _validation_rows(store: Store, run_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    if not run_ids:
-        return {}
-    query = (
-        sa.select(validation_results)
-        .where(validation_results.c.run_id.in_(list(run_ids)))
-        .order_by(validation_results.c.id)
+def _recent_runs(model: str, windows: int) -> sa.Subquery:
+    """Ids of the model's newest ``windows`` runs (a subquery to join children on)."""
+    return (
+        sa.select(monitor_runs.c.id)
+        .where(monitor_runs.c.model == model)
+        .order_by(monitor_runs.c.window_start.desc())
+        .limit(windows)
+        .subquery()
     )
+
+
+def _by_run(store: Store, query: sa.Select[Any], what: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    with _db_errors("read validation results"), store.engine.connect() as conn:
+    with _db_errors(f"read {what}"), store.engine.connect() as conn:
         for r in conn.execute(query):
             out.setdefault(r.run_id, []).append(dict(r._mapping))
     return out
+
+
+def _recent_children(
+    store: Store, table: sa.Table, model: str, windows: int, *, where: Any = None
+) -> dict[str, list[dict[str, Any]]]:
+    recent = _recent_runs(model, windows)
+    query = sa.select(table).join(recent, table.c.run_id == recent.c.id).order_by(table.c.id)
+    if where is not None:
+        query = query.where(where)
+    return _by_run(store, query, f"the {table.name} of model {model!r}")
+
+
+def _metric_names(store: Store, model: str, windows: int) -> list[str]:
+    """Names of the overall metrics stored for the model's recent windows."""
+    recent = _recent_runs(model, windows)
+    query = (
+        sa.select(metric_values.c.name)
+        .join(recent, metric_values.c.run_id == recent.c.id)
+        .where(metric_values.c.segment.is_(None), metric_values.c.kind != "drift")
+        .distinct()
+    )
+    with _db_errors(f"read the metric names of model {model!r}"), store.engine.connect() as conn:
+        return [str(r[0]) for r in conn.execute(query)]
+
+
+def _validation_counts(store: Store, model: str, windows: int) -> dict[str, dict[str, int]]:
+    """Per run: expectations evaluated, failed critical, failed other (one grouped query)."""
+    recent = _recent_runs(model, windows)
+    t = validation_results
+    failed = t.c.success.is_(False)
+    query = (
+        sa.select(
+            t.c.run_id,
+            sa.func.count().label("total"),
+            sa.func.sum(sa.case((sa.and_(failed, t.c.severity == "critical"), 1), else_=0)).label(
+                "critical"
+            ),
+            sa.func.sum(sa.case((sa.and_(failed, t.c.severity != "critical"), 1), else_=0)).label(
+                "other"
+            ),
+        )
+        .join(recent, t.c.run_id == recent.c.id)
+        .group_by(t.c.run_id)
+    )
+    with (
+        _db_errors(f"count the validation results of model {model!r}"),
+        store.engine.connect() as conn,
+    ):
+        return {
+            str(r.run_id): {
+                "total": int(r.total),
+                "critical": int(r.critical or 0),
+                "warning": int(r.other or 0),
+            }
+            for r in conn.execute(query)
+        }
 
 
 def _count_windows(store: Store, model: str) -> int:
@@ -282,18 +343,26 @@ def model_history(
     if not runs and not made and not has_spec:
         return None
     spec, error = load_spec_or_none(model, specs_dir) if has_spec else (None, None)
-    ids = [r["id"] for r in runs]
-    metrics = overall_metrics(store, ids)
-    names = {m["name"] for rows in metrics.values() for m in rows}
+    metric = primary_metric(spec, () if spec else _metric_names(store, model, windows))
+    metrics = _recent_children(
+        store,
+        metric_values,
+        model,
+        windows,
+        where=sa.and_(metric_values.c.segment.is_(None), metric_values.c.name == metric),
+    )
     return ModelHistory(
         model=model,
         spec=spec,
         spec_error=error,
-        metric=primary_metric(spec, names),
+        metric=metric,
         runs=runs,
         metrics=metrics,
-        drift=drift_rows(store, ids),
-        validation=_validation_rows(store, ids),
+        drift=_recent_children(store, drift_results, model, windows),
+        validation_counts=_validation_counts(store, model, windows),
+        validation_failed=_recent_children(
+            store, validation_results, model, windows, where=validation_results.c.success.is_(False)
+        ),
         decisions=made,
         episodes=alert_episodes(store, model),
         total_windows=_count_windows(store, model),

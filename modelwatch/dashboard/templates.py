@@ -63,10 +63,9 @@ MODEL: Final = """{% extends "layout.html" %}
 <p class="links">
 {% if h.spec %}{{ h.spec.task }} · watched metric <b>{{ h.metric }}</b>{% if h.spec.description %} · {{ h.spec.description }}{% endif %}{% elif h.spec_error %}<span class="warn">{{ h.spec_error }}</span>{% else %}<span class="muted">no spec in the specs folder</span>{% endif %}
 {% if mlflow_model %} · <a href="{{ mlflow_model }}" rel="noopener">MLflow registered model</a>{% endif %}
-{% if champion_link %} · <a href="{{ champion_link }}" rel="noopener">champion v{{ champion }}</a>{% elif champion %} · champion v{{ champion }}{% endif %}
-· <a href="/data-docs/index.html">Data Docs</a>
+{% if champion_link %} · <a href="{{ champion_link }}" rel="noopener">champion v{{ champion }}</a>{% elif champion %} · champion v{{ champion }}{% endif %} · <a href="/data-docs/index.html">Data Docs</a>
 </p>
-<p class="muted">Showing {{ h.runs|length }} of {{ h.total_windows }} windows{% if h.runs|length < h.total_windows %} (<a href="?windows={{ h.total_windows }}">show all</a>){% endif %}.</p>
+<p class="muted">Showing {{ h.runs|length }} of {{ h.total_windows }} windows{% if h.runs|length < h.total_windows %} (<a href="?windows={{ [h.total_windows, max_windows]|min }}">show {{ "all" if h.total_windows <= max_windows else max_windows }}</a>){% endif %}.</p>
 {% if h.runs %}
 <section><h2>{{ h.metric or "metric" }}: realized and estimated, with threshold</h2>
 <div id="chart-metric" class="chart"></div></section>
@@ -101,6 +100,7 @@ MODEL: Final = """{% extends "layout.html" %}
 </section>
 
 <section><h2>Windows</h2>
+{% if h.runs|length > table_rows %}<p class="muted">The newest {{ table_rows }} windows; the charts show all {{ h.runs|length }}.</p>{% endif %}
 <table class="grid" id="windows"><thead><tr><th>Window (UTC)</th><th>Champion</th><th>Status</th><th>Rows</th><th>Labeled</th>
 <th>{{ h.metric or "metric" }}</th><th>Estimated</th><th>Threshold</th><th>Drifted</th><th>Reason</th><th>Report</th><th>Prefect</th></tr></thead><tbody>
 {% for w in windows %}<tr class="status-{{ w.status }}"><td>{{ w.window_start|ts }}</td><td>{{ "v" ~ w.champion if w.champion else "–" }}</td>
