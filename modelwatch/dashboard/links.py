@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import quote, urlsplit
+from urllib.request import url2pathname
 
 __all__ = [
     "data_docs_url",
+    "data_docs_url_for",
     "mlflow_model_url",
     "mlflow_run_url",
     "mlflow_version_url",
@@ -83,3 +86,25 @@ def report_url(model: str, file_name: str, *, base: str = "") -> str:
 def data_docs_url(relative: str, *, base: str = "") -> str:
     """The dashboard URL of a Data Docs file (path relative to the ``local_site`` folder)."""
     return f"{base.rstrip('/')}/data-docs/{quote(relative.lstrip('/'), safe='/')}"
+
+
+def data_docs_url_for(location: str | Path, *, data_docs_dir: Path, base: str) -> str | None:
+    """The dashboard URL of a Data Docs page given as a ``file://`` URL or a path.
+
+    ``data_docs_dir`` is ``settings.data_docs_dir`` (the GX project root, the site is
+    ``gx/uncommitted/data_docs/local_site`` in it). None when the page is not inside
+    that site (then keep the file link). Example: ``file:///home/mw/data_docs/gx/
+    uncommitted/data_docs/local_site/validations/credit/r/t/p.html`` →
+    ``<base>/data-docs/validations/credit/r/t/p.html``.
+    """
+    from modelwatch.dashboard.files import DATA_DOCS_SITE
+
+    text = str(location)
+    if text.startswith("file:"):
+        text = url2pathname(urlsplit(text).path)
+    site = (Path(data_docs_dir) / DATA_DOCS_SITE).resolve()
+    try:
+        relative = Path(text).resolve().relative_to(site)
+    except ValueError:
+        return None
+    return data_docs_url(relative.as_posix(), base=base)

@@ -27,6 +27,7 @@ from cli import dashboard as dashboard_cli
 from modelwatch.dashboard import create_app, push_metrics
 from modelwatch.dashboard.files import DATA_DOCS_SITE, offline_data_docs, resolve_inside
 from modelwatch.dashboard.links import (
+    data_docs_url_for,
     mlflow_version_url,
     prefect_flow_run_url,
     prefect_ui_base,
@@ -619,3 +620,18 @@ def test_the_grafana_dashboard_queries_only_exported_metrics(client: TestClient)
     titles = " ".join(p["title"] for p in board["panels"]).lower()
     for panel in ("metric vs estimate", "drifted feature share", "degraded", "last window age"):
         assert panel in titles
+
+
+def test_a_data_docs_file_link_becomes_a_dashboard_url(tmp_path: Path) -> None:
+    site = tmp_path / "data_docs" / DATA_DOCS_SITE
+    page = site / "validations" / "credit" / "run 1" / "20261123T100000Z" / "frame.html"
+    base = "http://mw.internal:8765/"
+    url = data_docs_url_for(page.as_uri(), data_docs_dir=tmp_path / "data_docs", base=base)
+    assert url == (
+        "http://mw.internal:8765/data-docs/validations/credit/run%201/20261123T100000Z/frame.html"
+    )
+    assert data_docs_url_for(
+        site / "index.html", data_docs_dir=tmp_path / "data_docs", base=""
+    ) == ("/data-docs/index.html")
+    outside = (tmp_path / "elsewhere.html").as_uri()
+    assert data_docs_url_for(outside, data_docs_dir=tmp_path / "data_docs", base=base) is None
