@@ -768,7 +768,9 @@ class MonitorSpec(_Frozen):
     @classmethod
     def _task_defaults(cls, data: Any) -> Any:
         """The watched / compared metric defaults by task (roc_auc, f1_macro, mae)."""
-        if not isinstance(data, dict) or data.get("task") not in DEFAULT_METRIC:
+        if not isinstance(data, dict) or not isinstance(data.get("task"), str):
+            return data  # (a list or mapping there is reported by the field's validation)
+        if data["task"] not in DEFAULT_METRIC:
             return data
         metric = DEFAULT_METRIC[data["task"]]
         data = dict(data)

@@ -459,3 +459,10 @@ def test_a_bad_source_names_the_field_and_the_problem(source: dict, expected: st
 def test_a_negative_label_delay_is_refused() -> None:
     with pytest.raises(SpecError, match=r"sources\.labels\.file\.max_delay_hours"):
         parse_spec(_with_source("labels", {"path": "labels", "max_delay_hours": -1}))
+
+
+def test_a_list_where_the_task_belongs_is_a_spec_error_not_a_crash() -> None:
+    data = _demo()
+    data["task"] = ["not", "a", "task"]
+    with pytest.raises(SpecError, match=r"task"):
+        parse_spec(data, source="credit.yaml")
