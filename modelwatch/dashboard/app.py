@@ -260,18 +260,22 @@ def chart_data(history: data.ModelHistory) -> dict[str, Any]:
 _SUMMARY_KEYS = (
     "reason",
     "version",
+    "champion_version",
+    "challenger_version",
     "champion",
-    "challenger",
-    "from_version",
-    "to_version",
     "previous",
     "metric",
-    "delta",
+    "champion_value",
+    "challenger_value",
+    "difference",
     "ci_low",
     "ci_high",
+    "p_value",
     "episode",
     "error",
 )
+#: decision detail keys holding a model version (linked to its MLflow page)
+_VERSION_KEYS = ("version", "challenger_version", "champion_version", "champion", "previous")
 
 
 def _decision_rows(history: data.ModelHistory, config: DashboardConfig) -> list[dict[str, Any]]:
@@ -287,7 +291,7 @@ def _decision_rows(history: data.ModelHistory, config: DashboardConfig) -> list[
         prefect = links.prefect_flow_run_url(config.prefect_ui, d.get("flow_run_id"))
         if prefect:
             found.append(("flow run", prefect))
-        for key in ("challenger", "champion", "version", "to_version", "from_version"):
+        for key in _VERSION_KEYS:
             url = links.mlflow_version_url(config.tracking_uri, history.model, details.get(key))
             if url and (f"v{details[key]}", url) not in found:
                 found.append((f"v{details[key]}", url))
