@@ -18,20 +18,18 @@ import importlib
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from modelwatch.errors import RetrainError, SchemaError
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats.params import Interval, check_param
+
+if TYPE_CHECKING:  # scikit-learn is imported where a pipeline is built (not by `import flows`)
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
 
 __all__ = [
     "Trainer",
@@ -97,6 +95,12 @@ def build_pipeline(spec: MonitorSpec, *, seed: int = 0) -> Pipeline:
     Estimator: ``LogisticRegression(max_iter=1000)`` for binary / multiclass,
     ``Ridge`` for regression, both with ``random_state=seed``.
     """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     transformers: list[tuple[str, Any, list[str]]] = []
     if spec.columns.numeric:
         numeric = Pipeline(
@@ -183,6 +187,8 @@ def fit_candidate(
             f"column {spec.columns.target!r} in {source} has a single class "
             f"{y.unique().tolist()[0]!r}: cannot train a {spec.task} candidate for model {spec.name!r}"
         )
+    from sklearn.base import clone
+
     model = clone(base) if base is not None else build_pipeline(spec, seed=seed)
     set_seed(model, seed)
     try:
