@@ -635,3 +635,20 @@ def test_a_data_docs_file_link_becomes_a_dashboard_url(tmp_path: Path) -> None:
     ) == ("/data-docs/index.html")
     outside = (tmp_path / "elsewhere.html").as_uri()
     assert data_docs_url_for(outside, data_docs_dir=tmp_path / "data_docs", base=base) is None
+
+
+def test_a_store_that_cannot_be_read_answers_503_and_store_up_0(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", specs_dir=tmp_path / "specs")
+    settings.ensure_home()
+    Store(settings.resolved_store_url).upgrade_schema()
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").text == "ok"
+        store = Store(settings.resolved_store_url)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE monitor_runs RENAME TO monitor_runs_gone")
+        store.dispose()
+        response = client.get("/")
+        assert response.status_code == 503 and "store is unavailable" in response.text
+        s = _scrape(client)
+        assert _get(s, "modelwatch_store_up") == 0.0
+        assert not any(name == "modelwatch_alert_episode_open" for name, _ in s)
