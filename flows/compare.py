@@ -14,6 +14,7 @@ from prefect import flow
 from prefect.states import Completed
 
 from flows.common import current_flow_run_id
+from flows.rollout import enter_rollout
 from modelwatch import promotion
 from modelwatch.errors import RegistryError
 from modelwatch.outcomes import AlertEvent, Alias, DecisionKind, Outcome, StateName
@@ -46,6 +47,8 @@ def _conclude(record: Comparison, decision: Any, *, promote: bool) -> Any:
         decision, promote=promote, champion=record.champion, challenger=record.challenger
     )
     if end.promote:
+        if data.load_spec(record.model).ab.staged_rollout:  # shadow -> canary -> champion
+            return enter_rollout(record.model, record.challenger, decision.reason)
         state = _promote(record.model, record.champion, record.challenger, decision.reason)
         return Completed(name=state.name, message=state.message, data=decision)
     if end.rejected:

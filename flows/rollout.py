@@ -25,7 +25,15 @@ from prefect.states import Completed
 from flows.common import current_flow_run_id
 from modelwatch import promotion, rollout
 from modelwatch.errors import ChampionChanged
-from modelwatch.outcomes import AlertEvent, Alias, Stage, StageTag, StateName
+from modelwatch.outcomes import (
+    AlertEvent,
+    Alias,
+    DecisionKind,
+    ModelEvent,
+    Stage,
+    StageTag,
+    StateName,
+)
 from modelwatch.rollout import RolloutAction, RolloutStep
 from modelwatch.serving import SHADOW_PREFIX
 from tasks import IO_TASK, data, publish, registry, store, train
@@ -33,7 +41,7 @@ from tasks import IO_TASK, data, publish, registry, store, train
 if TYPE_CHECKING:
     from modelwatch.io.aliases import RolloutStage
 
-ROLLOUT_KIND = "rollout"  # store decision kind (DecisionKind.ROLLOUT once outcomes has it)
+ROLLOUT_KIND = DecisionKind.ROLLOUT
 
 
 @task(name="read-rollout", task_run_name="read-rollout-{model_name}", **IO_TASK)
@@ -64,6 +72,40 @@ def move_stage(
     if current is not None and current.stage is Stage.SHADOW:
         return book.end_shadow(model_name, reason=reason)
     return book.end_canary(model_name, reason=reason)
+
+
+@task(name="start-stage", task_run_name="start-stage-{model_name}-v{version}", **IO_TASK)
+def start_stage(model_name: str, version: str, *, canary_share: float | None, reason: str) -> Any:
+    """Enter the staged rollout: shadow, or canary at once (``canary_share``); lock held."""
+    book = registry.open_registry().alias_book
+    if canary_share is None:
+        return book.start_shadow(model_name, version, reason=reason)
+    return book.start_canary(model_name, version, share=canary_share, reason=reason)
+
+
+def enter_rollout(model_name: str, version: str, reason: str) -> Any:
+    """A challenger that won the offline comparison enters the staged rollout (not promoted).
+
+    Shadow first, or the canary stage at once when ``ab.shadow_hours`` is 0; under the
+    promotion lock; recorded as a ``rollout`` decision and a Prefect event. The monitor's
+    ``advance-rollout`` subflow moves it on, window by window.
+    """
+    spec = data.load_spec(model_name)
+    share = spec.ab.canary_share if spec.ab.shadow_hours == 0 else None
+    with registry.promotion_lock(model_name):
+        stage: Any = start_stage(model_name, version, canary_share=share, reason=reason)
+    event = ModelEvent.SHADOW_STARTED if share is None else ModelEvent.CANARY_STARTED
+    details: dict[str, Any] = {"version": version, "stage": str(stage.stage), "reason": reason}
+    if share is not None:
+        details["canary_share"] = share
+    store.save_decision(
+        model_name, ROLLOUT_KIND, f"start-{stage.stage}", details, current_flow_run_id()
+    )
+    publish.emit_model_event(str(event), model_name, details)
+    name = StateName.SHADOW_STARTED if share is None else StateName.CANARY_STARTED
+    where = "shadow (scored, not served)" if share is None else f"canary ({share:.0%} of traffic)"
+    message = f"v{version} won the offline comparison and entered the {where}: {reason}"
+    return Completed(name=name, message=message, data=details)
 
 
 def _look(spec: Any, stage: RolloutStage, labeled: Any, window: tuple[datetime, datetime]) -> Any:

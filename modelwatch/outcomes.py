@@ -35,6 +35,7 @@ class DecisionKind(StrEnum):
     ONLINE_AB = "online-ab"  # online (served traffic) comparison verdict
     PROMOTION = "promotion"  # written only after the alias moved (or failed to)
     ROLLBACK = "rollback"
+    ROLLOUT = "rollout"  # a staged-rollout step (shadow / canary start, promote, reject)
 
 
 class Outcome(StrEnum):
@@ -128,6 +129,7 @@ class StateName(StrEnum):
     RELABELED = "Relabeled"
     NO_NEW_LABELS = "NoNewLabels"
     NO_ROLLOUT = "NoRollout"  # advance-rollout: no version in shadow or canary
+    SHADOW_STARTED = "ShadowStarted"  # compare-models: the winner entered the shadow stage
     CANARY_STARTED = "CanaryStarted"  # advance-rollout: shadow -> canary
     ROLLOUT_CONTINUES = "RolloutContinues"  # advance-rollout: nothing moved
 

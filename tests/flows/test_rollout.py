@@ -178,3 +178,22 @@ def test_a_miscalibrated_shadow_is_rejected_on_its_logged_answers(
     assert state.name == "Rejected" and "failed: ece" in state.message, state.message
     assert _registry(world).aliases("credit") == {"champion": "1"}
     assert events == ["modelwatch.model.rejected"]
+
+
+def test_an_offline_winner_enters_the_shadow_stage_instead_of_being_promoted(
+    reset: World, events: list[str]
+) -> None:
+    """compare-models with ab.staged_rollout: the winner goes to shadow; champion unchanged."""
+    from flows.rollout import enter_rollout
+
+    world = reset
+    state: Any = enter_rollout("credit", "2", "v2 wins offline")
+    assert state.name == "ShadowStarted", state.message
+    stage = _registry(world).alias_book.rollout("credit")
+    assert stage is not None and str(stage.stage) == "shadow" and stage.version == "2"
+    assert _registry(world).get_version("credit", "champion").version == "1"
+    assert events == ["modelwatch.model.shadow_started"]
+    store: Any
+    with world.store() as store:  # type: ignore[no-untyped-call]
+        rows = [d for d in store.decisions("credit") if d["kind"] == "rollout"]
+    assert rows[-1]["outcome"] == "start-shadow" and rows[-1]["details"]["version"] == "2"

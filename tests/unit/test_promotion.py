@@ -69,6 +69,7 @@ def test_the_enums_read_and_write_the_strings_stored_before_them() -> None:
         "online-ab",
         "promotion",
         "rollback",
+        "rollout",
     ]
     assert Outcome("challenger-wins") is Outcome.CHALLENGER_WINS
     assert Outcome.PROMOTED == "promoted" and Outcome.CONFLICT == "conflict"
