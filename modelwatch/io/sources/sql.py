@@ -5,8 +5,11 @@
   the model, the source, the table and the variable, and driver messages are
   shown with the URL's password masked).
 * Identifiers (schema, table, columns) reach SQL only through SQLAlchemy's
-  ``Table`` / ``Column`` constructs, which quote them; the table is reflected
-  first, so a name that does not exist is an error, never an injection.
+  ``table`` / ``column`` constructs, which quote them; the table's columns are
+  read from the catalog first (one ``inspect().get_columns`` query, itself
+  parameterized), so a name that does not exist is an error, never an injection.
+* One pooled engine per process and URL (``pool_pre_ping``): a process that
+  monitors many windows connects once.
 * Window bounds and ids are bound parameters; rows come through a server-side
   cursor (``stream_results``) ``chunk_rows`` at a time.
 * The timestamp column must be a timestamp (with or without time zone: naive
