@@ -399,7 +399,7 @@ def test_the_spec_alert_events_are_the_alert_events_modelwatch_sends() -> None:
 # --------------------------------------------------------------------------- sources
 
 
-def _with_source(role: str, source: dict) -> dict:
+def _with_source(role: str, source: dict[str, object]) -> dict[str, object]:
     data = _demo()
     data["sources"][role] = source
     return data
@@ -448,7 +448,9 @@ def test_a_source_without_kind_is_a_file_source_and_sql_sources_parse() -> None:
     ],
     ids=["unknown-kind", "no-table", "no-url-env", "url-in-url-env", "delay-on-log", "empty"],
 )
-def test_a_bad_source_names_the_field_and_the_problem(source: dict, expected: str) -> None:
+def test_a_bad_source_names_the_field_and_the_problem(
+    source: dict[str, object], expected: str
+) -> None:
     with pytest.raises(SpecError) as info:
         parse_spec(_with_source("predictions", source), source="model.yaml")
     assert expected in str(info.value)
