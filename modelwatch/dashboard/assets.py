@@ -115,7 +115,7 @@ DASHBOARD_JS: Final = r"""
     var cs = championShapes(d);
     Plotly.newPlot("chart-drift", [trace, marks], {
       margin: { t: 30, r: 20, b: 40, l: 160 }, shapes: cs.shapes, annotations: cs.annotations,
-      yaxis: { automargin: true, type: "category" }, showlegend: false
+      yaxis: { automargin: true, type: "category", autorange: "reversed" }, showlegend: false
     }, { responsive: true, displaylogo: false });
   }
   function shareChart(d) {
