@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "create_app", "main", "push_metrics"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "create_app",
+    "loopback_hosts",
+    "main",
+    "push_metrics",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -37,9 +44,36 @@ def push_metrics(gateway_url: str, **kwargs: Any) -> None:
     _push(gateway_url, **kwargs)
 
 
+def loopback_hosts(host: str, dashboard_url: str | None = None) -> list[str] | None:
+    """``Host`` headers a dashboard bound to ``host`` accepts: for a loopback address its
+    names (and the host of ``MODELWATCH_DASHBOARD_URL``, for a proxy in front), else any (None)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return None
+    hosts = ["127.0.0.1", "localhost", "::1", "[::1]", host]
+    if dashboard_url and urlsplit(dashboard_url).hostname:
+        hosts.append(str(urlsplit(dashboard_url).hostname))
+    return sorted(set(hosts))
+
+
 def main(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs: Any) -> None:
-    """Serve the dashboard with uvicorn until interrupted (``kwargs``: :func:`create_app`'s)."""
+    """Serve the dashboard with uvicorn until interrupted (``kwargs``: :func:`create_app`'s).
+
+    Bound to a loopback address, it answers only loopback ``Host`` names (and the host of
+    ``MODELWATCH_DASHBOARD_URL``): :func:`loopback_hosts`.
+    """
     import uvicorn
 
+    from modelwatch.settings import get_settings
+
+    if "allowed_hosts" not in kwargs:
+        settings = kwargs.get("settings") or get_settings()
+        kwargs["allowed_hosts"] = loopback_hosts(host, getattr(settings, "dashboard_url", None))
     app = create_app(**kwargs)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

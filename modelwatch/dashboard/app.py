@@ -26,7 +26,7 @@ import itertools
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +37,8 @@ from urllib.parse import quote
 import jinja2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -402,8 +404,13 @@ def create_app(
     home: Path | None = None,
     tracking_uri: str | None = None,
     prefect_ui: str | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """The dashboard app over ``settings`` (default: the environment's) or a store URL.
+
+    ``allowed_hosts``: answer only requests whose ``Host`` header is one of these
+    (``*.example.com`` patterns allowed; others get 400) — what keeps a page on another
+    site from reading a loopback-bound dashboard through DNS rebinding. None: any host.
 
     A string is a store URL; the other paths then come from the environment's settings
     unless given (``home`` sets the reports and Data Docs folders). The store is opened
@@ -548,6 +555,11 @@ def create_app(
         ],
         lifespan=lifespan,
         exception_handlers={StoreError: store_failure},
+        middleware=(
+            [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+            if allowed_hosts is not None
+            else []
+        ),
     )
     app.state.config = config
     app.state.store = store

@@ -24,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cli import dashboard as dashboard_cli
-from modelwatch.dashboard import create_app, push_metrics
+from modelwatch.dashboard import create_app, loopback_hosts, push_metrics
 from modelwatch.dashboard.files import DATA_DOCS_SITE, offline_data_docs, resolve_inside
 from modelwatch.dashboard.links import (
     data_docs_url_for,
@@ -652,3 +652,15 @@ def test_a_store_that_cannot_be_read_answers_503_and_store_up_0(tmp_path: Path) 
         s = _scrape(client)
         assert _get(s, "modelwatch_store_up") == 0.0
         assert not any(name == "modelwatch_alert_episode_open" for name, _ in s)
+
+
+def test_a_loopback_dashboard_answers_only_loopback_host_names(home: Home) -> None:
+    hosts = loopback_hosts("127.0.0.1", "http://mw.internal:8765")
+    assert hosts is not None and {"127.0.0.1", "localhost", "mw.internal"} <= set(hosts)
+    assert loopback_hosts("0.0.0.0") is None and loopback_hosts("10.1.2.3") is None
+    with TestClient(
+        create_app(home.settings, allowed_hosts=hosts), base_url="http://127.0.0.1:8765"
+    ) as c:
+        assert c.get("/").status_code == 200
+        assert c.get("/", headers={"host": "mw.internal:8765"}).status_code == 200
+        assert c.get("/", headers={"host": "attacker.example"}).status_code == 400  # DNS rebinding
