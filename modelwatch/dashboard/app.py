@@ -437,9 +437,20 @@ def create_app(
 
     def fleet_page(request: Request) -> Response:
         rows = data.fleet(store, config.specs_dir)
+        reports = {}
+        for row in rows:
+            if row.last is not None:
+                path = report_path(
+                    reports_dir=config.reports_dir,
+                    model=row.model,
+                    window_start=row.last["window_start"],
+                )
+                if path.is_file():
+                    reports[row.model] = links.report_url(row.model, path.name)
         return page(
             "fleet.html",
             rows=rows,
+            reports=reports,
             store_url=_safe_url(config.store_url),
             specs_dir=config.specs_dir,
         )

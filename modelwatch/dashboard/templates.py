@@ -33,7 +33,7 @@ FLEET: Final = """{% extends "layout.html" %}
 Run <code>modelwatch demo</code>, then reload.</p>{% endif %}
 <table class="grid" id="fleet">
 <thead><tr><th>Model</th><th>Champion</th><th>Last window (UTC)</th><th>Status</th>
-<th>Metric</th><th>Realized</th><th>Estimated</th><th>Drifted features</th><th>Alert episode</th><th>Reason</th></tr></thead>
+<th>Metric</th><th>Realized</th><th>Estimated</th><th>Drifted features</th><th>Alert episode</th><th>Reason</th><th>Report</th></tr></thead>
 <tbody>
 {% for r in rows %}
 <tr class="status-{{ r.last.status if r.last else 'none' }}" data-model="{{ r.model }}">
@@ -48,6 +48,7 @@ Run <code>modelwatch demo</code>, then reload.</p>{% endif %}
 <td class="num share">{{ r.drifted_share|pct }}</td>
 <td class="episode">{% if r.episode_open %}<span class="badge badge-degraded">open</span> since {{ r.episode_since|ts }}{% else %}no{% endif %}</td>
 <td class="reason">{{ r.last.reason if r.last else "" }}</td>
+<td>{% if r.model in reports %}<a class="report-link" href="{{ reports[r.model] }}">report</a>{% endif %}</td>
 </tr>
 {% endfor %}
 </tbody></table>

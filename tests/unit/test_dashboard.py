@@ -312,6 +312,7 @@ def test_the_fleet_page_lists_every_model_with_its_newest_window(client: TestCli
     assert fraud[8] == "open since 2026-11-23 10:00"
     assert "never monitored" in rows["house"][2]
     assert 'href="/models/credit"' in response.text
+    assert credit[10] == "report" and fraud[10] == ""  # the newest window's report, when written
 
 
 def test_the_model_page_charts_metric_estimate_threshold_champions_and_drift(
