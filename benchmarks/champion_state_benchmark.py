@@ -81,21 +81,21 @@ def run(spec: MonitorSpec, n_reference: int, window_rows: int, repeat: int) -> d
         "binary", window_rows, drift=0.4, concept=0.0, rng=np.random.default_rng(5)
     )
     predictions, scores = score_frame(model, truth, spec)
+    assert cols.score is not None  # the credit spec logs a score
     window = truth.assign(**{cols.prediction: predictions, cols.score: scores})
     out: dict[str, Any] = {"reference_rows": len(reference), "window_rows": len(window)}
 
     with tempfile.TemporaryDirectory(prefix="champion-state-benchmark-") as tmp:
         profile_path, state_path = Path(tmp) / "profile.npz", Path(tmp) / "state.npz"
-        np.savez(
-            profile_path,
-            **fit_reference_profile(
-                reference, numeric=cols.numeric, categorical=cols.categorical
-            ).to_arrays(),
-        )
+        profile_arrays: dict[str, Any] = fit_reference_profile(
+            reference, numeric=cols.numeric, categorical=cols.categorical
+        ).to_arrays()
+        np.savez(profile_path, **profile_arrays)
 
         def fit_and_save() -> ChampionState:
             state = fit_champion_state(spec, reference, score_frame(model, reference, spec))
-            np.savez_compressed(state_path, **state.to_arrays())  # as logged
+            arrays: dict[str, Any] = state.to_arrays()
+            np.savez_compressed(state_path, **arrays)  # as logged
             return state
 
         _, out["one_time_fit_and_save_seconds"] = best(fit_and_save, 1)

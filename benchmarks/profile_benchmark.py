@@ -138,13 +138,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="profile-benchmark-") as tmp:
         for name, limit in (("full", None), ("compact", COMPACT_MIN_ROWS)):
             path = Path(tmp) / f"{name}.npz"
-            size, save_s, save_peak = measure(
-                lambda path=path, limit=limit: save(profile.to_arrays(max_exact_rows=limit), path)
-            )
-            restored, load_s, load_peak = measure(lambda path=path: load(path))
-            _, ks_s, ks_peak = measure(
-                lambda restored=restored: detect_drift(restored, window, method="ks")
-            )
+
+            def saving(path: Path = path, limit: int | None = limit) -> int:
+                return save(profile.to_arrays(max_exact_rows=limit), path)
+
+            size, save_s, save_peak = measure(saving)
+            restored, load_s, load_peak = measure(lambda path=path: load(path))  # type: ignore[misc]
+
+            def ks(restored: ReferenceProfile = restored) -> Any:
+                return detect_drift(restored, window, method="ks")
+
+            _, ks_s, ks_peak = measure(ks)
             loaded[name] = restored
             out["formats"][name] = {
                 "file_mb": round(size / 2**20, 3),
@@ -158,7 +162,7 @@ def main() -> None:
             print(f"{name:8s} {out['formats'][name]}")
 
     compact = loaded["compact"]
-    ks_rows = []
+    ks_rows: list[dict[str, Any]] = []
     ks_compact = detect_drift(compact, window, method="ks")
     w_full = detect_drift(loaded["full"], window, method="wasserstein")
     w_compact = detect_drift(compact, window, method="wasserstein")
