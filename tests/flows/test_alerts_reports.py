@@ -52,6 +52,13 @@ def test_degradation_alerts_and_reports_reach_people(
 
     events = [w["event"] for w in receivers.webhooks()]
     assert events == ["degraded", "promoted"]
+    # the promoted champion serves window 8 well: one message ends the alert episode
+    world.serve(8)
+    assert _run(world, 8).is_completed()
+    resolved = receivers.webhooks()[-1]
+    assert resolved["event"] == "resolved", [w["event"] for w in receivers.webhooks()]
+    assert resolved["details"]["episode"] == receivers.webhooks()[0]["details"]["episode"]
+    assert resolved["details"]["episode_champion"] == "1"
     degraded = next(w for w in receivers.webhooks() if w["event"] == "degraded")
     assert degraded["model"] == "credit"
     assert degraded["details"]["window"] == "2026-11-20T07"
@@ -59,7 +66,11 @@ def test_degradation_alerts_and_reports_reach_people(
     assert "@example.com" not in str(receivers.webhooks())
 
     reports = sorted((world.home / "reports" / "credit").glob("*.html"))
-    assert [p.name for p in reports] == ["2026-11-20T0600.html", "2026-11-20T0700.html"]
+    assert [p.name for p in reports] == [
+        "2026-11-20T0600.html",
+        "2026-11-20T0700.html",
+        "2026-11-20T0800.html",
+    ]
     html = reports[-1].read_text()
     assert html.count("data:image/png;base64,") >= 3
     assert "@example.com" not in html
