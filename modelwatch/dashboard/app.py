@@ -184,18 +184,6 @@ def _drift_score(row: Mapping[str, Any]) -> float | None:
     return None if statistic is None else min(2.0, float(statistic) / float(threshold))
 
 
-def _drift_hover(row: Mapping[str, Any]) -> str:
-    parts = [f"{row['method']}: statistic {_num(row['statistic'])}"]
-    if row["p_value"] is not None:
-        parts.append(f"p {_num(row['p_value'])} (α {_num(row['threshold'])})")
-    else:
-        parts.append(f"threshold {_num(row['threshold'])}")
-    parts.append("DRIFTED" if row["drifted"] else "no drift")
-    if row.get("unseen_categories"):
-        parts.append(f"unseen: {str(row['unseen_categories'])[:80]}")
-    return " · ".join(parts)
-
-
 def chart_data(history: data.ModelHistory) -> dict[str, Any]:
     """The JSON the model page's charts read (one entry per window, oldest first)."""
     runs = history.runs
@@ -237,13 +225,22 @@ def chart_data(history: data.ModelHistory) -> dict[str, Any]:
     index = {c: i for i, c in enumerate(columns)}
     ratio: list[list[float | None]] = [[None] * len(runs) for _ in columns]
     drifted: list[list[bool]] = [[False] * len(runs) for _ in columns]
-    hover: list[list[str]] = [[""] * len(runs) for _ in columns]
+    stat: list[list[float | None]] = [[None] * len(runs) for _ in columns]
+    p_value: list[list[float | None]] = [[None] * len(runs) for _ in columns]
+    threshold: list[list[float | None]] = [[None] * len(runs) for _ in columns]
+    method: list[list[str | None]] = [[None] * len(runs) for _ in columns]
+    unseen: dict[str, str] = {}  # "i,j" -> unseen categories (sparse)
     for j, run in enumerate(runs):
         for d in history.drift.get(run["id"], []):
             i = index[d["column_name"]]
             ratio[i][j] = _drift_score(d)
             drifted[i][j] = bool(d["drifted"])
-            hover[i][j] = _drift_hover(d)
+            stat[i][j] = _finite(d["statistic"])
+            p_value[i][j] = _finite(d["p_value"])
+            threshold[i][j] = _finite(d["threshold"])
+            method[i][j] = str(d["method"])
+            if d.get("unseen_categories"):
+                unseen[f"{i},{j}"] = str(d["unseen_categories"])[:200]
     return {
         "x": x,
         "metric": metric,
@@ -255,7 +252,16 @@ def chart_data(history: data.ModelHistory) -> dict[str, Any]:
         "champion_changes": changes,
         "share": [_finite(r["share_drifted"]) for r in runs],
         "rows": [r["n_rows"] for r in runs],
-        "drift": {"columns": columns, "ratio": ratio, "drifted": drifted, "hover": hover},
+        "drift": {
+            "columns": columns,
+            "ratio": ratio,
+            "drifted": drifted,
+            "statistic": stat,
+            "p_value": p_value,
+            "threshold": threshold,
+            "method": method,
+            "unseen": unseen,
+        },
     }
 
 

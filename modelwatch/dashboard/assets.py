@@ -81,13 +81,13 @@ DASHBOARD_JS: Final = r"""
       traces.push({ x: d.x, y: m.realized, name: "realized " + esc(m.name), type: "scatter",
                     mode: "lines+markers", line: { color: "#1f77b4" },
                     marker: { color: d.bad.map(function (b) { return b ? "#d62728" : "#1f77b4"; }), size: 7 },
-                    customdata: d.hover, hovertemplate: "%{customdata}<br>realized %{y:.4f}<extra></extra>" });
+                    customdata: d.hover.map(esc), hovertemplate: "%{customdata}<br>realized %{y:.4f}<extra></extra>" });
     }
     if (m.estimated.some(function (v) { return v != null; })) {
       traces.push(band(d.x, m.estimated_low, m.estimated_high, "rgba(255,127,14,0.15)", "estimated band"));
       traces.push({ x: d.x, y: m.estimated, name: "estimated (CBPE)", type: "scatter", mode: "lines+markers",
                     line: { color: "#ff7f0e", dash: "dash" }, marker: { size: 5 },
-                    customdata: d.hover, hovertemplate: "%{customdata}<br>estimated %{y:.4f}<extra></extra>" });
+                    customdata: d.hover.map(esc), hovertemplate: "%{customdata}<br>estimated %{y:.4f}<extra></extra>" });
     }
     if (m.threshold.some(function (v) { return v != null; })) {
       traces.push({ x: d.x, y: m.threshold, name: "threshold", type: "scatter", mode: "lines",
@@ -100,6 +100,22 @@ DASHBOARD_JS: Final = r"""
       annotations: cs.annotations, yaxis: { title: { text: esc(m.name) } }, legend: { orientation: "h" }
     }, { responsive: true, displaylogo: false });
   }
+  // hover text of each cell, built here from the numbers (keeps the page's JSON small)
+  function driftHover(f) {
+    return f.statistic.map(function (row, i) {
+      return row.map(function (s, j) {
+        var m = f.method[i][j];
+        if (m == null) return "";
+        var parts = [esc(m) + ": statistic " + fmt(s)];
+        if (f.p_value[i][j] != null) parts.push("p " + fmt(f.p_value[i][j]) + " (\u03b1 " + fmt(f.threshold[i][j]) + ")");
+        else parts.push("threshold " + fmt(f.threshold[i][j]));
+        parts.push(f.drifted[i][j] ? "DRIFTED" : "no drift");
+        var u = f.unseen[i + "," + j];
+        if (u) parts.push("unseen: " + esc(u));
+        return parts.join(" \u00b7 ");
+      });
+    });
+  }
   function driftChart(d) {
     var f = d.drift;
     if (!f.columns.length) { document.getElementById("chart-drift").textContent = "No drift results."; return; }
@@ -108,7 +124,7 @@ DASHBOARD_JS: Final = r"""
     f.drifted.forEach(function (row, i) {
       row.forEach(function (v, j) { if (v) { marks.x.push(d.x[j]); marks.y.push(esc(f.columns[i])); } });
     });
-    var trace = { type: "heatmap", x: d.x, y: f.columns.map(esc), z: f.ratio, customdata: f.hover.map(function (r) { return r.map(esc); }),
+    var trace = { type: "heatmap", x: d.x, y: f.columns.map(esc), z: f.ratio, customdata: driftHover(f),
                   hovertemplate: "%{y}<br>%{x}<br>%{customdata}<extra></extra>", zmin: 0, zmax: 2,
                   colorscale: [[0, "#f7fbff"], [0.5, "#fdae6b"], [1, "#a50f15"]],
                   colorbar: { title: { text: "stat ÷ thr" } } };

@@ -253,6 +253,11 @@ def test_fleet_to_model_page_charts_and_report(served: Served, browser: Any) -> 
     )
     for chart in traces:
         assert chart["svg"] > 0 and chart["data"] > 0 and chart["points"] > 0, traces
+    hover = page.evaluate(
+        "document.getElementById('chart-drift').data[0].customdata.flat().filter(Boolean)"
+    )
+    assert hover and all(": statistic" in h for h in hover), hover[:3]
+    assert any("DRIFTED" in h for h in hover) and any("no drift" in h for h in hover)
     # the promotion is marked on the metric chart, and the threshold steps per champion
     assert page.locator("#chart-metric").get_by_text("v2").count() >= 1
     # the hostile column is a heatmap row shown as text; the reason is shown as text

@@ -337,6 +337,10 @@ def test_the_model_page_charts_metric_estimate_threshold_champions_and_drift(
     assert drift["ratio"][0] == pytest.approx([0.5, 1.0, 1.5, 2.0])  # statistic / threshold
     assert drift["ratio"][1] == pytest.approx([0.125, 0.125, 2.0, 2.0])  # alpha / p, capped
     assert drift["drifted"] == [[False, False, True, True], [False, False, True, True]]
+    assert drift["method"] == [["psi"] * 4, ["chi2"] * 4]
+    assert drift["p_value"][1] == [0.4, 0.4, 0.001, 0.001] and drift["p_value"][0] == [None] * 4
+    assert drift["statistic"][0] == pytest.approx([0.01, 0.02, 0.03, 0.04])
+    assert drift["unseen"] == {f"1,{j}": HOSTILE for j in range(4)}
     assert chart["share"] == [0.0, 0.25, 0.75, 0.5]
     windows = _table(response.text, "windows")
     assert [w[0] for w in windows] == [f"2026-11-23 {h}:00" for h in (13, 12, 11, 10)]
