@@ -2,6 +2,7 @@
 
 * :func:`flows.validate.validate_window`  – load a window, run its GX suite, quarantine on critical failure
 * :func:`flows.monitor.monitor_model`     – the scheduled job (validate → metrics → drift → persist → decide → retrain)
+* :func:`flows.fleet.monitor_fleet`       – every model's due window in one run (a monitor-model subflow each)
 * :func:`flows.retrain.retrain_model`     – train, log and register a challenger, then compare
 * :func:`flows.compare.compare_models`    – offline A/B comparison (paired, guardrails) and guarded promotion
 * :func:`flows.compare.compare_online`    – online A/B from the log's variant column (sample-size check)
