@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from prefect import flow
 from pydantic import Field
@@ -32,6 +32,17 @@ class ValidatedWindow:
     window: WindowData
     report: ValidationReport | None  # None when the window holds no rows
     quality: DataQualityStats | None = None  # None when the window holds no rows
+
+
+@dataclass(frozen=True)
+class ValidatedSlices:
+    """A streamed window validated slice by slice (``execution.batch_rows`` rows each)."""
+
+    start: datetime
+    end: datetime
+    n_rows: int
+    n_slices: int
+    report: ValidationReport  # the slices' reports merged (modelwatch.execution)
 
 
 def _refuse(
@@ -109,7 +120,7 @@ def validate_window(
     if report.data_docs_url:
         publish.publish_link(
             f"{model_name}-data-docs",
-            report.data_docs_url,
+            publish.data_docs_link(report.data_docs_url),
             "Great Expectations Data Docs",
             f"Validation of {model_name} window {label}",
         )
@@ -127,3 +138,65 @@ def validate_window(
         "Expectation results (warnings are listed)",
     )
     return ValidatedWindow(window=window, report=report, quality=stats)
+
+
+@flow(
+    name="validate-streamed-window",
+    flow_run_name="validate-streamed-{model_name}",
+    log_prints=True,
+)
+def validate_streamed_window(
+    model_name: str, window_end: datetime, window_hours: float, n_rows: int, dry_run: bool = False
+) -> ValidatedSlices:
+    """Validate a window too large for one frame, one time slice in memory at a time.
+
+    Every row meets the row-level expectations (their unexpected counts add up over
+    the slices); aggregate expectations (a mean, a row count) are judged per slice. A
+    critical failure in any slice quarantines that slice's files and fails the run.
+    Data-quality statistics are not computed for a streamed window.
+
+    Args:
+        model_name: Monitored model (the name of deployments/specs/<model>.yaml).
+        window_end: End of the window (UTC, exclusive).
+        window_hours: Window length in hours.
+        n_rows: The window's rows (from the source's metadata), which sets the slices.
+        dry_run: Validate and publish artifacts, but change nothing: no quarantine, no alerts.
+    """
+    spec = data.load_spec(model_name)
+    store.check_schema()
+    start, end = window_bounds(window_end, window_hours)
+    label = window_label(start)
+    held = quality.quarantined_files(model_name, start)
+    if held:
+        raise ValidationFailed(
+            gate.quarantined_message(model_name, label=label, start=start, held=held)
+        )
+    reports: list[tuple[str, Any]] = []
+    failing_files: list[str] = []
+    bounds: Any = data.slice_bounds(spec, start, end, n_rows)
+    for lo, hi in bounds:
+        window: Any = data.load_window(spec, lo, hi)
+        if window.n_rows == 0:
+            continue
+        report: Any = quality.run_suite(
+            spec, window.predictions, (lo, hi), f"{model_name}-{label}-{lo:%H%M%S}",
+            labels=window.labeled, dry_run=dry_run,
+        )  # fmt: skip
+        reports.append((f"{lo:%H:%M:%S}", report))
+        if not report.success:
+            failing_files.extend(window.files)
+    merged: Any = data.merge_slice_reports(reports)
+    summary = f"{merged.summary()} (validated in {len(reports)} slices)"
+    if not merged.success:
+        failure = gate.failed_validation(
+            model_name, label=label, summary=summary, n_files=len(failing_files)
+        )
+        checksums = data.file_checksums(tuple(dict.fromkeys(failing_files)))
+        _refuse(spec, (start, end), checksums, failure, dry_run=dry_run, reason=summary)
+        raise ValidationFailed(failure.message, summary=summary)
+    publish.publish_markdown(
+        f"{model_name}-validation",
+        gate.passed_validation_markdown(model_name, label=label, report=merged),
+        f"Expectation results over {len(reports)} slices (warnings are listed)",
+    )
+    return ValidatedSlices(start, end, merged.n_rows, len(reports), merged)

@@ -83,6 +83,18 @@ def report_url(model: str, window_start: datetime, *, dry_run: bool = False) -> 
     return path.resolve().as_uri()
 
 
+def data_docs_link(location: str) -> str:
+    """A Data Docs page as people open it: on the dashboard (``MODELWATCH_DASHBOARD_URL``)
+    when the page is in this home's site, else the ``file://`` URL GX gave."""
+    settings = get_settings()
+    if not settings.dashboard_url:
+        return location
+    url = links.data_docs_url_for(
+        location, data_docs_dir=settings.data_docs_dir, base=settings.dashboard_url
+    )
+    return url or location
+
+
 def _reports_dir(*, dry_run: bool) -> Path:
     """``reports/``; a dry run's ``reports/_dry-run/`` (never over a window's real report)."""
     root = get_settings().reports_dir
