@@ -1,10 +1,14 @@
 """``monitor_model``: the scheduled job, one window of one model per run.
 
-validate → the champion's state (fitted once per version) → realized metrics ∥ CBPE estimates ∥
-feature drift (+ prediction / target drift) ∥ multivariate drift → judge the
-window (realized metric, else the estimate, else dataset drift) → degradation
-decision (k of n windows, or a CUSUM / Page–Hinkley detector) → persist →
-artifacts → events → retrain branch. The rules are :mod:`modelwatch.analysis`'s
+count the window's rows (source metadata) → validate (one frame; or, for a window
+above ``execution.stream_above_rows`` rows or with ``execution.engine: dask``, slice by
+slice) → the champion's state (fitted once per version) → realized metrics ∥ CBPE
+estimates ∥ feature drift (+ prediction / target drift) ∥ multivariate drift ∥ serving
+health (streamed: drift and realized metrics from mergeable aggregates, local or on
+Dask; the rest on a seeded sample) → judge the window (realized metric, else the
+estimate, else dataset drift) → degradation decision (k of n windows, or a CUSUM /
+Page–Hinkley detector) → persist → artifacts → events and alert episode → staged
+rollout step (``ab.staged_rollout``) → retrain branch (not while a version is in rollout). The rules are :mod:`modelwatch.analysis`'s
 (what is computed and decided) and :mod:`modelwatch.assessment`'s (what is
 stored, published and returned).
 """
@@ -27,21 +31,32 @@ from flows.common import (
     window_label,
 )
 from flows.retrain import retrain_model
-from flows.validate import ValidatedWindow, validate_window
+from flows.rollout import advance_rollout
+from flows.validate import (
+    ValidatedSlices,
+    ValidatedWindow,
+    validate_streamed_window,
+    validate_window,
+)
 from modelwatch import assessment as assess
 from modelwatch.analysis import small_window_notes, uses_metric_series
-from modelwatch.assessment import RetrainResult, WindowAssessment
+from modelwatch.assessment import RetrainResult, WindowAssessment, WindowExtent
 from modelwatch.errors import ParameterError
+from modelwatch.execution import StreamedWindow, should_stream
 from modelwatch.monitoring import Episode
 from modelwatch.outcomes import Alias, StateName
 from modelwatch.spec import MonitorSpec
+from modelwatch.stats.serving_health import breaches as serving_breaches
 from modelwatch.summaries import MonitorSummary, monitor_markdown
-from tasks import data, metrics, publish, registry, store
+from tasks import data, metrics, publish, registry, store, streaming
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from modelwatch.io.gx_runtime import ValidationReport
     from modelwatch.io.registry import ModelVersionRef
+    from modelwatch.stats.drift import DriftReport
+    from modelwatch.stats.performance import MetricValue
 
 
 def _catch_up(model_name: str, start: datetime, *, window_hours: float, max_windows: int) -> None:
@@ -62,7 +77,7 @@ def _assess(
     reference: pd.DataFrame,
     baseline: float | None,
 ) -> WindowAssessment:
-    """Metrics ∥ estimates ∥ drift ∥ multivariate drift → judgement → decision.
+    """Metrics ∥ estimates ∥ drift ∥ multivariate drift ∥ serving health → judgement → decision.
 
     The champion's state (scores on its reference, CBPE, drift profiles, multivariate
     reference; calibrated thresholds per window size) is fitted once per version and
@@ -86,24 +101,83 @@ def _assess(
     multivariate = metrics.multivariate_drift.submit(
         spec, multivariate_reference, window.predictions
     )
-    values = [*realized.result(), *estimated.result(), *multivariate.result()]
-    judgement = metrics.judge_window(spec, values, drift.result(), baseline=baseline)
+    hours = (window.end - window.start).total_seconds() / 3600
+    serving = metrics.serving_health(spec, window.predictions, hours)
+    values = [*realized.result(), *estimated.result(), *multivariate.result(), *serving]
+    return _decide(
+        spec,
+        champion,
+        window.start,
+        values=values,
+        drift=drift.result(),
+        report=validated.report,
+        baseline=baseline,
+    )
+
+
+def _assess_streamed(
+    spec: MonitorSpec,
+    champion: ModelVersionRef,
+    validated: ValidatedSlices,
+    *,
+    reference: pd.DataFrame,
+    baseline: float | None,
+) -> tuple[WindowAssessment, StreamedWindow]:
+    """A window too large for one frame (or ``execution.engine: dask``): drift and realized
+    metrics from mergeable aggregates over time slices (equal to the in-memory values);
+    CBPE, multivariate drift and serving-health percentiles on its seeded sample."""
+    state = registry.load_champion_state(spec, champion, reference)
+    streamed: Any = streaming.streamed_assessment(
+        spec, state, reference, window=(validated.start, validated.end), n_rows=validated.n_rows
+    )
+    sample = streamed.sample
+    estimated = metrics.estimated_metrics.submit(spec, state, predictions=sample)
+    multivariate_reference = reference if state.multivariate is None else state.multivariate
+    multivariate = metrics.multivariate_drift.submit(spec, multivariate_reference, sample)
+    hours = (validated.end - validated.start).total_seconds() / 3600
+    serving = metrics.serving_health(spec, sample, hours, n_rows=streamed.n_rows)
+    values = [*streamed.metrics, *estimated.result(), *multivariate.result(), *serving]
+    assessment = _decide(
+        spec,
+        champion,
+        validated.start,
+        values=values,
+        drift=streamed.drift,
+        report=validated.report,
+        baseline=baseline,
+    )
+    return assessment, streamed
+
+
+def _decide(
+    spec: MonitorSpec,
+    champion: ModelVersionRef,
+    window_start: datetime,
+    *,
+    values: list[MetricValue],
+    drift: DriftReport,
+    report: ValidationReport | None,
+    baseline: float | None,
+) -> WindowAssessment:
+    """Judge the window (realized metric, else estimate, else drift) and decide (k of n /
+    the change detector) over the champion's earlier windows."""
+    judgement = metrics.judge_window(spec, values, drift, baseline=baseline)
     earlier = store.recent_bad_flags(
-        spec.name, window.start, champion_version=champion.version, n=spec.degradation.n
+        spec.name, window_start, champion_version=champion.version, n=spec.degradation.n
     )
     series = None
     if uses_metric_series(spec, judgement) and judgement.value is not None:
         history = metrics.metric_series(
             spec.name,
             spec.degradation.metric,
-            before=window.start,
+            before=window_start,
             champion_version=champion.version,
         )
         series = [*history, judgement.value]
     decision = metrics.decide_degradation(
         spec, [judgement.bad, *earlier], series=series, baseline=baseline
     )
-    return WindowAssessment(tuple(values), drift.result(), validated.report, judgement, decision)
+    return WindowAssessment(tuple(values), drift, report, judgement, decision)
 
 
 def _announce_degradation(
@@ -134,6 +208,16 @@ def _announce_degradation(
     )
     publish.alert_degraded(spec, alert, champion, summary.window_start)
     return episode
+
+
+def _advance_rollout(model_name: str, start: datetime, end: datetime) -> bool:
+    """One look at the staged rollout (``advance-rollout`` subflow); True while a version is
+    in shadow or canary. Its failure is logged, never the monitor's."""
+    state: Any = advance_rollout(model_name, start, end, return_state=True)
+    print(f"rollout: {state.name}: {state.message or ''}")
+    if state.is_failed():
+        return True  # unknown: do not start a second challenger
+    return state.name in (StateName.CANARY_STARTED, StateName.ROLLOUT_CONTINUES)
 
 
 @flow(name="monitor-model", flow_run_name=monitor_run_name, log_prints=True)
@@ -174,19 +258,30 @@ def monitor_model(
             model_name, start, window_hours=hours, max_windows=spec.schedule.catchup_max_windows
         )
     champion = registry.resolve_version(model_name, champion_version or Alias.CHAMPION.value)
-    validated = validate_window(
-        model_name, end, (end - start).total_seconds() / 3600, dry_run=dry_run
-    )
-    window = validated.window
-    if window.n_rows == 0:
-        summary = MonitorSummary.empty(model_name, start, end, champion.version)
-        return Completed(
-            name=StateName.NO_DATA, message=f"no predictions in window {label}", data=summary
+    hours = (end - start).total_seconds() / 3600
+    n_rows: Any = streaming.count_window_rows(spec, start, end)
+    if n_rows and should_stream(spec, n_rows):
+        slices = validate_streamed_window(model_name, end, hours, n_rows, dry_run=dry_run)
+        reference = registry.load_reference(champion)
+        baseline = registry.version_metric(champion, f"val_{spec.degradation.metric}")
+        assessment, streamed = _assess_streamed(
+            spec, champion, slices, reference=reference, baseline=baseline
         )
-
-    reference = registry.load_reference(champion)
-    baseline = registry.version_metric(champion, f"val_{spec.degradation.metric}")
-    assessment = _assess(spec, champion, validated, reference=reference, baseline=baseline)
+        window: WindowExtent = streamed.extent(start, end)
+        current = streamed.sample
+        print(streamed.describe())
+    else:
+        validated = validate_window(model_name, end, hours, dry_run=dry_run)
+        window = validated.window
+        if window.n_rows == 0:
+            summary = MonitorSummary.empty(model_name, start, end, champion.version)
+            return Completed(
+                name=StateName.NO_DATA, message=f"no predictions in window {label}", data=summary
+            )
+        reference = registry.load_reference(champion)
+        baseline = registry.version_metric(champion, f"val_{spec.degradation.metric}")
+        assessment = _assess(spec, champion, validated, reference=reference, baseline=baseline)
+        current = validated.window.predictions
     decision = assessment.decision
     record = assess.window_record(
         model_name,
@@ -199,7 +294,12 @@ def monitor_model(
         record = store.keep_decision(record)
     store_run_id = None if dry_run else store.save_run(record)
     summary = MonitorSummary.build(record, assessment, store_run_id)
-    notes = small_window_notes(spec, window.n_rows, window.n_labeled)
+    for line in assess.story(summary, assessment):
+        print(line)
+    notes = [
+        *small_window_notes(spec, window.n_rows, window.n_labeled),
+        *serving_breaches(assessment.metrics, spec.serving),
+    ]
     markdown = monitor_markdown(summary, assessment.drift, notes=notes)
     publish.publish_markdown(f"{model_name}-monitor-summary", markdown, f"{model_name} {label}")
     publish.publish_drift_table(model_name, assessment.drift)
@@ -210,7 +310,13 @@ def monitor_model(
     elif not assessment.judgement.bad and not dry_run and not rejudge:
         publish.alert_resolved(spec, summary, label)  # ends an open alert episode
     retrain = None
-    if assess.should_retrain(spec, decision, force=force_retrain, rejudge=rejudge) and not dry_run:
+    in_rollout = False
+    if spec.ab.staged_rollout and not dry_run and not rejudge:
+        in_rollout = _advance_rollout(model_name, start, end)
+    wants = assess.should_retrain(spec, decision, force=force_retrain, rejudge=rejudge)
+    if wants and in_rollout and not force_retrain:
+        print("retraining skipped: a version is in the staged rollout (shadow or canary)")
+    elif wants and not dry_run:
         state: Any = retrain_model(
             model_name,
             reason=assess.retrain_reason(decision, force=force_retrain),
@@ -221,9 +327,10 @@ def monitor_model(
         )
         retrain = RetrainResult(state.name, state.message or "", state.is_failed())
         summary = summary.with_retrain(retrain.name, retrain.message)
+        print(f"retraining: {retrain.name}: {retrain.message}")
     # the report is written last, so it tells what the retraining branch did
     publish.publish_report(
-        spec, summary, assessment, reference=reference, current=window.predictions, dry_run=dry_run
+        spec, summary, assessment, reference=reference, current=current, dry_run=dry_run
     )
     outcome = assess.monitor_end(label, decision, notes=notes, retrain=retrain, rejudge=rejudge)
     final = Failed if outcome.failed else Completed

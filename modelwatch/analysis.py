@@ -338,6 +338,31 @@ def _with_column(profile: ReferenceProfile | None, column: str) -> ReferenceProf
     return profile
 
 
+def serving_health(
+    spec: MonitorSpec, predictions: pd.DataFrame, *, hours: float, n_rows: int | None = None
+) -> list[MetricValue]:
+    """The window's serving health (:mod:`modelwatch.stats.serving_health`) from the spec's
+    ``columns.latency_ms`` / ``columns.error``. ``n_rows``: the whole window's rows when
+    ``predictions`` is a sample of it (a streamed window): throughput counts them all."""
+    from dataclasses import replace
+
+    from modelwatch.stats.serving_health import serving_health as health
+
+    cols = spec.columns
+    values = health(
+        predictions,
+        hours=hours,
+        prediction=cols.prediction,
+        scores=cols.score_columns,
+        latency=cols.latency_ms,
+        error=cols.error,
+    )
+    if n_rows is not None and hours > 0:
+        values = [replace(v, value=n_rows / hours, n=n_rows) if v.name == "rows_per_hour" else v
+                  for v in values]  # fmt: skip
+    return values
+
+
 def fit_estimator(
     spec: MonitorSpec, reference: pd.DataFrame, reference_outputs: ReferenceOutputs
 ) -> CBPE | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelwatch.alerting import AlertEpisode, EpisodeStep
 from modelwatch.io.alerts import Alert
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelwatch.io.gx_runtime import ValidationReport
-    from modelwatch.io.sources import WindowData
     from modelwatch.spec import MonitorSpec
     from modelwatch.stats.degradation import DegradationDecision, WindowJudgement
     from modelwatch.stats.drift import DriftReport
@@ -124,9 +123,22 @@ def run_rows(
     return {"metrics": metric_rows, "drift": drift_rows, "validation": validation_rows}
 
 
+class WindowExtent(Protocol):
+    """What a stored run needs of a window: an in-memory ``WindowData`` or a streamed one."""
+
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def n_rows(self) -> int: ...
+    @property
+    def n_labeled(self) -> int: ...
+
+
 def window_record(
     model: str,
-    window: WindowData,
+    window: WindowExtent,
     *,
     assessment: WindowAssessment,
     champion_version: str,
@@ -189,11 +201,55 @@ def report_html(
     )
 
 
+def story(summary: MonitorSummary, assessment: WindowAssessment) -> list[str]:
+    """The monitor run's log, one line per stage with its numbers (printed at INFO).
+
+    Counts are the summary's (features apart from outputs), so the log, the summary
+    artifact, the drift artifact and the report agree.
+    """
+    label = f"{summary.window_start:%Y-%m-%dT%H:%M}"
+    lines = [f"window {label}: {summary.n_rows} rows, {summary.n_labeled} labeled"]
+    lines.append(f"validation: {summary.validation}")
+    judgement = assessment.judgement
+    value = "n/a" if judgement.value is None else f"{judgement.value:.4f}"
+    verdict = "bad window" if judgement.bad else "ok"
+    lines.append(
+        f"{judgement.metric} {value} vs threshold {judgement.threshold:.4f}: {verdict} "
+        f"({judgement.reason})"
+    )
+    lines.append(drift_description(summary.model, assessment.drift))
+    serving = {m.name: m.value for m in assessment.metrics if m.kind == "serving"}
+    if "latency_p95_ms" in serving:
+        lines.append(
+            f"serving: {serving.get('rows_per_hour', 0):.0f} rows/h, latency p50 "
+            f"{serving['latency_p50_ms']:.1f} ms, p95 {serving['latency_p95_ms']:.1f} ms, "
+            f"p99 {serving.get('latency_p99_ms', float('nan')):.1f} ms"
+        )
+    decision = assessment.decision
+    lines.append(
+        f"decision: {'DEGRADED' if decision.degraded else 'not degraded'}: {decision.reason}"
+    )
+    return lines
+
+
+def drift_description(model: str, drift: DriftReport) -> str:
+    """The drift artifact's description, counted as the summary counts: features apart
+    from the model's outputs (``prediction:`` / ``target:`` rows)."""
+    features = drift.features
+    drifted = drift.drifted_features
+    text = f"Drift of {model}: {len(drifted)}/{len(features)} features drifted"
+    outputs = [d.column for d in drift.columns if d.role != "feature" and d.drifted]
+    if outputs:
+        text += "; outputs drifted: " + ", ".join(outputs)
+    return text
+
+
 def drift_table(drift: DriftReport) -> list[dict[str, Any]]:
     """The drift table artifact's rows: one per column, values rounded to 4 digits."""
     return [
         {
             "column": d.column,
+            "role": d.role,
             "method": d.method,
             "statistic": round(d.statistic, 4),
             "p_value": None if d.p_value is None else round(d.p_value, 4),

@@ -375,6 +375,29 @@ class StreamedWindow:
     sample: pd.DataFrame | None = field(default=None, compare=False)
     """Seeded sample of the window's rows (multivariate drift, CBPE; see ``streamed_window``)."""
 
+    def extent(self, start: datetime, end: datetime) -> WindowCounts:
+        """The window's bounds and counts (what a stored run row needs)."""
+        return WindowCounts(start, end, self.n_rows, self.n_labeled)
+
+    def describe(self) -> str:
+        """One line for the run's log: how the window was computed."""
+        sample = 0 if self.sample is None else len(self.sample)
+        return (
+            f"streamed {self.n_rows} rows ({self.n_labeled} labeled) in {self.n_partitions} "
+            f"slices on the {self.engine} engine; CBPE, multivariate drift and latency "
+            f"percentiles on a seeded sample of {sample} rows"
+        )
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """Bounds and row counts of a window that was never one frame."""
+
+    start: datetime
+    end: datetime
+    n_rows: int
+    n_labeled: int
+
 
 def finalize_window(
     spec: MonitorSpec, plan: WindowPlan, aggregate: WindowAggregate, state: ReferenceState
@@ -719,8 +742,9 @@ SLICES_QUOTED = 3
 def merge_slice_reports(reports: Sequence[tuple[str, ValidationReport]]) -> ValidationReport:
     """One report for a window validated slice by slice (``(slice label, report)``, in order).
 
-    Each slice ran the same suite. An expectation succeeds iff it succeeded on every
-    slice; its observed text quotes the first :data:`SLICES_QUOTED` failing slices
+    Each slice ran the same suite (an expectation a slice skipped, e.g. one on the labels
+    of a slice without labels, is judged on the slices that ran it). An expectation
+    succeeds iff it succeeded on every slice that ran it; its observed text quotes the first :data:`SLICES_QUOTED` failing slices
     (``slice <label>: <observed>``) and counts the rest. ``n_rows`` is the sum. Row-level
     expectations thus see every row; aggregate ones (a mean, a row count, ``mostly``)
     are judged per slice, and the observed text of a passing one says over how many
@@ -736,21 +760,25 @@ def merge_slice_reports(reports: Sequence[tuple[str, ValidationReport]]) -> Vali
         return (outcome.expectation_type, outcome.column, outcome.frame, outcome.expected,
                 outcome.severity)  # fmt: skip
 
+    seen: dict[tuple[str, str | None, str, str, str], list[tuple[str, ExpectationOutcome]]] = {}
     for label, report in reports:
-        if [key(o) for o in report.outcomes] != [key(o) for o in first.outcomes]:
+        if report.suite_name != first.suite_name:
             raise StatisticsError(
-                f"slice {label!r} was validated with other expectations than slice "
-                f"{reports[0][0]!r} (suite {report.suite_name!r} vs {first.suite_name!r})"
+                f"slice {label!r} was validated with suite {report.suite_name!r}, slice "
+                f"{reports[0][0]!r} with {first.suite_name!r}"
             )
+        for outcome in report.outcomes:
+            seen.setdefault(key(outcome), []).append((label, outcome))
     outcomes = []
-    for i, outcome in enumerate(first.outcomes):
-        failed = [(label, r.outcomes[i]) for label, r in reports if not r.outcomes[i].success]
+    for results in seen.values():  # an expectation a slice did not run (e.g. on labels of a
+        outcome = results[0][1]  # slice without any) is judged on the slices that ran it
+        failed = [(label, o) for label, o in results if not o.success]
         if failed:
             quoted = [f"slice {label}: {o.observed}" for label, o in failed[:SLICES_QUOTED]]
             more = len(failed) - SLICES_QUOTED
             observed = "; ".join(quoted) + (f"; +{more} more failing slices" if more > 0 else "")
         else:
-            observed = f"{outcome.observed} (first of {len(reports)} slices, all passed)"
+            observed = f"{outcome.observed} (first of {len(results)} slices, all passed)"
         outcomes.append(replace(outcome, success=not failed, observed=observed))
     last = reports[-1][1]
     return ValidationReport(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -47,3 +48,22 @@ def load_labeled_rows(spec: MonitorSpec, start: datetime, end: datetime) -> pd.D
 def file_checksums(files: tuple[str, ...]) -> list[tuple[str, str]]:
     """``(path, sha256)`` per file; a SQL table entry (``sql:<table>``) has no file digest: ''."""
     return [(p, "" if sources.is_table_entry(p) else sources.file_checksum(p)) for p in files]
+
+
+@task(name="slice-bounds", **TASK_DEFAULTS)
+def slice_bounds(
+    spec: MonitorSpec, start: datetime, end: datetime, n_rows: int
+) -> list[tuple[datetime, datetime]]:
+    """The time slices of a streamed window (``execution.batch_rows`` rows each, about)."""
+    from modelwatch.execution import window_partitions
+
+    parts = window_partitions(spec, start, end, get_settings().home_dir, n_rows=n_rows)
+    return [(p.start, p.end) for p in parts]
+
+
+@task(name="merge-slice-reports", **TASK_DEFAULTS)
+def merge_slice_reports(reports: list[tuple[str, Any]]) -> Any:
+    """One validation report of a window validated slice by slice."""
+    from modelwatch.execution import merge_slice_reports as merge
+
+    return merge(reports)

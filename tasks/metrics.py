@@ -30,6 +30,7 @@ __all__ = [
     "metric_series",
     "multivariate_drift",
     "realized_metrics",
+    "serving_health",
     "window_drift",
 ]
 
@@ -80,6 +81,14 @@ def multivariate_drift(
 ) -> list[MetricValue]:
     """Domain classifier and PCA drift (:func:`modelwatch.analysis.multivariate_drift`)."""
     return analysis.multivariate_drift(spec, reference, current, on_skip=_log_skip)
+
+
+@task(name="serving-health", **TASK_DEFAULTS)
+def serving_health(
+    spec: MonitorSpec, predictions: pd.DataFrame, hours: float, n_rows: int | None = None
+) -> list[MetricValue]:
+    """Throughput, latency percentiles, null and failed predictions (kind ``serving``)."""
+    return analysis.serving_health(spec, predictions, hours=hours, n_rows=n_rows)
 
 
 @task(name="judge-window", **TASK_DEFAULTS)

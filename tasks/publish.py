@@ -15,6 +15,7 @@ from prefect.events import emit_event
 from modelwatch.alerting import EpisodeStep
 from modelwatch.assessment import (
     WindowAssessment,
+    drift_description,
     drift_table,
     episode_alert,
     report_html,
@@ -47,8 +48,7 @@ def publish_drift_table(model_name: str, drift: DriftReport) -> None:
     create_table_artifact(
         table=drift_table(drift),
         key=artifact_key(model_name, "drift"),
-        description=f"Feature drift of {model_name}: {len(drift.drifted_columns)}/"
-        f"{len(drift.columns)} drifted",
+        description=drift_description(model_name, drift),
     )
 
 

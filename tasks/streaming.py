@@ -9,12 +9,11 @@ import pandas as pd
 from prefect import task
 
 from modelwatch import execution
-from modelwatch.analysis import ReferenceOutputs
+from modelwatch.champion_state import ChampionState
 from modelwatch.execution import StreamedWindow
 from modelwatch.io import sources
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec
-from modelwatch.stats.drift import ReferenceProfile
 from tasks import IO_TASK, TASK_DEFAULTS
 
 __all__ = ["count_window_rows", "streamed_assessment"]
@@ -29,12 +28,11 @@ def count_window_rows(spec: MonitorSpec, start: datetime, end: datetime) -> int:
 @task(name="streamed-assessment", task_run_name="streamed-assessment-{spec.name}", **TASK_DEFAULTS)
 def streamed_assessment(
     spec: MonitorSpec,
+    state: ChampionState,
     reference: pd.DataFrame,
-    reference_outputs: ReferenceOutputs,
     *,
     window: tuple[datetime, datetime],
     n_rows: int,
-    profile: ReferenceProfile | None = None,
 ) -> StreamedWindow:
     """Feature / prediction / target drift and realized metrics of a streamed window.
 
@@ -44,10 +42,10 @@ def streamed_assessment(
     ``window_drift`` + ``realized_metrics``. ``StreamedWindow.sample`` (a seeded
     sample of ~5,000 rows) feeds multivariate drift and CBPE.
     """
-    state = execution.reference_state(
-        spec, reference=reference, reference_outputs=reference_outputs, profile=profile
+    outputs = (state.predictions, state.scores)
+    ref = execution.reference_state(
+        spec, reference=reference, reference_outputs=outputs, profile=state.profile
     )
-    start, end = window
     home = get_settings().home_dir
-    partitions = execution.window_partitions(spec, start, end, home, n_rows=n_rows)
-    return execution.streamed_window(spec, partitions, state, expected_rows=n_rows)
+    partitions = execution.window_partitions(spec, *window, home, n_rows=n_rows)
+    return execution.streamed_window(spec, partitions, ref, expected_rows=n_rows)

@@ -688,3 +688,20 @@ def test_the_application_layer_runs_without_prefect() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_the_run_log_tells_each_stage_with_the_summarys_counts() -> None:
+    spec = _spec()
+    found = _assessment(spec, bad=True, degraded=True, report=_report())
+    record = assessment.window_record(
+        "credit", _window(), assessment=found, champion_version="3", flow_run_id=None
+    )
+    summary = MonitorSummary.build(record, found, "row-7")
+    lines = assessment.story(summary, found)
+    assert lines[0] == "window 2026-11-20T05:00: 300 rows, 120 labeled"
+    assert lines[1] == "validation: passed, 2 warning(s)"
+    assert lines[2].startswith("roc_auc 0.7000 vs threshold 0.7500: bad window")
+    drifted = len(summary.drifted_features)
+    assert lines[3].startswith(f"Drift of credit: {drifted}/{summary.n_features} features drifted")
+    assert "outputs drifted: prediction:score, target:defaulted" in lines[3]
+    assert lines[-1].startswith("decision: DEGRADED: 2 of the last 3 windows bad")

@@ -180,3 +180,29 @@ def test_the_history_chart_draws_each_champions_own_threshold() -> None:
     # champion's window without one gets the current threshold
     assert np.isnan(ys[0]) and list(ys[1:]) == [0.75, 0.75, 0.82, 0.82]
     plt.close(fig)
+
+
+def test_the_drift_artifact_counts_features_as_the_summary_does() -> None:
+    from modelwatch.assessment import drift_description, drift_table
+    from modelwatch.stats.drift.report import DriftReport, DriftResult
+
+    def result(column: str, drifted: bool, role: str = "feature") -> DriftResult:
+        return DriftResult(column, "numeric", "ks", 0.3 if drifted else 0.01, 0.01, 0.05,
+                           drifted, 0.0, 0.0, role=role)  # type: ignore[arg-type]  # fmt: skip
+
+    drift = DriftReport(
+        columns=(
+            result("age", True),
+            result("income", False),
+            result("region", True),
+            result("prediction:score", True, "prediction"),
+            result("target:defaulted", False, "target"),
+        ),
+        n_reference=100,
+        n_current=100,
+        share_drifted=2 / 3,
+        dataset_drift=True,
+    )
+    text = drift_description("credit", drift)
+    assert text == "Drift of credit: 2/3 features drifted; outputs drifted: prediction:score"
+    assert [row["role"] for row in drift_table(drift)][-2:] == ["prediction", "target"]

@@ -546,5 +546,5 @@ def test_slice_reports_merge_into_one_window_report() -> None:
     assert passing.success
     assert passing.outcomes[1].observed == "500 rows (first of 2 slices, all passed)"
     odd = ValidationReport("other", 10, slices[0][1].outcomes[:1])
-    with pytest.raises(StatisticsError, match=r"slice 'x' was validated with other expectations"):
+    with pytest.raises(StatisticsError, match=r"slice 'x' was validated with suite 'other'"):
         merge_slice_reports([slices[0], ("x", odd)])
