@@ -22,12 +22,19 @@ Against a running Prefect server (``prefect server start`` on a free port of
   ``modelwatch monitor <model>`` process per model (``--compare-models`` of them,
   default 3, extrapolated per model), in the same run.
 
-Peak RSS of each child is read from ``wait4``'s rusage.
+* **threads**: :mod:`modelwatch.multivariate` (domain classifier + PCA on 6k × 5k
+  rows) with ``MAX_THREADS`` = 1 (the shipped limit) and unbounded, beside a numpy
+  thread of the same process, then also while other processes burn every core
+  (``--thread-repeat`` runs each, median; run last, after the server is stopped).
+
+Peak RSS of each child is read from ``wait4``'s rusage. The machine's load average
+at the start is recorded: on a shared machine the absolute times say little.
 
 Usage::
 
     python benchmarks/monitor_benchmark.py                      # 100k rows, 20 × 10k fleet
     python benchmarks/monitor_benchmark.py --rows 2000 --fleet-models 3 --repeat 1
+    python benchmarks/monitor_benchmark.py --skip-single --skip-fleet --merge   # threads only
 
 Writes ``benchmarks/results/monitor_benchmark.json`` (``--output`` to change).
 """
@@ -97,6 +104,12 @@ STAGES = {
     "resolve-": "registry",
     "load-champion-state": "registry",
     "data-quality-": "data",
+    "count-window-rows": "data",
+    "drift-thresholds": "registry",
+    "serving-health": "metrics",
+    # a subflow's own task run in its parent: its tasks are counted on their own
+    "validate-window-": "subflow (validate-window, overlaps gx + data)",
+    "monitor-model-": "subflow (monitor-model)",
 }
 
 
@@ -306,8 +319,9 @@ def burning_cores(n: int) -> Iterator[None]:
 
 def thread_section(repeat: int) -> dict[str, Any]:
     """Multivariate drift (domain classifier + PCA) with and without the thread limit,
-    on an idle machine and while ``os.cpu_count()`` processes burn every core, beside a
-    concurrent numpy thread (as the other analysis tasks of a monitor run are)."""
+    always beside a concurrent numpy thread of the same process (as the other analysis
+    tasks of a monitor run are), and again while ``os.cpu_count()`` other processes burn
+    every core."""
     import threading
 
     import numpy as np
@@ -344,12 +358,12 @@ def thread_section(repeat: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     saved = multivariate.MAX_THREADS
     try:
-        for load in ("idle", "loaded"):
+        for load in ("beside_a_numpy_thread", "cores_burned_too"):
             for limit in (None, saved):
                 multivariate.MAX_THREADS = limit
                 with (
                     burning_cores(os.cpu_count() or 2)
-                    if load == "loaded"
+                    if load == "cores_burned_too"
                     else (contextlib.nullcontext())
                 ):
                     times = [once() for _ in range(repeat)]
@@ -501,7 +515,7 @@ def per_process_runs(env: dict[str, str], root: Path, models: Sequence[str]) -> 
 
 def fleet_section(api: str, env: dict[str, str], root: Path, args: argparse.Namespace) -> Any:
     """The fleet world in its own folder (specs dir = the fleet's models only)."""
-    names = [f"fleet{i:02d}" for i in range(args.fleet_models)]
+    names = [f"m{i:02d}" for i in range(args.fleet_models)]
     t = time.perf_counter()
     build = build_world(root, names, dict.fromkeys(names, args.fleet_rows))
     print(f"fleet world: {build} ({time.perf_counter() - t:.0f} s)", flush=True)
@@ -551,6 +565,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-single", action="store_true")
     parser.add_argument("--skip-fleet", action="store_true")
     parser.add_argument("--skip-threads", action="store_true")
+    parser.add_argument("--thread-repeat", type=int, default=1)
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other sections of an existing --output"
+    )
     parser.add_argument("--root", type=Path, default=None, help="keep the worlds here")
     parser.add_argument("--output", type=Path, default=RESULTS / "monitor_benchmark.json")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
@@ -577,12 +595,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "targets": {"single_wall_s": 8.0, "single_fixed_share": 0.30, "fleet_wall_s": 60.0},
     }
-    if not args.skip_threads:
-        report["threads"] = thread_section(max(args.repeat, 2))
+    servers = contextlib.nullcontext("") if args.skip_single and args.skip_fleet else None
     try:
-        with prefect_server(root) as api:
+        with servers or prefect_server(root) as api:
             base_env = clean_env(PREFECT_API_URL=api)
-            report["gx_import_s"] = gx_import_seconds(base_env)
+            if servers is None:
+                report["gx_import_s"] = gx_import_seconds(base_env)
             if not args.skip_single:
                 single_root = root / "single"
                 t = time.perf_counter()
@@ -599,6 +617,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if args.root is None:
             shutil.rmtree(root, ignore_errors=True)
+    if not args.skip_threads:
+        report["threads"] = thread_section(args.thread_repeat)
+    if args.merge and args.output.exists():
+        old = json.loads(args.output.read_text())
+        kept = {k: v for k, v in old.items() if k not in report}
+        report = {
+            **old,
+            **report,
+            "merged_sections_from": {"date": old["date"], "kept": sorted(kept)},
+        }
     summarize(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -610,6 +638,8 @@ def summarize(report: dict[str, Any]) -> None:
     targets = report["targets"]
     print()
     print(f"{'case':<44} {'measured':>12} {'target':>10}  met")
+    for key, seconds in report.get("threads", {}).items():
+        print(f"  multivariate drift (domain classifier + PCA), {key:<28} {seconds:>8.2f}")
     if "single" in report:
         single = report["single"]
         best = min(single["runs"], key=lambda r: r["wall_s"])
