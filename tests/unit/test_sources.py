@@ -479,3 +479,38 @@ def test_the_demos_hive_files_are_one_hour_each_and_read_back_exactly(tmp_path: 
     )
     assert rewritten == written  # re-serving replaces the window's own files
     assert load_window(spec, START, END, tmp_path).n_rows == 6
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"date": "2026-11-29", "hour": "10"}, ("2026-11-29T10:00", "2026-11-29T11:00")),
+        ({"dt": "20261129"}, ("2026-11-29T00:00", "2026-11-30T00:00")),
+        ({"year": "2026", "month": "12"}, ("2026-12-01T00:00", "2027-01-01T00:00")),
+        (
+            {"year": "2026", "month": "2", "day": "28", "hour": "23"},
+            ("2026-02-28T23:00", "2026-03-01T00:00"),
+        ),
+        ({"year": "2026"}, ("2026-01-01T00:00", "2027-01-01T00:00")),
+        ({"region": "eu"}, None),
+        ({"date": "yesterday"}, None),
+        ({"date": "2026-11-29", "hour": "24"}, None),
+    ],
+)
+def test_partition_folders_map_to_utc_time_ranges(
+    keys: dict[str, str], expected: tuple[str, str] | None
+) -> None:
+    from modelwatch.io.sources.files import partition_range
+
+    span = partition_range(keys)
+    if expected is None:
+        assert span is None
+    else:
+        assert span == (pd.Timestamp(expected[0], tz="UTC"), pd.Timestamp(expected[1], tz="UTC"))
+
+
+def test_a_missing_log_folder_counts_zero_rows(tmp_path: Path) -> None:
+    from modelwatch.io.sources import count_window_rows, iter_window_batches
+
+    assert count_window_rows(_spec(tmp_path), START, END, tmp_path) == 0
+    assert list(iter_window_batches(_spec(tmp_path), START, END, tmp_path)) == []
