@@ -73,6 +73,8 @@ class WindowData:
     end: datetime
     predictions: pd.DataFrame
     labeled: pd.DataFrame  # predictions joined with labels (inner join); may be empty
+    #: files that contributed rows, in read order; a SQL window: ``("sql:<schema.table>",)``
+    #: (see :func:`is_table_entry`: no file to checksum, the rows stay in the table)
     files: tuple[str, ...] = field(default=())
     #: label rows, in the label files that labeled this window, whose id matches none of its
     #: predictions (mistyped ids, labels of predictions never logged or of another window)
