@@ -37,7 +37,7 @@ from modelwatch.train import build_pipeline, model_card, reference_profile, scor
 #: how the demo lays out its files: ``hive`` (``date=YYYY-MM-DD/hour=HH/part-<window>.parquet``,
 #: what :mod:`modelwatch.io.sources` prunes by) or ``flat`` (``<window>.parquet``, the former one)
 LogLayout = Literal["hive", "flat"]
-DEMO_LAYOUT: LogLayout = "flat"
+DEMO_LAYOUT: LogLayout = "hive"
 
 
 @dataclass(frozen=True)

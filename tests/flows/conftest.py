@@ -55,6 +55,17 @@ class World:
             scenario=simulate.Scenario(drift_start=drift_start),
         )
 
+    def log_file(self, index: int) -> Path:
+        """The file the demo wrote window ``index``'s log to (one file per one-hour window)."""
+        spec = find_spec(self.model, self.settings.resolved_specs_dir)
+        return demo_lib.window_file(spec.sources.predictions, self.home, self.window(index)[0])  # type: ignore[arg-type]
+
+    def label_file(self, index: int) -> Path:
+        """The file the demo wrote window ``index``'s labels to."""
+        spec = find_spec(self.model, self.settings.resolved_specs_dir)
+        assert spec.sources.labels is not None
+        return demo_lib.window_file(spec.sources.labels, self.home, self.window(index)[0])  # type: ignore[arg-type]
+
     def store(self):  # type: ignore[no-untyped-def]
         from modelwatch.io.store import Store
 

@@ -81,8 +81,7 @@ def test_a_quarantined_window_sends_a_validation_alert(
 ) -> None:
     world, receivers = alerting_world
     world.serve(2)
-    start, _ = world.window(2)
-    path = world.home / "demo" / "credit" / "predictions" / f"{start:%Y-%m-%dT%H%M}.parquet"
+    path = world.log_file(2)
     frame = pd.read_parquet(path)
     frame.loc[:5, "score"] = 2.0
     frame.to_parquet(path, index=False)

@@ -38,12 +38,9 @@ def base(world: World) -> dict[str, Frame]:
     world.serve(0)
     state = _run(world, 0)
     assert state.name == "Completed", state.message
-    start, _ = world.window(0)
-    name = f"{start:%Y-%m-%dT%H%M}.parquet"
-    root = world.home / "demo" / "credit"
     return {
-        "log": pd.read_parquet(root / "predictions" / name),
-        "labels": pd.read_parquet(root / "labels" / name),
+        "log": pd.read_parquet(world.log_file(0)),
+        "labels": pd.read_parquet(world.label_file(0)),
     }
 
 

@@ -87,7 +87,7 @@ def test_a_critical_failure_fails_the_run_and_leaves_files_and_results_untouched
     world.serve(3)
     healthy = _run(world, 3).result()
     start, _ = world.window(3)
-    log_file = world.home / "demo" / "credit" / "predictions" / f"{start:%Y-%m-%dT%H%M}.parquet"
+    log_file = world.log_file(3)
     frame = pd.read_parquet(log_file)
     frame.loc[:10, "score"] = 1.7  # probabilities outside [0, 1]: a critical expectation
     frame.to_parquet(log_file, index=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
@@ -43,9 +42,7 @@ def _run(world: World, index: int) -> MonitorSummary:
 
 
 def _drop_labels(world: World, index: int) -> None:
-    start, _ = world.window(index)
-    path = world.home / "demo" / "credit" / "labels" / f"{start:%Y-%m-%dT%H%M}.parquet"
-    Path(path).unlink()
+    world.label_file(index).unlink()
 
 
 def test_a_window_without_labels_is_judged_on_the_cbpe_estimate(stats_world: World) -> None:

@@ -23,8 +23,7 @@ from tests.flows.conftest import World
 
 
 def _label_file(world: World, index: int) -> Path:
-    start, _ = world.window(index)
-    return world.home / "demo" / "credit" / "labels" / f"{start:%Y-%m-%dT%H%M}.parquet"
+    return world.label_file(index)
 
 
 def _hold_back(world: World, index: int, keep: float, aside: Path) -> None:

@@ -284,11 +284,9 @@ def _split_traffic(world: World, index: int, *, challenger_right: float | None) 
     ``challenger_right``: share of the challenger arm's rows whose prediction is made
     equal to the label (a stand-in for a better challenger); None keeps them.
     """
-    start, _ = world.window(index)
-    name = f"{start:%Y-%m-%dT%H%M}.parquet"
-    root = world.home / "demo" / "credit"
-    log = pd.read_parquet(root / "predictions" / name)
-    labels = pd.read_parquet(root / "labels" / name)[["prediction_id", "defaulted"]]
+    log_path = world.log_file(index)
+    log = pd.read_parquet(log_path)
+    labels = pd.read_parquet(world.label_file(index))[["prediction_id", "defaulted"]]
     log["variant"] = np.where(np.arange(len(log)) % 2 == 0, "champion", "challenger")
     if challenger_right is not None:
         truth = log[["prediction_id"]].merge(labels, how="left")["defaulted"].to_numpy()
@@ -298,7 +296,7 @@ def _split_traffic(world: World, index: int, *, challenger_right: float | None) 
         )
         fix &= ~pd.isna(truth)
         log.loc[fix, "prediction"] = truth[fix].astype(log["prediction"].dtype)
-    log.to_parquet(root / "predictions" / name, index=False)
+    log.to_parquet(log_path, index=False)
 
 
 def test_online_ab_waits_for_enough_traffic_then_promotes(

@@ -31,12 +31,9 @@ Frame = pd.DataFrame
 def base(world: World) -> dict[str, Frame]:
     """Window 0 as the demo serves it (a template: other windows are shifted copies)."""
     world.serve(0)
-    start, _ = world.window(0)
-    name = f"{start:%Y-%m-%dT%H%M}.parquet"
-    root = world.home / "demo" / "credit"
     return {
-        "log": pd.read_parquet(root / "predictions" / name),
-        "labels": pd.read_parquet(root / "labels" / name),
+        "log": pd.read_parquet(world.log_file(0)),
+        "labels": pd.read_parquet(world.label_file(0)),
     }
 
 

@@ -23,8 +23,7 @@ def _run(world: World, index: int):  # type: ignore[no-untyped-def]
 
 
 def _log_file(world: World, index: int) -> Path:
-    start, _ = world.window(index)
-    return world.home / "demo" / "credit" / "predictions" / f"{start:%Y-%m-%dT%H%M}.parquet"
+    return world.log_file(index)
 
 
 def _sha(path: Path) -> str:
