@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from modelwatch import simulate
+from modelwatch.champion_state import fit_version_state
 from modelwatch.errors import DemoRefused, RegistryError, SpecError
 from modelwatch.evaluation import validation_metrics
 from modelwatch.io.registry import ModelVersionRef, Registry
@@ -188,6 +189,7 @@ def bootstrap(spec: MonitorSpec, settings: Settings, *, seed: int = 0) -> ModelV
         alias=Alias.CHAMPION.value,
         target=cols.target,
         profile=reference_profile(reference, spec),
+        champion_state=fit_version_state(spec, model, reference).to_arrays(with_profile=False),
         model_card=model_card(spec, metrics, {"n_reference": len(reference), "seed": seed}),
         trust_pickle=spec.model.trust_pickle,
     )
