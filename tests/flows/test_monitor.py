@@ -55,10 +55,16 @@ def test_rerunning_a_window_replaces_its_results(world: World) -> None:
         "accuracy",
         "domain_classifier_auc",
         "f1",
+        "latency_missing_share",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "null_prediction_share",
         "pca_reconstruction_error",
         "precision",
         "recall",
         "roc_auc",
+        "rows_per_hour",
     ]
     kinds = {(m["name"], m["kind"]) for m in store.metrics(second.store_run_id)}
     assert ("roc_auc", "estimated") in kinds and ("roc_auc", "realized") in kinds
