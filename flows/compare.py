@@ -127,10 +127,7 @@ def compare_models(
     scores_a = ab.score_rows(spec, model_a, holdout)
     scores_b = ab.score_rows(spec, model_b, holdout)
     primary = ab.ab_compare(spec, holdout, scores_a, scores_b)
-    latency = (
-        ab.prediction_latency(spec, model_a, holdout),
-        ab.prediction_latency(spec, model_b, holdout),
-    )
+    latency: Any = ab.prediction_latencies(spec, model_a, model_b, holdout)
     checks = ab.guardrails(spec, holdout, scores_a, scores_b, latency)
     decision = ab.decide(primary, checks)
     record = promotion.offline_record(

@@ -40,6 +40,7 @@ __all__ = [
     "fit_candidate",
     "load_trainer",
     "model_card",
+    "paired_prediction_latency_ms",
     "prediction_latency_ms",
     "score_frame",
     "set_seed",
@@ -242,6 +243,46 @@ def class_columns(spec: MonitorSpec, model_classes: Any) -> list[int]:
             + (f" (not declared: {extra})" if extra else "")
         )
     return [known.index(c) for c in declared]
+
+
+def paired_prediction_latency_ms(
+    model_a: Any,
+    model_b: Any,
+    frame: pd.DataFrame,
+    spec: MonitorSpec,
+    *,
+    repeats: int = 7,
+    min_rows: int = 5000,
+) -> tuple[float, float]:
+    """:func:`prediction_latency_ms` of two models, timed **interleaved** (A B, B A, A B, ...).
+
+    Timing one model's repeats and then the other's lets a change of load between the
+    two blocks (another process starting) decide a latency guardrail; interleaved, each
+    model's best call comes from the same stretch of time. Best of ``repeats`` each.
+    """
+    repeats = check_param(
+        "paired_prediction_latency_ms", "repeats", repeats, Interval(int, 1, None)
+    )
+    X = feature_frame(frame, spec, source="the latency frame")
+    if len(X) == 0:
+        raise RetrainError("cannot time predictions on an empty frame")
+    if len(X) < min_rows:
+        X = pd.concat([X] * math.ceil(min_rows / len(X)), ignore_index=True)
+    proba = spec.task != "regression"
+    calls = [
+        m.predict_proba if proba and hasattr(m, "predict_proba") else m.predict
+        for m in (model_a, model_b)
+    ]
+    for call in calls:
+        call(X)  # warm-up
+    best = [math.inf, math.inf]
+    for i in range(repeats):
+        for j in (0, 1) if i % 2 == 0 else (1, 0):
+            started = time.perf_counter()
+            calls[j](X)
+            best[j] = min(best[j], time.perf_counter() - started)
+    per_1000 = 1000.0 * 1000.0 / len(X)
+    return best[0] * per_1000, best[1] * per_1000
 
 
 def prediction_latency_ms(

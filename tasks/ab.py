@@ -13,7 +13,7 @@ from modelwatch.evaluation import Scores
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats import abtest
 from modelwatch.stats.abtest import ABDecision, GuardrailResult, OnlineABDecision
-from modelwatch.train import prediction_latency_ms
+from modelwatch.train import paired_prediction_latency_ms
 from tasks import TASK_DEFAULTS
 from tasks.train import score_rows
 
@@ -24,7 +24,7 @@ __all__ = [
     "holdout_metrics",
     "holdout_segment_metrics",
     "online_compare",
-    "prediction_latency",
+    "prediction_latencies",
     "score_rows",
 ]
 
@@ -51,10 +51,12 @@ def ab_compare(
     return promotion.offline_comparison(spec, holdout, champion, challenger)
 
 
-@task(name="prediction-latency", **TASK_DEFAULTS)
-def prediction_latency(spec: MonitorSpec, model: Any, holdout: pd.DataFrame) -> float:
-    """Milliseconds per 1,000 holdout rows of the model's predict_proba (best of 7)."""
-    return prediction_latency_ms(model, holdout, spec)
+@task(name="prediction-latencies", **TASK_DEFAULTS)
+def prediction_latencies(
+    spec: MonitorSpec, model_a: Any, model_b: Any, holdout: pd.DataFrame
+) -> tuple[float, float]:
+    """Both models' milliseconds per 1,000 holdout rows, timed interleaved (best of 7 each)."""
+    return paired_prediction_latency_ms(model_a, model_b, holdout, spec)
 
 
 @task(name="guardrails", **TASK_DEFAULTS)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 
 from modelwatch import execution
 from modelwatch.champion_state import ChampionState
+from modelwatch.errors import DataError
 from modelwatch.execution import StreamedWindow
 from modelwatch.io import sources
 from modelwatch.settings import get_settings
@@ -20,9 +21,17 @@ __all__ = ["count_window_rows", "streamed_assessment"]
 
 
 @task(name="count-window-rows", task_run_name="count-window-rows-{spec.name}", **IO_TASK)
-def count_window_rows(spec: MonitorSpec, start: datetime, end: datetime) -> int:
-    """The window's prediction rows, from metadata where the source allows (no rows read)."""
-    return sources.count_window_rows(spec, start, end, get_settings().home_dir)
+def count_window_rows(spec: MonitorSpec, start: datetime, end: datetime) -> int | None:
+    """The window's prediction rows, from metadata where the source allows (no rows read).
+
+    None when the source cannot be counted as data (a truncated file, a table without
+    its timestamp column): the in-memory path then reads the window and reports the
+    bad input as it always does (quarantine, the file named)."""
+    try:
+        return sources.count_window_rows(spec, start, end, get_settings().home_dir)
+    except DataError as exc:
+        get_run_logger().info("window not counted (%s); read as one frame", exc)
+        return None
 
 
 @task(name="streamed-assessment", task_run_name="streamed-assessment-{spec.name}", **TASK_DEFAULTS)

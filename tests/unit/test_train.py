@@ -349,3 +349,27 @@ def test_the_spec_trainer_field_names_a_loadable_trainer(reference: pd.DataFrame
     assert load_trainer(spec.retraining.trainer) is build_pipeline
     with pytest.raises(SpecError, match=r"retraining\.trainer"):
         _spec_variant(**{"retraining.trainer": "no colon here"})
+
+
+def test_paired_latencies_time_both_models_interleaved(spec: MonitorSpec) -> None:
+    import time as _time
+
+    from modelwatch.train import paired_prediction_latency_ms
+
+    frame = generate_reference(200, seed=1)
+    calls: list[str] = []
+
+    class Slow:
+        def __init__(self, name: str, seconds: float) -> None:
+            self.name, self.seconds = name, seconds
+
+        def predict_proba(self, x: Any) -> Any:
+            calls.append(self.name)
+            _time.sleep(self.seconds)
+            return None
+
+    a, b = paired_prediction_latency_ms(
+        Slow("a", 0.001), Slow("b", 0.004), frame, spec, repeats=4, min_rows=200
+    )
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up, then interleaved
+    assert 0 < a < b
