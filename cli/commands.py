@@ -92,6 +92,32 @@ def _preflight(settings: Settings, *models: str, needs_spec: bool = True) -> Non
         )
     settings.ensure_home()
     Store.open(settings.resolved_store_url).dispose()
+    _check_prefect_api()
+
+
+def _check_prefect_api(timeout_s: float = 2.0) -> None:
+    """A set ``PREFECT_API_URL`` must answer ``/health`` (else one line, not a 100-line
+    ``httpx.ConnectError`` after Prefect's retries); unset: Prefect's local mode."""
+    import httpx
+
+    from modelwatch.errors import CannotStart
+
+    url = os.environ.get("PREFECT_API_URL", "").strip().rstrip("/")
+    if not url:
+        return
+    try:
+        response = httpx.get(f"{url}/health", timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise CannotStart(
+            f"the Prefect server at PREFECT_API_URL={url} is unreachable "
+            f"({type(exc).__name__}); start it (`prefect server start`) or unset "
+            "PREFECT_API_URL to run in Prefect's local mode"
+        ) from None
+    if response.status_code >= 400:
+        raise CannotStart(
+            f"the Prefect server at PREFECT_API_URL={url} answered HTTP "
+            f"{response.status_code} on /health"
+        )
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -188,6 +214,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from modelwatch.errors import CannotStart
+
+    if not os.environ.get("PREFECT_API_URL", "").strip():
+        raise CannotStart(
+            "`modelwatch serve` needs a Prefect server with a scheduler: Prefect's local "
+            "mode starts a temporary one that never schedules a run. Start one with "
+            "`prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    _check_prefect_api()
     get_settings().ensure_home()
     from flows.serve import serve_all
 
@@ -228,14 +263,23 @@ def cmd_suite_build(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from modelwatch.errors import SpecError
     from modelwatch.io.store import Store
-    from modelwatch.spec import check_model_name
+    from modelwatch.spec import check_model_name, find_spec
 
     check_model_name(args.model)
     settings = get_settings()
     settings.ensure_home()  # a first `runs` on a fresh home finds an empty store
+    try:
+        metric: str | None = find_spec(args.model, settings.resolved_specs_dir).degradation.metric
+    except SpecError:
+        metric = None  # a model whose spec is gone: its windows are still listed
     with Store.open(settings.resolved_store_url) as store:
         rows = store.runs(args.model, limit=args.limit)
+        values: dict[str, dict[Any, Any]] = {"realized": {}, "estimated": {}}
+        for kind in values if metric else ():
+            history = store.metric_history(args.model, str(metric), kind=kind, limit=args.limit)
+            values[kind] = {r["window_start"]: r["value"] for r in history}
     if not rows:
         known = sorted(p.stem for p in settings.resolved_specs_dir.glob("*.yaml"))
         print(
@@ -244,17 +288,28 @@ def cmd_runs(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0 if args.model in known else 1
+    name = (metric or "metric")[:9]
     print(
-        f"{'window start (UTC)':<20} {'rows':>6} {'labeled':>7} {'bad':>4} {'status':<10} "
-        f"{'champion':>8}  reason"
+        f"{'window start (UTC)':<18} {'rows':>6} {'labeled':>7} {'status':<11} {'champion':>8} "
+        f"{name:>9} {'estimate':>9} {'threshold':>9} {'drifted':>7}  reason"
     )
     for row in reversed(rows):
+        start = row["window_start"]
         print(
-            f"{row['window_start']:%Y-%m-%d %H:%M}     {row['n_rows']:>6} {row['n_labeled']:>7} "
-            f"{'yes' if row['bad'] else 'no':>4} {row['status']:<10} "
-            f"{'v' + str(row['champion_version']):>8}  {row['reason']}"
+            f"{start:%Y-%m-%d %H:%M}   {row['n_rows']:>6} {row['n_labeled']:>7} "
+            f"{row['status']:<11} {'v' + str(row['champion_version']):>8} "
+            f"{_num(values['realized'].get(start)):>9} {_num(values['estimated'].get(start)):>9} "
+            f"{_num(row.get('threshold')):>9} {_share(row['share_drifted']):>7}  {row['reason']}"
         )
     return 0
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def cmd_store(args: argparse.Namespace) -> int:

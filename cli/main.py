@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from cli import commands
+from cli import dashboard as dashboard_cmd
 from cli.commands import DEMO_MODELS, parse_time
 from modelwatch.environment import prepare_environment
-from modelwatch.errors import ModelwatchError
+from modelwatch.errors import CannotStart, ModelwatchError, SpecError
 from modelwatch.settings import get_settings
 
 
@@ -28,9 +30,51 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+#: help texts of options that several commands share (every option gets one: test_cli)
+_SHARED_HELP = {
+    "model": "model name: its monitor spec is <specs dir>/<model>.yaml",
+    "models": "model names (default: every spec in the specs folder)",
+    "window_end": "end of the window, ISO 8601 (UTC when it has no offset); "
+    "default: the last complete window",
+    "window_start": "start of the window, ISO 8601 (UTC when it has no offset)",
+    "force_retrain": "run the retraining branch even if the model is not degraded",
+    "dry_run": "compute and publish artifacts but change nothing (no store rows, events, "
+    "alerts or retraining)",
+    "windows": "number of hourly windows to serve and monitor",
+    "rows": "predictions per window",
+    "drift_start": "first window with drift (data and concept)",
+    "seed": "random seed of the generated world",
+    "limit": "newest windows to list",
+    "start": "start of the labeled rows compared, ISO 8601",
+    "end": "end of the labeled rows compared (exclusive), ISO 8601",
+}
+
+
+def _document(parser: argparse.ArgumentParser) -> None:
+    """Defaults shown in every help, and a help text for options that lack one."""
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _document(child)
+        elif action.help is None and action.dest in _SHARED_HELP:
+            action.help = _SHARED_HELP[action.dest]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    parser = _build_parser()
+    _document(parser)
+    return parser
+
+
+def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelwatch", description="``modelwatch`` command line.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--verbose-errors",
+        action="store_true",
+        help="print the traceback of an error (default: one line)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="run the whole loop on generated data (embedded defaults)")
@@ -70,13 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retrain", help="train a challenger and A/B-compare it")
     p.add_argument("model")
-    p.add_argument("--reason", default="manual (CLI)")
+    p.add_argument("--reason", default="manual (CLI)", help="why (stored with the decision)")
     p.set_defaults(func=commands.cmd_retrain)
 
     p = sub.add_parser("rollback", help="move 'champion' back to 'previous'")
     p.add_argument("model")
-    p.add_argument("--reason", default="manual rollback (CLI)")
-    p.add_argument("--by", default=os.environ.get("USER", "unknown"))
+    p.add_argument(
+        "--reason", default="manual rollback (CLI)", help="why (stored with the decision)"
+    )
+    p.add_argument(
+        "--by",
+        default=os.environ.get("USER", "unknown"),
+        help="who rolls back (stored with the decision)",
+    )
     p.add_argument(
         "--force",
         action="store_true",
@@ -133,24 +183,29 @@ def build_parser() -> argparse.ArgumentParser:
         store_sub.add_parser(name, help=text).set_defaults(func=commands.cmd_store)
 
     p = sub.add_parser("quarantine", help="list or release quarantined windows")
-    p.add_argument("action", choices=["list", "release"])
+    p.add_argument("action", choices=["list", "release"], help="list or release")
     p.add_argument("model")
     p.add_argument("--window-start", type=parse_time, default=None, help="UTC if no offset")
     p.add_argument("--all", action="store_true", help="list: include released files (history)")
     p.set_defaults(func=commands.cmd_quarantine)
+    dashboard_cmd.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; a modelwatch error is printed (no traceback) and exits 1."""
+    """Run one command. A modelwatch error is one line on stderr (the traceback only with
+    ``--verbose-errors``): exit 2 when the command cannot start (unknown model, bad spec,
+    unreachable server — like argparse's usage errors), else 1."""
     parser = build_parser()
     args = parser.parse_args(argv)
     prepare_environment(get_settings())
     try:
         return int(args.func(args))
     except ModelwatchError as exc:
+        if args.verbose_errors:
+            traceback.print_exc()
         print(f"modelwatch: error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, CannotStart | SpecError) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

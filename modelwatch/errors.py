@@ -29,6 +29,8 @@
     ├── RetrainError              retraining could not produce a candidate
     ├── AlertError                an alert could not be delivered
     ├── DemoRefused               ``modelwatch demo`` would reset a model it did not create
+    ├── CannotStart               a command cannot start here (server unreachable, ``serve``
+    │                             without a Prefect server); the CLI exits 2
     └── TransientError            marker mix-in: a failure that may pass on retry
                                   (e.g. ``class StoreUnavailable(StoreError, TransientError)``)
 
@@ -179,3 +181,8 @@ class AlertError(ModelwatchError):
     def __init__(self, message: str, *, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class CannotStart(ModelwatchError):
+    """A command cannot start: its server is unreachable, or it would run somewhere it
+    cannot work (``modelwatch serve`` on a temporary Prefect server). Exit code 2."""

@@ -209,6 +209,7 @@ def test_upgrading_a_filled_store_keeps_every_row(url: str, capsys: pytest.Captu
     for index in range(6):
         assert f"{(T0 + timedelta(hours=index)):%Y-%m-%d %H:%M}" in printed
     assert "window 5: roc_auc 0.75" in printed
+    assert "0.7500" in printed  # the watched metric column of `runs`
 
 
 def test_downgrade_then_upgrade_round_trips(url: str) -> None:

@@ -224,7 +224,7 @@ def test_an_unknown_model_is_refused_in_a_second_before_prefect_starts(home: Pat
         env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"},  # never reached
         timeout=60,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2  # the command cannot start (like a usage error)
     assert done.stderr.strip() == (
         f"modelwatch: error: no monitor spec for model 'nosuch' in {home / 'specs'}; "
         "available: ['credit']"
@@ -261,7 +261,7 @@ def test_fleet_checks_every_spec_before_prefect_starts(home: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "cli", "fleet"], capture_output=True, text=True, env=env, timeout=60
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.startswith("modelwatch: error: ")
     assert "broken.yaml" in done.stderr and "credit" not in done.stderr
     listed = subprocess.run(
@@ -271,7 +271,7 @@ def test_fleet_checks_every_spec_before_prefect_starts(home: Path) -> None:
         env=env,
         timeout=60,
     )
-    assert listed.returncode == 1
+    assert listed.returncode == 2
     assert "2 of 3 specs are unusable" in listed.stderr
     assert "no monitor spec for model 'nosuch'" in listed.stderr
     assert "invalid model name '../etc'" in listed.stderr
@@ -282,7 +282,7 @@ def test_fleet_refuses_an_empty_specs_folder(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (home / "specs" / "credit.yaml").unlink()
-    assert main(["fleet"]) == 1
+    assert main(["fleet"]) == 2
     assert "no monitor spec (*.yaml) in" in capsys.readouterr().err
 
 
@@ -293,3 +293,41 @@ def test_fleet_and_serve_fleet_are_commands() -> None:
     assert args.models == ["a", "b"] and args.window_end == datetime(2026, 11, 23, 10, tzinfo=UTC)
     assert build_parser().parse_args(["serve", "--fleet"]).fleet is True
     assert build_parser().parse_args(["serve"]).fleet is False
+
+
+def test_every_option_of_every_command_has_help_and_shows_its_default() -> None:
+    import argparse
+
+    from cli.main import build_parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        assert parser.formatter_class is argparse.ArgumentDefaultsHelpFormatter, path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, f"{path} {name}")
+            elif action.help is None:
+                missing.append(f"{path} {action.dest}")
+
+    walk(build_parser(), "modelwatch")
+    assert missing == []
+
+
+def test_serve_refuses_a_temporary_prefect_server_and_a_dead_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("modelwatch: error: `modelwatch serve` needs a Prefect server")
+    assert "prefect server start" in err and len(err.splitlines()) == 1
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing listens there
+    started = time.monotonic()
+    assert main(["serve"]) == 2
+    assert main(["monitor", "credit"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("PREFECT_API_URL=http://127.0.0.1:9/api is unreachable" in e
+                                 for e in err)  # fmt: skip
+    assert time.monotonic() - started < 10

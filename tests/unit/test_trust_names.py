@@ -64,7 +64,7 @@ def test_monitor_refuses_a_traversing_model_name_without_echoing_the_target(
         check=False,
     )
     output = done.stdout + done.stderr
-    assert done.returncode == 1, output[-3000:]
+    assert done.returncode == 2, output[-3000:]  # cannot start: exit 2
     # refused by the command's pre-flight, before Prefect starts, on stderr
     assert "invalid model name '../../loot/secret'" in done.stderr, output[-3000:]
     assert MODEL_NAME_RULE in done.stderr
