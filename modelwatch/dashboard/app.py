@@ -184,6 +184,17 @@ def _drift_score(row: Mapping[str, Any]) -> float | None:
     return None if statistic is None else min(2.0, float(statistic) / float(threshold))
 
 
+#: serving-health series of the model page (metric rows of kind ``serving``)
+SERVING_SERIES = (
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "rows_per_hour",
+    "error_share",
+    "null_prediction_share",
+)
+
+
 def chart_data(history: data.ModelHistory) -> dict[str, Any]:
     """The JSON the model page's charts read (one entry per window, oldest first)."""
     runs = history.runs
@@ -205,6 +216,15 @@ def chart_data(history: data.ModelHistory) -> dict[str, Any]:
             highs.append(_finite(row["ci_high"]) if row else None)
         metric[kind], metric[f"{kind}_low"], metric[f"{kind}_high"] = values, lows, highs
     metric["threshold"] = [_threshold(r, history.spec) for r in runs]
+    serving: dict[str, list[float | None]] = {name: [] for name in SERVING_SERIES}
+    for run in runs:
+        found = {
+            m["name"]: m["value"]
+            for m in history.metrics.get(run["id"], [])
+            if m["kind"] == "serving"
+        }
+        for name in SERVING_SERIES:
+            serving[name].append(_finite(found.get(name)))
     changes = []
     for before, after in itertools.pairwise(runs):
         if after["champion_version"] != before["champion_version"]:
@@ -251,6 +271,7 @@ def chart_data(history: data.ModelHistory) -> dict[str, Any]:
         ],
         "champion_changes": changes,
         "share": [_finite(r["share_drifted"]) for r in runs],
+        "serving": serving,
         "rows": [r["n_rows"] for r in runs],
         "drift": {
             "columns": columns,

@@ -142,12 +142,28 @@ DASHBOARD_JS: Final = r"""
          yaxis2: { overlaying: "y", side: "right", title: { text: "rows" } }, legend: { orientation: "h" } },
        { responsive: true, displaylogo: false });
   }
+  function servingChart(d) {
+    var s = d.serving || {};
+    var has = function (k) { return (s[k] || []).some(function (v) { return v !== null; }); };
+    if (!has("latency_p95_ms") && !has("rows_per_hour")) {
+      document.getElementById("chart-serving").textContent = "No serving-health values.";
+      return;
+    }
+    var traces = [];
+    [["latency_p50_ms", "p50"], ["latency_p95_ms", "p95"], ["latency_p99_ms", "p99"]].forEach(function (p) {
+      if (has(p[0])) traces.push({ x: d.x, y: s[p[0]], name: "latency " + p[1] + " (ms)", type: "scatter", mode: "lines+markers" });
+    });
+    if (has("rows_per_hour")) traces.push({ x: d.x, y: s.rows_per_hour, name: "rows per hour", type: "bar", yaxis: "y2", marker: { color: "rgba(120,120,120,0.25)" } });
+    Plotly.newPlot("chart-serving", traces, { margin: { t: 20, r: 55, b: 40, l: 55 },
+      yaxis: { title: { text: "latency (ms)" } }, yaxis2: { overlaying: "y", side: "right", title: { text: "rows per hour" } },
+      legend: { orientation: "h" } }, { responsive: true, displaylogo: false });
+  }
   function start() {
     var node = document.getElementById("mw-data");
     if (!node || typeof Plotly === "undefined") return;
     var d = JSON.parse(node.textContent);
     if (!d.x.length) return;
-    metricChart(d); driftChart(d); shareChart(d);
+    metricChart(d); driftChart(d); shareChart(d); servingChart(d);
     document.body.setAttribute("data-charts", "ready");
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();

@@ -349,7 +349,10 @@ def model_history(
         metric_values,
         model,
         windows,
-        where=sa.and_(metric_values.c.segment.is_(None), metric_values.c.name == metric),
+        where=sa.and_(
+            metric_values.c.segment.is_(None),
+            sa.or_(metric_values.c.name == metric, metric_values.c.kind == "serving"),
+        ),
     )
     return ModelHistory(
         model=model,

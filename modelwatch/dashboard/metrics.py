@@ -8,7 +8,8 @@ Label values are escaped by the client library.
 
 Gauges (the newest monitored window of each model, unless said otherwise):
 
-* ``modelwatch_metric_value{model,metric,kind}`` — overall realized / estimated metrics
+* ``modelwatch_metric_value{model,metric,kind}`` — overall realized / estimated metrics and
+  serving health (kind ``serving``: latency_p95_ms, rows_per_hour, error_share, ...)
 * ``modelwatch_metric_threshold{model,metric}`` — the watched metric's threshold (when stored)
 * ``modelwatch_drift_statistic{model,feature,method}``, ``modelwatch_drift_threshold{...}``,
   ``modelwatch_feature_drifted{...}`` (0/1) — per drift column (features, ``prediction:<col>``,
@@ -88,7 +89,7 @@ def _families(
 ) -> Iterator[Metric]:
     value = _gauge(
         "modelwatch_metric_value",
-        "Overall metric of the newest window (kind: realized or estimated).",
+        "Overall metric of the newest window (kind: realized, estimated or serving).",
         [_M, "metric", "kind"],
     )
     threshold = _gauge(
@@ -130,7 +131,7 @@ def _families(
         if run is None:
             continue
         for m in metrics.get(str(run["id"]), []):
-            if m["kind"] in ("realized", "estimated") and m["value"] is not None:
+            if m["kind"] in ("realized", "estimated", "serving") and m["value"] is not None:
                 value.add_metric([row.model, str(m["name"]), str(m["kind"])], float(m["value"]))  # type: ignore[arg-type]
         if row.metric and run.get("threshold") is not None:
             threshold.add_metric([row.model, row.metric], float(run["threshold"]))

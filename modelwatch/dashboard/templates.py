@@ -74,6 +74,7 @@ MODEL: Final = """{% extends "layout.html" %}
 <p class="muted">Colour: statistic ÷ threshold (≥ 1: past the threshold, marked ✕ when the column drifted). Hover for method, statistic, p-value.</p>
 <div id="chart-drift" class="chart tall"></div></section>
 <section><h2>Drifted share and rows</h2><div id="chart-share" class="chart short"></div></section>
+<section><h2>Serving health</h2><div id="chart-serving" class="chart short"></div></section>
 {% else %}<p class="empty">No monitored window yet.</p>{% endif %}
 <script type="application/json" id="mw-data">{{ chart|tojson }}</script>
 

@@ -33,6 +33,7 @@ from modelwatch.io.store import RunRecord, Store
 from modelwatch.settings import Settings
 from modelwatch.stats.drift import detect_drift
 from modelwatch.stats.performance import classification_metrics
+from modelwatch.stats.serving_health import serving_health
 from modelwatch.summaries import MonitorSummary
 from tests.e2e.test_prefect_ui import CHROMIUM, CHROMIUM_ARGS
 
@@ -83,6 +84,12 @@ def _fill(settings: Settings) -> Path:
                     scores,
                     n_bootstrap=20,
                 ).values()
+            )
+            metrics += serving_health(
+                current.assign(prediction=(scores > 0.5).astype(int)),
+                hours=1.0,
+                prediction="prediction",
+                latency="latency_ms",
             )
             auc = next(m.value for m in metrics if m.name == "roc_auc")
             champion, threshold = ("1", 0.70) if i < 6 else ("2", 0.66)
@@ -245,7 +252,7 @@ def test_fleet_to_model_page_charts_and_report(served: Served, browser: Any) -> 
     expect(page.locator("body")).to_have_attribute("data-charts", "ready", timeout=20_000)
 
     traces = page.evaluate(
-        """() => ['chart-metric', 'chart-drift', 'chart-share'].map(id => {
+        """() => ['chart-metric', 'chart-drift', 'chart-share', 'chart-serving'].map(id => {
             const el = document.getElementById(id);
             return {svg: el.querySelectorAll('.main-svg').length, data: (el.data || []).length,
                     points: el.querySelectorAll('.scatterlayer .point, .heatmaplayer image, .barlayer .point').length};

@@ -118,6 +118,15 @@ def _credit_run(i: int) -> RunRecord:
                 "ci_high": estimated + 0.02,
                 "n": 1000,
             },
+            {  # serving health (modelwatch.stats.serving_health)
+                "name": "latency_p95_ms",
+                "kind": "serving",
+                "segment": None,
+                "value": 40.0 + i,
+                "ci_low": 38.0 + i,
+                "ci_high": 42.0 + i,
+                "n": 1000,
+            },
             {  # a segment row: never the overall value
                 "name": "roc_auc",
                 "kind": "realized",
@@ -322,6 +331,8 @@ def test_the_model_page_charts_metric_estimate_threshold_champions_and_drift(
     assert response.status_code == 200
     chart = _chart(response.text)
     assert chart["x"] == [(T0 + timedelta(hours=i)).isoformat() for i in range(4)]
+    assert chart["serving"]["latency_p95_ms"] == [40.0, 41.0, 42.0, 43.0]
+    assert chart["serving"]["rows_per_hour"] == [None] * 4
     metric = chart["metric"]
     assert metric["name"] == "roc_auc"
     assert metric["realized"] == [0.80, 0.78, 0.60, 0.82]  # never the segment row
@@ -499,6 +510,9 @@ def _get(samples: dict[Any, float], name: str, **labels: str) -> float:
 def test_metrics_carry_the_newest_window_of_every_model(client: TestClient) -> None:
     s = _scrape(client)
     assert _get(s, "modelwatch_store_up") == 1.0
+    serving = _get(s, "modelwatch_metric_value", model="credit", metric="latency_p95_ms",
+                   kind="serving")  # fmt: skip
+    assert serving == 43.0  # the newest window (i = 3)
     assert (
         _get(s, "modelwatch_metric_value", model="credit", metric="roc_auc", kind="realized")
         == 0.82
