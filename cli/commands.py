@@ -56,13 +56,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print(f"demo {state.name}: {state.message}")
     print("Where to look:")
+    print("  dashboard:   modelwatch dashboard   (then open http://127.0.0.1:8765/)")
     print(
         f"  MLflow UI:   mlflow ui --backend-store-uri {settings.resolved_tracking_uri} "
         f"--host 127.0.0.1 --port 5000"
     )
     print(f"  store:       {settings.resolved_store_url}  (modelwatch runs {args.model})")
     print(f"  reports:     {settings.reports_dir}")
-    print(f"  data docs:   {settings.data_docs_dir}")
+    from modelwatch.dashboard.files import DATA_DOCS_SITE
+
+    print(f"  data docs:   {settings.data_docs_dir / DATA_DOCS_SITE / 'index.html'}")
     print(f"  Prefect UI:  PREFECT_HOME={os.environ.get('PREFECT_HOME')} prefect server start")
     return 0 if state.is_completed() else 1
 
