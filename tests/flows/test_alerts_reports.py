@@ -13,6 +13,8 @@ from flows.monitor import monitor_model
 from tests.flows.conftest import REPO, World, make_world
 from tests.servers import Receivers, alert_receivers
 
+DASHBOARD = "http://127.0.0.1:8765"
+
 
 @pytest.fixture
 def alerting_world(
@@ -31,6 +33,7 @@ def alerting_world(
         monkeypatch.setenv("MODELWATCH_SPECS_DIR", str(specs))
         monkeypatch.setenv("MW_TEST_WEBHOOK", receivers.webhook_url)
         monkeypatch.setenv("MW_TEST_WEBHOOK_DOWN", receivers.webhook_url + "/fail")
+        monkeypatch.setenv("MODELWATCH_DASHBOARD_URL", DASHBOARD)
         yield world, receivers
 
 
@@ -62,7 +65,17 @@ def test_degradation_alerts_and_reports_reach_people(
     degraded = next(w for w in receivers.webhooks() if w["event"] == "degraded")
     assert degraded["model"] == "credit"
     assert degraded["details"]["window"] == "2026-11-20T07"
-    assert degraded["links"]["report"].endswith("2026-11-20T0700.html")
+    # the link people click (alert and Prefect artifact alike) opens on the dashboard
+    link = degraded["links"]["report"]
+    assert link == f"{DASHBOARD}/reports/credit/2026-11-20T0700.html"
+    from starlette.testclient import TestClient
+
+    from modelwatch.dashboard import create_app
+    from modelwatch.settings import get_settings
+
+    with TestClient(create_app(get_settings()), base_url=DASHBOARD) as dashboard:
+        opened = dashboard.get(link.removeprefix(DASHBOARD))
+    assert opened.status_code == 200 and "credit" in opened.text
     assert "@example.com" not in str(receivers.webhooks())
 
     reports = sorted((world.home / "reports" / "credit").glob("*.html"))
