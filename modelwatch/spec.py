@@ -705,9 +705,7 @@ class AppriseChannel(_Frozen):
     events: tuple[AlertEvent, ...] = Field(default=_ALL_EVENTS, description="Events to send.")
 
 
-AlertChannel = Annotated[
-    WebhookChannel | SmtpChannel | AppriseChannel, Field(discriminator="type")
-]
+AlertChannel = Annotated[WebhookChannel | SmtpChannel | AppriseChannel, Field(discriminator="type")]
 
 
 class Alerts(_Frozen):

@@ -92,9 +92,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         return
     if not postgres_available():
         pytest.skip("PostgreSQL is not reachable")
-    with postgres_database("mw_alerts") as name:
-        with Store.open(f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}") as opened:
-            yield opened
+    with (
+        postgres_database("mw_alerts") as name,
+        Store.open(f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}") as opened,
+    ):
+        yield opened
 
 
 def test_a_day_of_degradation_sends_one_alert_a_reminder_and_one_resolution(
