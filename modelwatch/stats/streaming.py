@@ -81,7 +81,6 @@ from modelwatch.errors import StatisticsError
 from modelwatch.stats.drift import (
     AUTO_TEST_MAX_ROWS,
     DEFAULT_THRESHOLDS,
-    DRIFT_METHODS,
     CategoricalProfile,
     DriftMethod,
     DriftReport,
@@ -99,6 +98,12 @@ from modelwatch.stats.drift._counting import (
     share_of,
 )
 from modelwatch.stats.drift.methods import MethodKey
+from modelwatch.stats.drift.report import (
+    choose_method,
+    corrected_p_threshold,
+    empty_note,
+    occupied_cells,
+)
 from modelwatch.stats.kernels import (
     FloatArray,
     IntArray,
@@ -290,7 +295,7 @@ class DriftPlan:
             for j, c in enumerate(self.categorical)
         ]
         tested = [r.p_value for r, m, _ in measured if r.p_value is not None and not r.note]
-        cut = _test_threshold(tested, alpha, correction)
+        cut = corrected_p_threshold(tested, alpha, correction)
         per_column = dict(column_thresholds or {})
         results = []
         for r, method, n_cells in measured:
@@ -330,7 +335,7 @@ class DriftPlan:
         column = self.numeric[j]
         n_cur = int(aggregate.n_valid[j])
         counts = aggregate.bins[j]
-        method = _choose(column, "numeric", key, ref.n_valid, n_cur)
+        method = choose_method(column, "numeric", key, ref.n_valid, n_cur)
         value: float
         p_value: float | None
         note = ""
@@ -338,7 +343,7 @@ class DriftPlan:
             value, p_value, note = (
                 0.0,
                 (1.0 if method.is_test else None),
-                _empty(ref.n_valid, n_cur),
+                empty_note(ref.n_valid, n_cur),
             )
         elif not method.needs_sorted:
             assert method.numeric is not None
@@ -378,7 +383,7 @@ class DriftPlan:
             n_current=n_cur,
             note=note,
         )
-        return result, method, _occupied(ref.bin_counts, counts)
+        return result, method, occupied_cells(ref.bin_counts, counts)
 
     def _categorical(
         self, aggregate: DriftAggregate, j: int, ref: CategoricalProfile, key: str
@@ -398,11 +403,11 @@ class DriftPlan:
         reference_all = np.concatenate([ref.counts, np.zeros(len(unseen), dtype=np.int64)])
         current_all = np.concatenate([current, extra]).astype(np.int64)
         n_cur = int(current_all.sum())
-        method = _choose(column, "categorical", key, ref.n_valid, n_cur)
+        method = choose_method(column, "categorical", key, ref.n_valid, n_cur)
         note = ""
         if ref.n_valid == 0 or n_cur == 0:
             value, p_value = 0.0, (1.0 if method.is_test else None)
-            note = _empty(ref.n_valid, n_cur)
+            note = empty_note(ref.n_valid, n_cur)
         else:
             assert method.categorical is not None
             try:
@@ -425,7 +430,7 @@ class DriftPlan:
             unseen_share=share_of(int(extra.sum()), n_cur),
             note=note,
         )
-        return result, method, _occupied(reference_all, current_all)
+        return result, method, occupied_cells(reference_all, current_all)
 
 
 @dataclass
@@ -504,42 +509,6 @@ def ks_from_cells(reference: NumericProfile, cells: IntArray) -> tuple[float, fl
 
 
 _CORRECTIONS: tuple[str, ...] = ("none", "bonferroni", "benjamini-hochberg")
-
-
-def _choose(column: str, kind: str, key: str, n_reference: int, n_current: int) -> DriftMethod:
-    """``detect_drift``'s ``auto`` rule and kind check (same rule, same message)."""
-    if key == "auto":
-        small = min(n_reference, n_current) <= AUTO_TEST_MAX_ROWS
-        key = ("ks" if small else "psi") if kind == "numeric" else ("chi2" if small else "psi")
-    method = DRIFT_METHODS[key]
-    if kind not in method.kinds:
-        raise StatisticsError(
-            f"method {key!r} for column {column!r} does not support {kind} columns; "
-            f"choose one of {sorted(k for k, m in DRIFT_METHODS.items() if kind in m.kinds)}"
-        )
-    return method
-
-
-def _test_threshold(p_values: Sequence[float], alpha: float, correction: str) -> float:
-    """``detect_drift``'s p-value cut-off: alpha, Bonferroni or the Benjamini–Hochberg step-up."""
-    m = len(p_values)
-    if m == 0 or correction == "none":
-        return alpha
-    if correction == "bonferroni":
-        return alpha / m
-    ordered = np.sort(np.asarray(p_values, dtype=np.float64))
-    below = np.flatnonzero(ordered <= alpha * np.arange(1, m + 1) / m)
-    k = int(below[-1]) + 1 if below.size else 1
-    return alpha * k / m
-
-
-def _occupied(reference: IntArray, current: IntArray) -> int:
-    return int(np.count_nonzero((reference + current) > 0))
-
-
-def _empty(n_reference: int, n_current: int) -> str:
-    sides = [s for s, n in (("reference", n_reference), ("current", n_current)) if n == 0]
-    return f"no non-missing values in the {' and '.join(sides)} data; drift not computed"
 
 
 # =========================================================================== performance

@@ -198,7 +198,7 @@ def _measure(
     n_reference = reference.n_valid
     if n_reference == 0 or n_current == 0:
         value, p_value = 0.0, (1.0 if method.is_test else None)
-        note = _empty_note(n_reference, n_current)
+        note = empty_note(n_reference, n_current)
     else:
         value, p_value = statistic()
         note = ""
@@ -222,7 +222,8 @@ def _measure(
     return _Measured(result, method, n_cells)
 
 
-def _occupied(reference: IntArray, current: IntArray) -> int:
+def occupied_cells(reference: IntArray, current: IntArray) -> int:
+    """Cells (bins / categories) with a count on either side."""
     return int(np.count_nonzero((reference + current) > 0))
 
 
@@ -263,15 +264,12 @@ def _psi_rule(
     return max(min_effect, noise)
 
 
-def _choose(
-    column: str,
-    kind: ColumnKind,
-    method: str,
-    methods: Mapping[str, str],
-    n_reference: int,
-    n_current: int,
+def choose_method(
+    column: str, kind: str, key: str, n_reference: int, n_current: int
 ) -> DriftMethod:
-    key = methods.get(column, method)
+    """The method of a column: ``key`` (``auto``: KS / chi² up to ``AUTO_TEST_MAX_ROWS``
+    rows on the smaller side, else PSI), refused when it does not fit the column's kind.
+    Shared with the streamed path (:mod:`modelwatch.stats.streaming`)."""
     if key == "auto":
         small = min(n_reference, n_current) <= AUTO_TEST_MAX_ROWS
         key = ("ks" if small else "psi") if kind == "numeric" else ("chi2" if small else "psi")
@@ -284,7 +282,19 @@ def _choose(
     return spec
 
 
-def _empty_note(n_reference: int, n_current: int) -> str:
+def _choose(
+    column: str,
+    kind: ColumnKind,
+    method: str,
+    methods: Mapping[str, str],
+    n_reference: int,
+    n_current: int,
+) -> DriftMethod:
+    return choose_method(column, kind, methods.get(column, method), n_reference, n_current)
+
+
+def empty_note(n_reference: int, n_current: int) -> str:
+    """Why a column has no drift result (a side without non-missing values)."""
     sides = [s for s, n in (("reference", n_reference), ("current", n_current)) if n == 0]
     return f"no non-missing values in the {' and '.join(sides)} data; drift not computed"
 
@@ -331,7 +341,7 @@ def _numeric_results(
                 functools.partial(numeric_method, ref, sample),
                 n_current=sample.n_valid,
                 missing_current=share_of(n_rows - sample.n_valid, n_rows),
-                n_cells=_occupied(ref.bin_counts, counts),
+                n_cells=occupied_cells(ref.bin_counts, counts),
             )
         )
     return results
@@ -365,7 +375,7 @@ def _categorical_result(
             functools.partial(categorical_method, reference_all, current_all),
             n_current=n_current,
             missing_current=share_of(n_missing, n_rows),
-            n_cells=_occupied(reference_all, current_all),
+            n_cells=occupied_cells(reference_all, current_all),
             unseen=unseen,
             unseen_share=share_of(int(unseen_counts.sum()), n_current),
         )
@@ -373,8 +383,9 @@ def _categorical_result(
         raise StatisticsError(f"column {column!r}: {exc}") from exc
 
 
-def _test_thresholds(p_values: Sequence[float], alpha: float, correction: str) -> float:
-    """The per-column p-value cut-off after correction over ``len(p_values)`` tests."""
+def corrected_p_threshold(p_values: Sequence[float], alpha: float, correction: str) -> float:
+    """The per-column p-value cut-off after correction over ``len(p_values)`` tests: alpha,
+    Bonferroni or the Benjamini–Hochberg step-up (shared with the streamed path)."""
     m = len(p_values)
     if m == 0 or correction == "none":
         return alpha
@@ -484,7 +495,7 @@ def detect_drift(
     tested = [
         m.result.p_value for m in measured if m.result.p_value is not None and not m.result.note
     ]
-    test_threshold = _test_thresholds(tested, alpha, correction)
+    test_threshold = corrected_p_threshold(tested, alpha, correction)
     results = []
     for m in measured:
         r = m.result
