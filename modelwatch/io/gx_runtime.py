@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -622,6 +623,11 @@ class GXRuntime:
             return self._validations[digest]
         gx = import_gx()
         if self._ephemeral is None:
+            # GX announces the temporary folder of the ephemeral context's docs site at INFO:
+            # noise in every run's log (and the demo's table); nothing is ever built there
+            logging.getLogger("great_expectations.data_context.types.base").setLevel(
+                logging.WARNING
+            )
             context = _quiet(gx.get_context(mode="ephemeral"))
             asset = context.data_sources.add_pandas("modelwatch").add_dataframe_asset("frame")
             self._ephemeral = context
