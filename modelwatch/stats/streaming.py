@@ -71,6 +71,7 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -472,6 +473,16 @@ def _keep(buffer: FloatArray | None, values: FloatArray) -> FloatArray | None:
     return np.concatenate([buffer, values])
 
 
+_Draws = TypeVar("_Draws", IntArray, FloatArray)
+
+
+def _add_draws(mine: _Draws | None, theirs: _Draws | None) -> _Draws | None:
+    """The sum of two partials' bootstrap draws (either may have none yet)."""
+    if theirs is None:
+        return mine
+    return theirs.copy() if mine is None else mine + theirs
+
+
 def ks_from_cells(reference: NumericProfile, cells: IntArray) -> tuple[float, float]:
     """Two-sample KS ``(D, p)`` from the window's histogram over the reference's value cells.
 
@@ -614,12 +625,7 @@ class BinaryAggregate:
         """Add ``other`` (in place; returned)."""
         self.labels |= other.labels
         self.counts += other.counts
-        if other.replicates is not None:
-            self.replicates = (
-                other.replicates.copy()
-                if self.replicates is None
-                else self.replicates + other.replicates
-            )
+        self.replicates = _add_draws(self.replicates, other.replicates)
         if other.scores is not None and other.groups is not None:
             self._add_groups(other.scores, other.groups)
         return self
@@ -746,12 +752,7 @@ class RegressionAggregate:
         self.sq_sum += other.sq_sum
         self.rel_sum += other.rel_sum
         self.any_zero = self.any_zero or other.any_zero
-        if other.replicates is not None:
-            self.replicates = (
-                other.replicates.copy()
-                if self.replicates is None
-                else self.replicates + other.replicates
-            )
+        self.replicates = _add_draws(self.replicates, other.replicates)
         return self
 
     def finalize(
@@ -848,12 +849,7 @@ class MulticlassAggregate:
             previous = self.replicates.get(cell)
             self.replicates[cell] = draws.copy() if previous is None else previous + draws
         self.loss_sum += other.loss_sum
-        if other.loss_replicates is not None:
-            self.loss_replicates = (
-                other.loss_replicates.copy()
-                if self.loss_replicates is None
-                else self.loss_replicates + other.loss_replicates
-            )
+        self.loss_replicates = _add_draws(self.loss_replicates, other.loss_replicates)
         return self
 
     def finalize(
