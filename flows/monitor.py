@@ -258,7 +258,6 @@ def monitor_model(
             model_name, start, window_hours=hours, max_windows=spec.schedule.catchup_max_windows
         )
     champion = registry.resolve_version(model_name, champion_version or Alias.CHAMPION.value)
-    hours = (end - start).total_seconds() / 3600
     n_rows: Any = streaming.count_window_rows(spec, start, end)
     if n_rows and should_stream(spec, n_rows):
         slices = validate_streamed_window(model_name, end, hours, n_rows, dry_run=dry_run)
