@@ -41,14 +41,20 @@ def _record(record: Comparison) -> None:
     publish.publish_markdown(record.artifact_key, record.markdown, record.artifact_description)
 
 
-def _conclude(record: Comparison, decision: Any, *, promote: bool) -> Any:
-    """Promote the challenger, or tell that the champion stays; the comparison's final state."""
+def _conclude(record: Comparison, decision: Any, *, promote: bool, window_end: datetime) -> Any:
+    """Promote the challenger, or tell that the champion stays; the comparison's final state.
+
+    With ``ab.staged_rollout`` the winner enters the shadow stage instead, dated on the
+    compared window's clock (``window_end``, see :func:`flows.rollout.enter_rollout`).
+    """
     end = promotion.conclude(
         decision, promote=promote, champion=record.champion, challenger=record.challenger
     )
     if end.promote:
         if data.load_spec(record.model).ab.staged_rollout:  # shadow -> canary -> champion
-            return enter_rollout(record.model, record.challenger, decision.reason)
+            return enter_rollout(
+                record.model, record.challenger, decision.reason, window_end=window_end
+            )
         state = _promote(record.model, record.champion, record.challenger, decision.reason)
         return Completed(name=state.name, message=state.message, data=decision)
     if end.rejected:
@@ -140,7 +146,7 @@ def compare_models(
         triggered_by=triggered_by,
     )
     _record(record)
-    return _conclude(record, decision, promote=promote)
+    return _conclude(record, decision, promote=promote, window_end=window_end)
 
 
 @flow(
@@ -195,4 +201,4 @@ def compare_online(
         publish.publish_markdown(record.artifact_key, record.markdown, record.artifact_description)
         return Completed(name=StateName.INSUFFICIENT_DATA, message=decision.reason, data=decision)
     _record(record)
-    return _conclude(record, decision, promote=promote)
+    return _conclude(record, decision, promote=promote, window_end=window_end)

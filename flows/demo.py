@@ -1,8 +1,11 @@
 """``demo``: the whole loop on generated data, in one flow run.
 
-Bootstraps a champion, then for each hourly window: "serves" it with the
-current champion (prediction log + delayed labels written as files) and runs
-``monitor_model`` on it, printing one line per window.
+Bootstraps a champion, then for each hourly window: "serves" it as the registry
+says (the champion; during a staged rollout also the shadow, or the canary for its
+share of the requests — prediction log with the ``variant`` column, delayed labels,
+written as files) and runs ``monitor_model`` on it, printing one line per window.
+The ``rollout`` column shows the staged rollout after the window's run (``-> shadow
+v2``, ``shadow -> canary v2 20%``, ``canary -> promoted v2``).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from pydantic import Field
 
 from flows.common import window_label
 from flows.monitor import monitor_model
+from modelwatch.demo import rollout_label
 from modelwatch.outcomes import WindowDecision
+from modelwatch.spec import MonitorSpec
 from modelwatch.summaries import MonitorSummary
 from tasks.data import load_spec
-from tasks.demo import bootstrap_champion, reset_demo, serve_window
+from tasks.demo import bootstrap_champion, reset_demo, rollout_stage, serve_window
 
 #: the two realized metrics printed per window, by task
 SHOWN_METRICS: dict[str, tuple[str, str]] = {
@@ -31,24 +36,42 @@ SHOWN_METRICS: dict[str, tuple[str, str]] = {
 DEMO_MODELS: dict[str, str] = {"binary": "credit", "multiclass": "churn3", "regression": "house"}
 
 
+#: width of the ``rollout`` column (``shadow -> canary v2 20%``)
+ROLLOUT_WIDTH = 24
+
+
 def header(shown: tuple[str, str] = SHOWN_METRICS["binary"]) -> str:
     return (
         f"{'window (UTC)':<16} {'rows':>5} {'labeled':>7}  {'validation':<22} {shown[0]:>8} "
-        f"{shown[1]:>8} {'drifted':>7}  {'champion':>8}  decision"
+        f"{shown[1]:>8} {'drifted':>7}  {'champion':>8}  {'rollout':<{ROLLOUT_WIDTH}} decision"
     )
 
 
 HEADER = header()
 
 
-def format_line(summary: MonitorSummary, shown: tuple[str, str] = SHOWN_METRICS["binary"]) -> str:
+def format_line(
+    summary: MonitorSummary, shown: tuple[str, str] = SHOWN_METRICS["binary"], rollout: str = "-"
+) -> str:
     first, second = (summary.metrics.get(name) for name in shown)
     drifted = f"{len(summary.drifted_features)}/{summary.n_features}"
     return (
         f"{window_label(summary.window_start):<16} {summary.n_rows:>5} {summary.n_labeled:>7}  "
         f"{summary.validation:<22} {'' if first is None else f'{first:.3f}':>8} "
         f"{'' if second is None else f'{second:.3f}':>8} {drifted:>7}  "
-        f"{'v' + str(summary.champion_version):>8}  {summary.decision}"
+        f"{'v' + str(summary.champion_version):>8}  {rollout:<{ROLLOUT_WIDTH}} {summary.decision}"
+    )
+
+
+def rollout_intro(spec: MonitorSpec) -> str:
+    """What the spec's staged rollout does (the demo's opening lines)."""
+    ab = spec.ab
+    if not ab.staged_rollout:
+        return "an offline A/B win promotes the challenger at once (ab.staged_rollout: false)"
+    return (
+        f"an offline A/B win starts a staged rollout: shadow {ab.shadow_hours:g} h, then canary "
+        f"({ab.canary_share:.0%} of requests) until the sequential test decides (at most "
+        f"{ab.max_canary_hours:g} h)"
     )
 
 
@@ -75,19 +98,21 @@ def demo(
     first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
         hours=n_windows
     )
-    shown = SHOWN_METRICS[load_spec(model_name).task]
+    spec = load_spec(model_name)
+    shown = SHOWN_METRICS[spec.task]
     reset_demo(model_name)
     version = bootstrap_champion(model_name, seed, rows_per_window)
     print(
         f"champion v{version} trained and registered; monitoring {n_windows} windows "
-        f"(drift starts at window {drift_start})\n"
+        f"(drift starts at window {drift_start});\n{rollout_intro(spec)}\n"
     )
     print(header(shown))
     summaries: list[MonitorSummary] = []
+    rollouts = 0
     for index in range(n_windows):
         start = first + timedelta(hours=index)
         end = start + timedelta(hours=1)
-        serve_window(
+        served: Any = serve_window(
             model_name,
             index,
             window=(start, end),
@@ -99,12 +124,17 @@ def demo(
         summary = state.result(raise_on_failure=False)
         if isinstance(summary, MonitorSummary):
             summaries.append(summary)
-            print(format_line(summary, shown), flush=True)
+            champion, after = rollout_stage(model_name)
+            label = rollout_label(served.rollout, after, champion)
+            rollouts += "promoted" in label
+            print(format_line(summary, shown, label), flush=True)
         else:
             print(
                 f"{window_label(start):<16} monitor run {state.name}: {state.message}", flush=True
             )
     promoted = sum(s.decision == WindowDecision.RETRAINED_PROMOTED for s in summaries)
     return Completed(
-        message=f"{len(summaries)} windows monitored, {promoted} promotion(s)", data=summaries
+        message=f"{len(summaries)} windows monitored, {promoted + rollouts} promotion(s) "
+        f"({rollouts} after a staged rollout)",
+        data=summaries,
     )

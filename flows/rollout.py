@@ -10,6 +10,12 @@ rows of both variants to the always-valid test (stored as the version tag
 (store ``rollout`` decision, Prefect event ``modelwatch.model.canary_started`` /
 ``promoted`` / ``rejected``, alert, markdown artifact).
 
+Clock: a stage's age is measured at the window's end (or now, when that is earlier: see
+:func:`modelwatch.rollout.evidence_time`), and a stage entered on a window's evidence is
+dated at that time, so that ages count hours of evidence whether the run is on time, late
+or a catch-up (and in the demo, whose windows lie in the past). A shadow stage advances
+only on a window whose log carries its answers.
+
 The tasks of this module are thin wrappers over the registry's alias book (they belong
 in ``tasks/registry.py``; kept here until that file takes them).
 """
@@ -23,7 +29,7 @@ from prefect import flow, task
 from prefect.states import Completed
 
 from flows.common import current_flow_run_id
-from modelwatch import promotion, rollout
+from modelwatch import rollout
 from modelwatch.errors import ChampionChanged
 from modelwatch.outcomes import (
     AlertEvent,
@@ -58,15 +64,33 @@ def save_test(model_name: str, version: str, stored: rollout.StoredTest) -> None
     )
 
 
+def _date_stage(model_name: str, version: str, started_at: datetime | None) -> None:
+    """Date the stage just entered at ``started_at`` (the evidence's clock, see
+    :func:`modelwatch.rollout.evidence_time`) instead of the wall clock the book stamped."""
+    if started_at is not None:
+        registry.open_registry().set_version_tags(
+            model_name, version, {StageTag.STARTED.value: started_at.isoformat()}
+        )
+
+
 @task(name="move-stage", task_run_name="move-stage-{model_name}-{action}", **IO_TASK)
 def move_stage(
-    model_name: str, action: RolloutAction, *, share: float, reason: str, champion: str | None
+    model_name: str,
+    action: RolloutAction,
+    *,
+    share: float,
+    reason: str,
+    champion: str | None,
+    started_at: datetime | None = None,
 ) -> Any:
-    """The alias move of ``action`` (caller holds the promotion lock)."""
+    """The alias move of ``action`` (caller holds the promotion lock); a canary started
+    here is dated ``started_at`` when given."""
     book = registry.open_registry().alias_book
     current = book.rollout(model_name)
     if action is RolloutAction.START_CANARY and current is not None:
-        return book.start_canary(model_name, current.version, share=share, reason=reason)
+        stage = book.start_canary(model_name, current.version, share=share, reason=reason)
+        _date_stage(model_name, current.version, started_at)
+        return stage
     if action is RolloutAction.PROMOTE:
         return book.promote_canary(model_name, reason=reason, expected_champion=champion)
     if current is not None and current.stage is Stage.SHADOW:
@@ -75,27 +99,50 @@ def move_stage(
 
 
 @task(name="start-stage", task_run_name="start-stage-{model_name}-v{version}", **IO_TASK)
-def start_stage(model_name: str, version: str, *, canary_share: float | None, reason: str) -> Any:
-    """Enter the staged rollout: shadow, or canary at once (``canary_share``); lock held."""
+def start_stage(
+    model_name: str,
+    version: str,
+    *,
+    canary_share: float | None,
+    reason: str,
+    started_at: datetime | None = None,
+) -> Any:
+    """Enter the staged rollout: shadow, or canary at once (``canary_share``); lock held.
+    Dated ``started_at`` when given."""
     book = registry.open_registry().alias_book
     if canary_share is None:
-        return book.start_shadow(model_name, version, reason=reason)
-    return book.start_canary(model_name, version, share=canary_share, reason=reason)
+        stage = book.start_shadow(model_name, version, reason=reason)
+    else:
+        stage = book.start_canary(model_name, version, share=canary_share, reason=reason)
+    _date_stage(model_name, version, started_at)
+    return book.rollout(model_name) if started_at is not None else stage
 
 
-def enter_rollout(model_name: str, version: str, reason: str) -> Any:
+def enter_rollout(
+    model_name: str, version: str, reason: str, *, window_end: datetime | None = None
+) -> Any:
     """A challenger that won the offline comparison enters the staged rollout (not promoted).
 
     Shadow first, or the canary stage at once when ``ab.shadow_hours`` is 0; under the
     promotion lock; recorded as a ``rollout`` decision and a Prefect event. The monitor's
-    ``advance-rollout`` subflow moves it on, window by window.
+    ``advance-rollout`` subflow moves it on, window by window. With ``window_end`` (the
+    end of the window whose evidence won) the stage is dated on the windows' clock
+    (:func:`modelwatch.rollout.evidence_time`), else at the current time.
     """
     spec = data.load_spec(model_name)
     share = spec.ab.canary_share if spec.ab.shadow_hours == 0 else None
+    started = None if window_end is None else rollout.evidence_time(window_end, datetime.now(UTC))
     with registry.promotion_lock(model_name):
-        stage: Any = start_stage(model_name, version, canary_share=share, reason=reason)
+        stage: Any = start_stage(
+            model_name, version, canary_share=share, reason=reason, started_at=started
+        )
     event = ModelEvent.SHADOW_STARTED if share is None else ModelEvent.CANARY_STARTED
-    details: dict[str, Any] = {"version": version, "stage": str(stage.stage), "reason": reason}
+    details: dict[str, Any] = {
+        "version": version,
+        "stage": str(stage.stage),
+        "reason": reason,
+        "started_at": stage.started_at.isoformat(),
+    }
     if share is not None:
         details["canary_share"] = share
     store.save_decision(
@@ -109,24 +156,26 @@ def enter_rollout(model_name: str, version: str, reason: str) -> Any:
 
 
 def _look(spec: Any, stage: RolloutStage, labeled: Any, window: tuple[datetime, datetime]) -> Any:
-    """One look at the stage's evidence: (test decision, guardrails, test to store or None).
+    """One look at the stage's evidence: (test decision, guardrails, test to store or None,
+    whether the window logged the shadow's answers).
 
-    Shadow: the guardrails on the logged shadow answers (none when the log has no
-    ``shadow_`` columns). Canary: the window's rows added to the stored test unless it
-    counted this window already (a re-run), then the decision and the live guardrails.
+    Shadow: the guardrails on the labeled rows that carry logged shadow answers (none
+    when the log has no ``shadow_`` columns, e.g. rows served before the stage began).
+    Canary: the window's rows added to the stored test unless it counted this window
+    already (a re-run), then the decision and the live guardrails.
     """
     if stage.stage is Stage.SHADOW:
-        logged = f"{SHADOW_PREFIX}{spec.columns.prediction}" in labeled.columns
-        checks = rollout.shadow_guardrails(spec, labeled) if logged and len(labeled) else []
-        return None, checks, None
-    promotion.require_variant(spec)
+        column = f"{SHADOW_PREFIX}{spec.columns.prediction}"
+        rows = labeled[labeled[column].notna()] if column in labeled.columns else labeled[:0]
+        checks = rollout.shadow_guardrails(spec, rows) if len(rows) else []
+        return None, checks, None, len(rows) > 0
     stored = rollout.StoredTest.read(stage.tags.get(StageTag.SEQUENTIAL.value), spec.ab)
     new = stored.counts(window[0])
     if new:
         stored = rollout.StoredTest(rollout.update_test(stored.state, spec, labeled), window[1])
     decision = rollout.sequential_decision(stored.state, spec.ab)
     checks = rollout.canary_guardrails(spec, labeled, seed=spec.ab.seed)
-    return decision, checks, stored if new else None
+    return decision, checks, stored if new else None, True
 
 
 _END_STATES = {
@@ -156,7 +205,7 @@ def advance_rollout(
         model_name: Registered model (and monitor spec) name.
         window_start: Start (UTC) of the window whose labeled rows are added.
         window_end: End (UTC, exclusive) of that window.
-        now: The time the stage's age is measured at (default: the current time).
+        now: The time the stage's age is measured at (default: the window's end, or the current time when that is earlier: ages run on the windows' clock, so a late or catch-up run decides as the on-time run would have).
     """
     spec = data.load_spec(model_name)
     store.check_schema()
@@ -166,12 +215,17 @@ def advance_rollout(
     champion = registry.find_alias(model_name, Alias.CHAMPION.value)
     rows: Any = data.load_labeled_rows(spec, window_start, window_end)
     labeled: Any = train.drop_quarantined(spec, rows, train.quarantined_windows(model_name))
-    decision, checks, stored = _look(spec, stage, labeled, (window_start, window_end))
+    decision, checks, stored, logged = _look(spec, stage, labeled, (window_start, window_end))
     if stored is not None:
         save_test(model_name, stage.version, stored)
-    age = max(0.0, stage.age_hours(now or datetime.now(UTC)))
+    at = now or rollout.evidence_time(window_end, datetime.now(UTC))
     step = rollout.next_step(
-        stage.stage, age_hours=age, policy=spec.ab, decision=decision, guardrail_results=checks
+        stage.stage,
+        age_hours=max(0.0, stage.age_hours(at)),
+        policy=spec.ab,
+        decision=decision,
+        guardrail_results=checks,
+        shadow_logged=logged,
     )
     details = rollout.step_details(
         step,
@@ -182,7 +236,12 @@ def advance_rollout(
     )
     if step.action is not RolloutAction.CONTINUE:
         step = _act(
-            model_name, step, share=spec.ab.canary_share, champion=champion, details=details
+            model_name,
+            step,
+            share=spec.ab.canary_share,
+            champion=champion,
+            details=details,
+            started_at=at,
         )
     store.save_decision(model_name, ROLLOUT_KIND, str(step.action), details, current_flow_run_id())
     publish.publish_markdown(
@@ -192,9 +251,16 @@ def advance_rollout(
 
 
 def _act(
-    model_name: str, step: RolloutStep, *, share: float, champion: Any, details: dict[str, Any]
+    model_name: str,
+    step: RolloutStep,
+    *,
+    share: float,
+    champion: Any,
+    details: dict[str, Any],
+    started_at: datetime,
 ) -> RolloutStep:
-    """Move the aliases under the promotion lock, then announce it (event + alert)."""
+    """Move the aliases under the promotion lock, then announce it (event + alert); a canary
+    started here is dated ``started_at`` (the time its shadow's age was measured at)."""
     with registry.promotion_lock(model_name):
         state: Any = move_stage(
             model_name,
@@ -202,6 +268,7 @@ def _act(
             share=share,
             reason=step.reason,
             champion=champion.version if champion else None,
+            started_at=started_at,
             return_state=True,
         )
     if not state.is_completed():

@@ -1,10 +1,14 @@
 """Library side of the demo: bootstrap a champion and "serve" generated windows.
 
 The demo plays the serving system: each window's ground truth comes from
-:mod:`modelwatch.simulate`, the current ``champion`` (loaded from MLflow) scores
-it, and the prediction log and the label feed are appended as Parquet files
-under the modelwatch home — exactly what a real serving system would leave for
-the monitor to read.
+:mod:`modelwatch.simulate`, the models the registry names score it — the
+``champion``, and during a staged rollout the ``shadow`` (its answers logged in
+``shadow_<column>`` columns, never served) or the ``canary`` (answers the share of
+requests the router gives it) — through :func:`modelwatch.serving.score_with_stages`,
+which writes the ``variant`` column (kept while a canary serves, or always when the spec
+declares ``columns.variant``); the prediction log and the label feed are
+appended as Parquet files under the modelwatch home — exactly what a real serving
+system would leave for the monitor to read.
 
 The demo resets its model before it starts (data, store rows, registered model),
 so it refuses a model it did not create (:func:`check_resettable`): what it
@@ -27,10 +31,12 @@ from modelwatch import simulate
 from modelwatch.champion_state import fit_version_state
 from modelwatch.errors import DemoRefused, RegistryError, SpecError
 from modelwatch.evaluation import validation_metrics
+from modelwatch.io.aliases import RolloutStage
 from modelwatch.io.registry import ModelVersionRef, Registry
 from modelwatch.io.store import Store
 from modelwatch.io.suites import build_suite, write_suite
-from modelwatch.outcomes import Alias
+from modelwatch.outcomes import Alias, Stage
+from modelwatch.serving import CANARY, DEFAULT_VARIANT_COLUMN, score_with_stages
 from modelwatch.settings import Settings
 from modelwatch.spec import FileSource, MonitorSpec, SqlSource, resolve_path
 from modelwatch.train import build_pipeline, model_card, reference_profile, score_frame
@@ -42,6 +48,24 @@ DEMO_LAYOUT: LogLayout = "hive"
 
 
 @dataclass(frozen=True)
+class StageView:
+    """The staged rollout as the serving step saw it: which version, in which stage."""
+
+    stage: Stage
+    version: str
+    canary_share: float | None = None
+
+    @classmethod
+    def of(cls, stage: RolloutStage | None) -> StageView | None:
+        return None if stage is None else cls(stage.stage, stage.version, stage.canary_share)
+
+    def __str__(self) -> str:
+        if self.stage is Stage.CANARY and self.canary_share is not None:
+            return f"canary v{self.version} {self.canary_share:.0%}"
+        return f"{self.stage} v{self.version}"
+
+
+@dataclass(frozen=True)
 class ServedWindow:
     index: int
     start: datetime
@@ -49,6 +73,35 @@ class ServedWindow:
     rows: int
     labeled: int
     champion_version: str
+    rollout: StageView | None = None
+    """The version in shadow or canary that served with the champion (None: champion alone)."""
+    canary_rows: int = 0
+    """Rows the canary answered (the router's share of this window's requests)."""
+
+
+def rollout_label(before: StageView | None, after: StageView | None, champion: str) -> str:
+    """The demo table's ``rollout`` cell: the stage after a window's monitor run, and how it
+    moved in that run.
+
+    ``before`` is the stage the window was served with, ``after`` the stage once its
+    monitor run ended, ``champion`` the champion's version then. A version that left its
+    stage was promoted when it is the champion now, else rejected::
+
+        rollout_label(None, shadow v2, "1")        == "-> shadow v2"
+        rollout_label(shadow v2, canary v2, "1")   == "shadow -> canary v2 20%"
+        rollout_label(canary v2, None, "2")        == "canary -> promoted v2"
+    """
+    if before is not None and (after is None or after.version != before.version):
+        ended = "promoted" if champion == before.version else "rejected"
+        moved = f"{before.stage} -> {ended} v{before.version}"
+        return moved if after is None else f"{moved}; -> {after}"
+    if after is None:
+        return "-"
+    if before is None:
+        return f"-> {after}"
+    if before.stage is not after.stage:
+        return f"{before.stage} -> {after}"
+    return str(after)
 
 
 #: file the demo writes into the data folder it generates (reset deletes only such a folder)
@@ -217,21 +270,45 @@ def serve_window(
     scenario: simulate.Scenario,
     label_fraction: float = 0.8,
 ) -> ServedWindow:
-    """Score window ``index`` with the current champion and append log + labels files."""
+    """Serve window ``index`` as the registry says and append log + labels files.
+
+    The champion answers; a version in the ``shadow`` stage is scored on every row (its
+    answers in ``shadow_<column>`` columns); a version in the ``canary`` stage answers
+    the rows the router gives it (its ``canary_share``, stable hash of the prediction
+    id). The ``variant`` column (``champion`` / ``canary``) is logged when the spec
+    declares ``columns.variant`` or a canary serves. Labels are written for both variants
+    alike (the same delayed label feed, joined on the prediction id).
+    """
     registry = open_registry(settings)
     champion = registry.get_version(spec.name, Alias.CHAMPION.value)
-    model = registry.load_model(spec.name, champion.version, trust_pickle=spec.model.trust_pickle)
+    stage = registry.alias_book.rollout(spec.name)
+
+    def load(version: str) -> object:
+        return registry.load_model(spec.name, version, trust_pickle=spec.model.trust_pickle)
+
     hours = (end - start).total_seconds() / 3600
     truth = simulate.generate_window(
         index, start=start, hours=hours, rows=rows, seed=seed, scenario=scenario, task=spec.task
     )
-    predictions, scores = score_frame(model, truth, spec)
-    served = truth.assign(**{spec.columns.prediction: predictions})
-    if spec.columns.score and scores is not None:
-        served[spec.columns.score] = scores
-    if spec.columns.class_scores and scores is not None:
-        for i, column in enumerate(spec.columns.class_scores.values()):
-            served[column] = scores[:, i]  # score_frame orders them as class_scores
+    canary = shadow = None
+    share = 0.0
+    if stage is not None and stage.stage is Stage.CANARY:
+        canary, share = load(stage.version), stage.canary_share or 0.0
+    elif stage is not None:
+        shadow = load(stage.version)
+    served = score_with_stages(
+        truth,
+        spec,
+        champion=load(champion.version),
+        canary=canary,
+        shadow=shadow,
+        canary_share=share,
+    )
+    variant = spec.columns.variant or DEFAULT_VARIANT_COLUMN
+    if canary is None and spec.columns.variant is None:
+        # every row is the champion's: a column the spec does not declare would carry
+        # nothing and only trip the suite's columns check (it is logged while a canary serves)
+        served = served.drop(columns=variant)
     log, labels = simulate.split_log_and_labels(
         served,
         label_fraction=label_fraction,
@@ -240,7 +317,16 @@ def serve_window(
         target=spec.columns.target,
     )
     write_window_files(spec, settings.home_dir, start=start, end=end, log=log, labels=labels)
-    return ServedWindow(index, start, end, len(log), len(labels), champion.version)
+    return ServedWindow(
+        index,
+        start,
+        end,
+        len(log),
+        len(labels),
+        champion.version,
+        rollout=StageView.of(stage),
+        canary_rows=int((log[variant] == CANARY).sum()) if variant in log.columns else 0,
+    )
 
 
 # --------------------------------------------------------------------------- writing the log

@@ -13,7 +13,7 @@ version tags of :class:`modelwatch.io.aliases.AliasBook`; serving by
    prediction id). Each window adds its labeled rows of both variants to the
    always-valid sequential test (:mod:`modelwatch.stats.sequential`, started by
    :func:`start_test`, fed by :func:`update_test`, read by :func:`sequential_decision`) and checks the live guardrails
-   (:func:`canary_guardrails`: latency, calibration).
+   (:func:`canary_guardrails`: latency, calibration, fairness per segment column).
 3. :func:`next_step` decides from the stage, its age, the guardrails and the test:
    a guardrail breach rejects at once (in either stage); then the test's ``promote`` /
    ``reject``; then a canary older than ``ab.max_canary_hours`` is rejected (timeout);
@@ -45,6 +45,7 @@ from modelwatch.serving import CANARY, DEFAULT_VARIANT_COLUMN, SHADOW_PREFIX
 from modelwatch.spec import ABPolicy, MonitorSpec
 from modelwatch.stats.abtest import GuardrailResult
 from modelwatch.stats.kernels import calibration_errors, percentile_interval
+from modelwatch.stats.performance import segment_masks
 from modelwatch.stats.sequential import SequentialDecision, SequentialState, decide, update
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "StoredTest",
     "arm_values",
     "canary_guardrails",
+    "evidence_time",
     "next_step",
     "sequential_decision",
     "shadow_guardrails",
@@ -63,8 +65,11 @@ __all__ = [
     "variant_column",
 ]
 
-#: resamples of the canary's calibration guardrail (each arm resampled on its own)
+#: resamples of the canary's calibration and fairness guardrails (each arm resampled on its own)
 CANARY_BOOTSTRAP = 500
+#: rows a segment value needs in *each* variant to count in the canary's fairness gap (as the
+#: offline guardrail's ``min_rows``)
+FAIRNESS_MIN_ROWS = 30
 _BOOTSTRAP_CHUNK = 100
 
 
@@ -192,9 +197,17 @@ def canary_guardrails(
       canary's requests <= the champion's × the ratio (all served rows, labeled or not);
     * calibration (binary with ``columns.score``, ``ab.max_ece_increase``): fails when
       the canary's ECE exceeds the champion's by more than the limit **and** the
-      percentile CI of the increase (each arm resampled on its own) lies above 0.
+      percentile CI of the increase (each arm resampled on its own) lies above 0;
+    * fairness (binary with ``columns.segments``, ``ab.max_fairness_gap_increase``), one
+      per segment column: the worst gap of ``ab.fairness_metric`` between the column's
+      values (max − min of the share predicted positive, or of the true positive rate)
+      among the canary's rows, against the same gap among the champion's rows of the
+      window. Values with fewer than :data:`FAIRNESS_MIN_ROWS` rows in either variant
+      are left out (both gaps are over the same values); fails like calibration (gap
+      increase above the limit and its CI above 0).
 
-    A variant without rows gives no guardrail (nothing to judge yet).
+    A variant without rows gives no guardrail (nothing to judge yet); a segment column
+    with fewer than two comparable values gives none either.
     """
     policy, cols = spec.ab, spec.columns
     variant = _variants(spec, labeled)
@@ -216,6 +229,9 @@ def canary_guardrails(
     limit_ece = policy.max_ece_increase
     if limit_ece is not None and spec.task == "binary" and cols.score:
         out.append(_calibration(spec, labeled, arms, max_increase=limit_ece, seed=seed))
+    limit_gap = policy.max_fairness_gap_increase
+    if limit_gap is not None and spec.task == "binary" and cols.segments:
+        out += _fairness(spec, labeled, arms, max_increase=limit_gap, seed=seed)
     return out
 
 
@@ -257,6 +273,103 @@ def _calibration(
     )
 
 
+def _segment_gaps(
+    hits: np.ndarray, base: np.ndarray, code: np.ndarray, k: int, index: np.ndarray
+) -> np.ndarray:
+    """Gap (max − min over the ``k`` values) of ``hits / base`` per resample row of ``index``.
+
+    ``code`` is each row's value (``0..k-1``; ``k``: a row of no kept value); a rate needs a
+    non-zero ``base`` and a gap two rates, else NaN.
+    """
+    m = index.shape[0]
+    cells = (code[index] + (k + 1) * np.arange(m, dtype=np.int64)[:, None]).ravel()
+    size = m * (k + 1)
+    numerator = np.bincount(cells, weights=hits[index].ravel(), minlength=size)
+    denominator = np.bincount(cells, weights=base[index].ravel(), minlength=size)
+    numerator = numerator.reshape(m, k + 1)[:, :k]
+    denominator = denominator.reshape(m, k + 1)[:, :k]
+    rate = np.full(numerator.shape, np.nan)
+    np.divide(numerator, denominator, out=rate, where=denominator > 0)
+    present = np.isfinite(rate).sum(axis=1) >= 2
+    high = np.where(np.isfinite(rate), rate, -np.inf).max(axis=1)
+    low = np.where(np.isfinite(rate), rate, np.inf).min(axis=1)
+    return np.where(present, high - low, np.nan)
+
+
+def _fairness(
+    spec: MonitorSpec,
+    labeled: pd.DataFrame,
+    arms: list[np.ndarray],
+    *,
+    max_increase: float,
+    seed: int,
+) -> list[GuardrailResult]:
+    """The canary's fairness guardrail per segment column (see :func:`canary_guardrails`)."""
+    cols, policy = spec.columns, spec.ab
+    truth = labeled[cols.target].to_numpy() == 1
+    predicted = labeled[cols.prediction].to_numpy() == 1
+    equal_opportunity = policy.fairness_metric == "equal_opportunity_difference"
+    base = truth if equal_opportunity else np.ones(len(labeled), dtype=bool)
+    hits = (predicted & base).astype(float)
+    rng = np.random.default_rng([seed, 1])
+    out: list[GuardrailResult] = []
+    for column in cols.segments:
+        if column not in labeled.columns:
+            raise SchemaError(
+                f"column {column!r} (columns.segments) is missing from the labeled rows of "
+                f"model {spec.name!r}: the canary's fairness guardrail cannot be measured"
+            )
+        masks = {value: mask for _, value, mask in segment_masks(labeled[[column]], 1)}
+        values = [  # enough rows (equal opportunity: and a positive) in each variant
+            value
+            for value, mask in masks.items()
+            if all(
+                int((mask & arm).sum()) >= FAIRNESS_MIN_ROWS and bool((mask & arm & base).any())
+                for arm in arms
+            )
+        ]
+        if len(values) < 2:
+            continue
+        code = np.full(len(labeled), len(values), dtype=np.int64)
+        for i, value in enumerate(values):
+            code[masks[value]] = i
+        points, draws = [], []
+        for arm in arms:
+            rows = np.flatnonzero(arm)
+            h, b, c = hits[rows], base[rows].astype(float), code[rows]
+            points.append(float(_segment_gaps(h, b, c, len(values), np.arange(rows.size)[None])[0]))
+            draws.append(
+                np.concatenate(
+                    [
+                        _segment_gaps(
+                            h,
+                            b,
+                            c,
+                            len(values),
+                            rng.integers(0, rows.size, size=(_BOOTSTRAP_CHUNK, rows.size)),
+                        )
+                        for _ in range(CANARY_BOOTSTRAP // _BOOTSTRAP_CHUNK)
+                    ]
+                )
+            )
+        low, high = percentile_interval(draws[1] - draws[0], policy.confidence)
+        a, b_gap = points
+        harm = b_gap - a > max_increase and low is not None and low > 0
+        out.append(
+            GuardrailResult(
+                f"{policy.fairness_metric}[{column}]",
+                a,
+                b_gap,
+                a + max_increase,
+                not harm,
+                f"champion + {max_increase:g} unless the increase CI includes 0",
+                ci_low=low,
+                ci_high=high,
+            )
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- the rule
 
 
@@ -267,13 +380,17 @@ def next_step(
     policy: ABPolicy,
     decision: SequentialDecision | None = None,
     guardrail_results: Sequence[GuardrailResult] = (),
+    shadow_logged: bool = True,
 ) -> RolloutStep:
     """The next action for the version in ``stage`` (shadow or canary).
 
     Order: a failed guardrail rejects at once; in shadow, ``ab.shadow_hours`` reached
-    starts the canary; in canary, the sequential test's ``promote`` / ``reject``, then
-    ``ab.max_canary_hours`` reached rejects (timeout: no decision in time); otherwise
-    continue. ``decision`` is required in the canary stage.
+    starts the canary, but only on a window whose log carries the shadow's answers
+    (``shadow_logged``: a window served before the shadow existed, e.g. a catch-up run's,
+    is no evidence for it); in canary, the sequential test's ``promote`` / ``reject``,
+    then ``ab.max_canary_hours`` reached rejects (timeout: no decision in time);
+    otherwise continue. ``decision`` is required in the canary stage. ``age_hours`` is
+    measured on the windows' clock (see :func:`evidence_time`).
     """
     if stage not in (Stage.SHADOW, Stage.CANARY):
         raise ParameterError(
@@ -292,6 +409,14 @@ def next_step(
             RolloutAction.REJECT, stage, f"{stage} rolled back: guardrail(s) failed: {listed}"
         )
     if stage is Stage.SHADOW:
+        if not shadow_logged:
+            return RolloutStep(
+                RolloutAction.CONTINUE,
+                stage,
+                f"shadow for {age_hours:.1f} h of {policy.shadow_hours:g}; this window's log "
+                "has no shadow answers (served before the shadow stage or not logged): no "
+                "evidence, the stage does not advance",
+            )
         if age_hours >= policy.shadow_hours:
             return RolloutStep(
                 RolloutAction.START_CANARY,
@@ -318,6 +443,20 @@ def next_step(
             f"{policy.max_canary_hours:g}); {decision.reason}",
         )
     return RolloutStep(RolloutAction.CONTINUE, stage, f"canary continues: {decision.reason}")
+
+
+def evidence_time(window_end: datetime, now: datetime) -> datetime:
+    """The time a stage's age is measured at, and a stage started by a window is dated:
+    the window's end, or ``now`` when that is earlier.
+
+    A stage's age counts the hours of traffic its evidence covers, so it is measured on
+    the windows' clock, not the wall clock of the run: a late or catch-up run judges
+    window W as the on-time run would have (the same decision whenever it runs), and a
+    catch-up after an outage does not time a canary out before its windows were looked
+    at. A window ending in the future (a manual run) is capped at ``now``. The demo,
+    whose windows lie hours in the past, needs the same clock for its stages to age.
+    """
+    return min(window_end, now)
 
 
 # --------------------------------------------------------------------------- the stored test

@@ -1,4 +1,5 @@
-"""Demo tasks over :mod:`modelwatch.demo`: reset the demo model, bootstrap it, serve a window."""
+"""Demo tasks over :mod:`modelwatch.demo`: reset the demo model, bootstrap it, serve a window,
+read the staged rollout's stage."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from prefect import task
 
 from modelwatch import demo as demo_lib
 from modelwatch import simulate
+from modelwatch.outcomes import Alias
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec, find_spec
 from tasks import TASK_DEFAULTS
 
-__all__ = ["bootstrap_champion", "reset_demo", "serve_window"]
+__all__ = ["bootstrap_champion", "reset_demo", "rollout_stage", "serve_window"]
 
 
 def _spec(model_name: str) -> MonitorSpec:
@@ -45,7 +47,8 @@ def serve_window(
     seed: int,
     drift_start: int,
 ) -> demo_lib.ServedWindow:
-    """Score window ``index`` with the current champion; append its log and label files."""
+    """Serve window ``index`` with the champion (and the shadow / canary the registry names);
+    append its log and label files."""
     return demo_lib.serve_window(
         _spec(model_name),
         get_settings(),
@@ -56,3 +59,11 @@ def serve_window(
         seed=seed,
         scenario=simulate.Scenario(drift_start=drift_start),
     )
+
+
+@task(name="rollout-stage", **TASK_DEFAULTS)
+def rollout_stage(model_name: str) -> tuple[str, demo_lib.StageView | None]:
+    """The champion's version and the version in shadow or canary now (None: none)."""
+    book = demo_lib.open_registry(get_settings()).alias_book
+    champion = book.get_version(model_name, Alias.CHAMPION.value).version
+    return champion, demo_lib.StageView.of(book.rollout(model_name))

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from flows.rollout import advance_rollout
 from modelwatch import demo as demo_lib
@@ -33,12 +35,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         world = make_world(tmp, mp)
         specs = tmp / "specs"
         specs.mkdir()
-        text = (REPO / "deployments" / "specs" / "credit.yaml").read_text()
-        text = text.replace(
-            "  latency_ms: latency_ms\n", "  latency_ms: latency_ms\n  variant: variant\n"
+        data = yaml.safe_load((REPO / "deployments" / "specs" / "credit.yaml").read_text())
+        data["columns"]["variant"] = "variant"
+        data["ab"].update(
+            staged_rollout=True, canary_share=SHARE, shadow_hours=24, max_canary_hours=168
         )
-        text = text.replace("  n_bootstrap: 2000\n", "  n_bootstrap: 2000\n  canary_share: 0.2\n")
-        (specs / "credit.yaml").write_text(text)
+        (specs / "credit.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         mp.setenv("MODELWATCH_SPECS_DIR", str(specs))
         spec = find_spec("credit", specs)
         assert spec.columns.variant == "variant"
@@ -77,10 +79,17 @@ def _registry(world: World) -> Any:
 
 
 def _serve(
-    world: World, index: int, *, better: bool = False, slower: bool = False, shadow: bool = False
+    world: World,
+    index: int,
+    *,
+    better: bool = False,
+    slower: bool = False,
+    shadow: bool = False,
+    unfair: bool = False,
 ) -> None:
-    """Serve window ``index`` and route it: canary rows right (better) or 5x slower; with
-    ``shadow``, log a miscalibrated shadow's answers (scores + 0.3) in shadow_ columns."""
+    """Serve window ``index`` and route it: canary rows right (better), 5x slower, or unfair
+    (a default predicted for every north row, none for a south row); with ``shadow``, log a
+    miscalibrated shadow's answers (scores + 0.3) in shadow_ columns."""
     world.serve(index)
     start, _ = world.window(index)
     spec = find_spec("credit", world.settings.resolved_specs_dir)
@@ -98,6 +107,9 @@ def _serve(
         log.loc[known, "prediction"] = truth[known].astype(log["prediction"].dtype)
     if slower:
         log.loc[canary, "latency_ms"] = log.loc[canary, "latency_ms"] * 5
+    if unfair:
+        log.loc[canary & (log["region"] == "north"), "prediction"] = 1
+        log.loc[canary & (log["region"] == "south"), "prediction"] = 0
     if shadow:
         log["shadow_score"] = (log["score"] + 0.3).clip(0, 1)
         log["shadow_prediction"] = (log["shadow_score"] > 0.5).astype(log["prediction"].dtype)
@@ -197,3 +209,79 @@ def test_an_offline_winner_enters_the_shadow_stage_instead_of_being_promoted(
     with world.store() as store:  # type: ignore[no-untyped-call]
         rows = [d for d in store.decisions("credit") if d["kind"] == "rollout"]
     assert rows[-1]["outcome"] == "start-shadow" and rows[-1]["details"]["version"] == "2"
+
+
+def test_a_canary_unfair_to_one_region_is_rolled_back_on_the_fairness_guardrail(
+    reset: World, events: list[str]
+) -> None:
+    world = reset
+    _registry(world).alias_book.start_canary("credit", "2", share=SHARE, reason="test")
+    _serve(world, 5, unfair=True)
+    start, end = world.window(5)
+    state: Any = advance_rollout("credit", start, end, return_state=True)
+    assert state.name == "Rejected", state.message
+    assert "equal_opportunity_difference[region]" in state.message, state.message
+    (fairness,) = [g for g in state.result()["guardrails"] if g["name"].startswith("equal")]
+    assert not fairness["passed"] and fairness["ci_low"] > 0
+    assert fairness["challenger_value"] == 1.0  # TPR 1 in the north, 0 in the south
+    assert _registry(world).aliases("credit") == {"champion": "1"}
+    assert events == ["modelwatch.model.rejected"]
+
+
+def _started(world: World, version: str) -> datetime:
+    return datetime.fromisoformat(
+        _registry(world).version_tags("credit", version)[StageTag.STARTED]
+    )
+
+
+def test_stages_age_on_the_windows_clock_and_the_serving_step_routes_by_the_registry(
+    reset: World,
+) -> None:
+    """The windows lie days in the past (as the demo's): a stage entered on window 6's
+    evidence is dated at its end, so it is 1 h old at window 7's end, whatever the wall
+    clock says; a canary started on window 8 is dated at window 8's end; the demo's
+    serving step logs the shadow's answers, then routes 20 % of the requests to the canary;
+    a window served before the shadow existed is no evidence for it."""
+    from flows.rollout import enter_rollout
+
+    world = reset
+    world.serve(9)  # served before the shadow stage: no shadow answers in its log
+    _, end6 = world.window(6)
+    entered: Any = enter_rollout("credit", "2", "won offline", window_end=end6)
+    assert entered.result()["started_at"] == end6.isoformat()
+    assert _started(world, "2") == end6
+
+    world.serve(7)  # the registry says shadow v2: its answers are logged, not served
+    log = pd.read_parquet(world.log_file(7))
+    assert log["shadow_prediction"].notna().all() and "variant" not in log.columns
+    start, end = world.window(7)
+    state: Any = advance_rollout("credit", start, end, return_state=True)
+    assert state.name == "RolloutContinues", state.message
+    assert "shadow for 1.0 h of 24" in state.message  # not 10+ days of wall clock
+    assert [g["passed"] for g in state.result()["guardrails"]] == [True, True]  # same model
+
+    _stage_start(world, "2", end6 - timedelta(hours=30))  # past ab.shadow_hours
+    start, end = world.window(9)
+    stale: Any = advance_rollout("credit", start, end, return_state=True)
+    assert stale.name == "RolloutContinues" and "no shadow answers" in stale.message
+
+    world.serve(8)
+    start8, end8 = world.window(8)
+    state = advance_rollout("credit", start8, end8, return_state=True)
+    assert state.name == "CanaryStarted", state.message
+    assert _started(world, "2") == end8
+
+    world.serve(10)  # the registry says canary v2 at 20 %: the router splits the requests
+    log = pd.read_parquet(world.log_file(10))
+    share = float(np.mean(log["variant"] == "canary"))
+    assert 0.17 < share < 0.23 and "shadow_prediction" not in log.columns
+    start, end = world.window(10)
+    state = advance_rollout("credit", start, end, return_state=True)
+    assert state.name == "RolloutContinues", state.message  # the same model: no decision
+    test = state.result()["test"]
+    assert test["looks"] == 1 and test["n_b"] == int(
+        pd.read_parquet(world.label_file(10))["prediction_id"]
+        .isin(log.loc[log["variant"] == "canary", "prediction_id"])
+        .sum()
+    )
+    assert "canary continues" in state.message and "2.0 h" not in state.message

@@ -124,3 +124,24 @@ def test_what_the_demo_bootstraps_carries_its_marks_and_is_reset(
 
     assert not root.exists()
     assert registry.client.search_model_versions("name = 'credit'") == []
+
+
+def test_the_rollout_column_tells_the_stage_and_how_it_moved() -> None:
+    """modelwatch.demo.rollout_label: the stage a window was served with, the stage after its
+    monitor run, and the champion then (a version that left its stage and is champion was
+    promoted, else rejected)."""
+    from modelwatch.demo import StageView, rollout_label
+    from modelwatch.outcomes import Stage
+
+    shadow = StageView(Stage.SHADOW, "2")
+    canary = StageView(Stage.CANARY, "2", 0.2)
+    assert rollout_label(None, None, "1") == "-"
+    assert rollout_label(None, shadow, "1") == "-> shadow v2"
+    assert rollout_label(shadow, shadow, "1") == "shadow v2"
+    assert rollout_label(shadow, canary, "1") == "shadow -> canary v2 20%"
+    assert rollout_label(canary, canary, "1") == "canary v2 20%"
+    assert rollout_label(canary, None, "2") == "canary -> promoted v2"
+    assert rollout_label(canary, None, "1") == "canary -> rejected v2"
+    assert rollout_label(shadow, None, "1") == "shadow -> rejected v2"
+    third = StageView(Stage.SHADOW, "3")
+    assert rollout_label(canary, third, "1") == "canary -> rejected v2; -> shadow v3"

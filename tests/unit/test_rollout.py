@@ -15,10 +15,12 @@ from modelwatch import promotion
 from modelwatch.errors import ParameterError, SchemaError, StatisticsError
 from modelwatch.outcomes import ModelEvent, Stage
 from modelwatch.rollout import (
+    FAIRNESS_MIN_ROWS,
     RolloutAction,
     StoredTest,
     arm_values,
     canary_guardrails,
+    evidence_time,
     next_step,
     sequential_decision,
     shadow_guardrails,
@@ -28,6 +30,7 @@ from modelwatch.rollout import (
 from modelwatch.spec import ABPolicy, MonitorSpec, load_spec
 from modelwatch.stats.abtest import GuardrailResult
 from modelwatch.stats.kernels import calibration_errors
+from modelwatch.stats.performance import fairness_gaps
 from modelwatch.stats.sequential import SequentialDecision, update
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
@@ -212,11 +215,116 @@ def test_canary_guardrails_catch_slow_and_miscalibrated_canaries(spec: MonitorSp
     skewed = _binary_rows(rng, 5000, lambda p: np.clip(p + 0.25, 0, 1))
     ece = {g.name: g for g in canary_guardrails(spec, skewed)}["calibration (ECE)"]
     assert not ece.passed and ece.ci_low is not None and ece.ci_low > 0
-    relaxed = _with_ab(spec, max_latency_ratio=4.0, max_ece_increase=None)
+    assert results["equal_opportunity_difference[region]"].passed  # the same model: fair
+    relaxed = _with_ab(
+        spec, max_latency_ratio=4.0, max_ece_increase=None, max_fairness_gap_increase=None
+    )
     assert [g.passed for g in canary_guardrails(relaxed, calibrated)] == [True]
     assert canary_guardrails(spec, calibrated[~canary]) == []  # no canary rows yet
     with pytest.raises(SchemaError, match="'variant'"):
         canary_guardrails(spec, calibrated.drop(columns="variant"))
+
+
+def _fairness_rows(n: int, canary_pred: Any, *, seed: int = 3) -> pd.DataFrame:
+    """``n`` rows, every 5th on the canary, regions alternating north / south; the champion
+    answers the truth (fair: TPR 1 everywhere), the canary ``canary_pred(truth, region)``."""
+    rng = np.random.default_rng(seed)
+    truth = (rng.random(n) < 0.4).astype(int)
+    region = np.where(np.arange(n) % 2 == 0, "north", "south")
+    variant = np.where(np.arange(n) % 5 == 0, "canary", "champion")
+    prediction = np.where(variant == "canary", canary_pred(truth, region), truth)
+    return pd.DataFrame(
+        {"variant": variant, "defaulted": truth, "prediction": prediction, "region": region}
+    )
+
+
+def _fairness_only(spec: MonitorSpec, **changes: Any) -> MonitorSpec:
+    off = {"max_latency_ratio": None, "max_ece_increase": None}
+    return _with_ab(spec, **off, **changes)
+
+
+def test_a_canary_that_misses_one_segment_fails_the_fairness_guardrail(
+    spec: MonitorSpec,
+) -> None:
+    """The canary never predicts a default in the south: its TPR gap north - south is 1,
+    the champion's 0; the limit is 0 + 0.1 and the increase's CI lies above 0."""
+    spec = _fairness_only(spec)
+    unfair = _fairness_rows(5000, lambda y, r: np.where(r == "south", 0, y))
+    (result,) = canary_guardrails(spec, unfair)
+    assert result.name == "equal_opportunity_difference[region]" and not result.passed
+    assert (result.champion_value, result.challenger_value) == (0.0, 1.0)
+    assert result.limit == pytest.approx(0.1)
+    assert result.ci_low is not None and result.ci_low > 0.9
+    step = next_step(Stage.CANARY, age_hours=1, policy=spec.ab, decision=_decision("continue"),
+                     guardrail_results=[result])  # fmt: skip
+    assert step.action is RolloutAction.REJECT and "equal_opportunity_difference" in step.reason
+    fair = _fairness_rows(5000, lambda y, r: y)
+    (same,) = canary_guardrails(spec, fair)
+    assert same.passed and (same.champion_value, same.challenger_value) == (0.0, 0.0)
+    parity = _fairness_only(spec, fairness_metric="demographic_parity_difference")
+    (shares,) = canary_guardrails(parity, _fairness_rows(5000, lambda y, r: (r == "north") * 1))
+    assert shares.name == "demographic_parity_difference[region]" and not shares.passed
+    assert shares.challenger_value == 1.0  # every north row positive, no south row
+    assert canary_guardrails(_fairness_only(spec, max_fairness_gap_increase=None), unfair) == []
+
+
+def test_the_canary_fairness_gaps_are_the_fairness_gaps_of_each_variant_s_rows(
+    spec: MonitorSpec,
+) -> None:
+    """Noisy answers: the point gaps equal modelwatch.stats.performance.fairness_gaps on
+    each variant's rows; a small harmless difference passes (its CI includes 0)."""
+    rng = np.random.default_rng(4)
+    spec = _fairness_only(spec)
+    rows = _fairness_rows(4000, lambda y, r: y)
+    flip = rng.random(len(rows)) < 0.2  # both variants wrong on a random 20 %
+    rows.loc[flip, "prediction"] = 1 - rows.loc[flip, "prediction"]
+    (result,) = canary_guardrails(spec, rows)
+    for variant, value in (
+        ("champion", result.champion_value),
+        ("canary", result.challenger_value),
+    ):
+        arm = rows[rows["variant"] == variant]
+        (expected,) = [
+            g.value
+            for g in fairness_gaps(arm["defaulted"], arm["prediction"], arm[["region"]])
+            if g.name == "equal_opportunity_difference"
+        ]
+        assert value == pytest.approx(expected, abs=1e-12)
+    assert result.passed and result.ci_low is not None and result.ci_low < 0 < result.ci_high
+
+
+def test_segment_values_too_small_in_either_variant_are_left_out(spec: MonitorSpec) -> None:
+    """A region with fewer than FAIRNESS_MIN_ROWS canary rows does not count; a column left
+    with one comparable value gives no guardrail."""
+    spec = _fairness_only(spec)
+    rows = _fairness_rows(5000, lambda y, r: np.where(r == "south", 0, y))
+    canary_south = rows.index[(rows["variant"] == "canary") & (rows["region"] == "south")]
+    rows = rows.drop(canary_south[FAIRNESS_MIN_ROWS - 1 :])  # 29 canary rows in the south
+    assert canary_guardrails(spec, rows) == []
+    east = rows.index[:600]  # a third region, big enough in both, where the canary is right
+    rows.loc[east, "region"] = "east"
+    rows.loc[east, "prediction"] = rows.loc[east, "defaulted"]
+    (result,) = canary_guardrails(spec, rows)
+    assert result.challenger_value == 0.0  # north vs east: the canary is right in both
+    with pytest.raises(SchemaError, match=r"'region'.*fairness guardrail"):
+        canary_guardrails(spec, rows.drop(columns="region"))
+
+
+def test_a_shadow_does_not_advance_on_a_window_without_its_answers() -> None:
+    policy = ABPolicy(shadow_hours=2)
+    step = next_step(Stage.SHADOW, age_hours=5, policy=policy, shadow_logged=False)
+    assert step.action is RolloutAction.CONTINUE and "no shadow answers" in step.reason
+    logged = next_step(Stage.SHADOW, age_hours=5, policy=policy, shadow_logged=True)
+    assert logged.action is RolloutAction.START_CANARY
+
+
+def test_ages_are_measured_on_the_windows_clock() -> None:
+    """A past window's end (a late or catch-up run, the demo); a window ending in the
+    future is capped at now."""
+    now = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    past = datetime(2026, 11, 30, 17, tzinfo=UTC)
+    assert evidence_time(past, now) == past
+    assert evidence_time(datetime(2026, 12, 1, 9, tzinfo=UTC), now) == now
 
 
 def test_shadow_guardrails_are_the_offline_guardrails_on_the_logged_answers(
