@@ -153,11 +153,11 @@ def test_writing_a_report_twice_replaces_it(tmp_path: Path) -> None:
 
 def test_names_values_and_reasons_are_escaped_and_dollars_drawn_as_typed() -> None:
     """HTML in a column name, a category, the model, the reason or a warning is shown as text;
-    a ``$...$`` name (matplotlib mathtext) neither fails the report nor is interpreted."""
+    a ``$...$`` name (it once broke the matplotlib charts' mathtext) is drawn as typed."""
     from dataclasses import replace
 
     payload = '<img src=x onerror="alert(1)">'
-    math = "$\\bar$"  # not valid mathtext: matplotlib raised ParseSyntaxException on it
+    math = "$\\bar$"  # not valid mathtext: the former matplotlib charts raised on it
     summary, _, metrics, history, reference, current = _inputs()
     reference = reference.rename(columns={"region": payload, "product": math})
     current = current.rename(columns={"region": payload, "product": math})
