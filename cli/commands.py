@@ -158,6 +158,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         models=list(args.models) or None,
         window_end=args.window_end,
         dry_run=args.dry_run,
+        concurrency=args.concurrency,
     )
     summary = state.result(raise_on_failure=False)
     for outcome in getattr(summary, "outcomes", ()):

@@ -6,6 +6,8 @@ here for the flows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +22,7 @@ __all__ = [
     "monitor_run_name",
     "run_with_watchdog",
     "scheduled_start",
+    "subflow_settings",
     "window_bounds",
     "window_label",
 ]
@@ -70,14 +73,50 @@ def run_with_watchdog(flow: Any, **parameters: Any) -> Any:
     """Run a flow in this process with a watchdog and return its final state (the CLI's way).
 
     If the process is killed, the watchdog (:mod:`modelwatch.watchdog`) marks its
-    unfinished flow runs Crashed and stops the Prefect temporary server it started;
-    the runs carry the tag it looks for.
+    unfinished flow runs Crashed and stops the Prefect temporary server it started.
+    The top-level run is given the tag the watchdog looks for when it starts running
+    (an ``on_running`` hook); the watchdog finds its subflows by their parent. The tag
+    is not put in Prefect's tags context: every task run would inherit it, and Prefect
+    asks the API for a concurrency slot for each tagged task run (about 0.1 s each, 3 s
+    of a monitor run on this kind of machine).
     """
-    from prefect import tags
-
     from modelwatch import watchdog
 
     tag = watchdog.run_tag()
     watchdog.start(tag)
-    with tags(tag):
-        return flow(**parameters, return_state=True)
+    tagged = flow.with_options(on_running=[*flow.on_running_hooks, _tag_run(tag)])
+    return tagged(**parameters, return_state=True)
+
+
+def _tag_run(tag: str) -> Any:
+    """An ``on_running`` hook that adds ``tag`` to the flow run (once: not its retries)."""
+
+    def tag_for_watchdog(flow: Any, flow_run: Any, state: Any) -> None:
+        if tag in (flow_run.tags or []):
+            return
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run.id, tags=sorted({*(flow_run.tags or []), tag}))
+
+    return tag_for_watchdog
+
+
+@contextmanager
+def subflow_settings() -> Iterator[None]:
+    """Call subflows in this block without a heartbeat thread of their own.
+
+    Prefect 3.8 starts a heartbeat thread for every flow run (``flows.heartbeat_frequency``,
+    180 s) and joins it when the run ends; the thread sleeps in 1-second steps, so every
+    subflow ends up to 1 s late (an empty subflow: 1.35 s instead of 0.6 s against a
+    local server, measured). The top-level run keeps its heartbeats (Prefect's crash
+    detection looks at them); a subflow runs in the same process, so it lives and dies
+    with its parent, and the CLI's watchdog crashes the subflows of a killed command.
+    """
+    import prefect.context
+
+    current = prefect.context.get_settings_context()
+    flows = current.settings.flows.model_copy(update={"heartbeat_frequency": None})
+    settings = current.settings.model_copy(update={"flows": flows})
+    with prefect.context.SettingsContext(profile=current.profile, settings=settings):
+        yield

@@ -4,9 +4,13 @@ A ``modelwatch monitor <model>`` process pays the interpreter, the imports (Pref
 pandas, scipy, then MLflow and Great Expectations on first use), the Prefect client
 (or a temporary server) and the GX contexts for one window. A fleet run pays them once
 per tick: each spec in the specs folder (or the ``models`` given) is monitored as a
-``monitor-model`` subflow, one after the other, in this process, so each model keeps
-its own flow run, state, artifacts and store rows, and one model's failure does not
-stop the others.
+``monitor-model`` subflow in this process, so each model keeps its own flow run, state,
+artifacts and store rows, and one model's failure does not stop the others. Up to
+``concurrency`` models (``MODELWATCH_FLEET_CONCURRENCY``, default 2) run at the same time,
+each in a ``monitor-fleet-model`` task run (threads): while one waits on the Prefect API,
+the store or the registry, another computes. Great Expectations validations are
+serialized (the GX context is not thread-safe); everything else a monitor run touches is
+per call (store and registry clients) or read-only (the spec, the champion's cached state).
 
 Each model's window is its own (``schedule.window_hours``), ending at the last window
 boundary before the fleet run's scheduled start (a deployment's run; else the wall
@@ -22,14 +26,23 @@ or its run failed otherwise; the message and the markdown artifact list each mod
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from prefect import flow
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
+from pydantic import Field
 
-from flows.common import earlier_windows, scheduled_start, window_bounds, window_label
+from flows.common import (
+    earlier_windows,
+    scheduled_start,
+    subflow_settings,
+    window_bounds,
+    window_label,
+)
 from flows.monitor import monitor_model
 from modelwatch.settings import get_settings
 from tasks import data, publish, store
@@ -126,9 +139,10 @@ def _monitor_one(
         return [ModelOutcome(name, window_label(start), "Skipped", False, "already monitored")]
     outcomes = []
     for window_start, window_end in todo:
-        state: Any = monitor_model(
-            name, window_end=window_end, window_hours=hours, dry_run=dry_run, return_state=True
-        )
+        with subflow_settings():
+            state: Any = monitor_model(
+                name, window_end=window_end, window_hours=hours, dry_run=dry_run, return_state=True
+            )
         failed = state.is_failed() and state.name not in _NOT_A_FAILURE
         failed = failed or state.is_crashed() or state.is_cancelled()
         outcomes.append(
@@ -137,11 +151,31 @@ def _monitor_one(
     return outcomes
 
 
+@task(name="monitor-fleet-model", task_run_name="fleet-{name}", cache_policy=NO_CACHE)
+def monitor_fleet_model(
+    name: str,
+    end: datetime | None,
+    now: datetime,
+    *,
+    scheduled: bool,
+    dry_run: bool,
+    gate: threading.BoundedSemaphore,
+) -> list[ModelOutcome]:
+    """One model of the fleet (its ``monitor-model`` subflows run inside this task run).
+
+    A subflow called from a task gets a parent task run with a unique key, so models
+    monitored at the same time never share one; ``gate`` bounds how many run at once.
+    """
+    with gate:
+        return _monitor_one(name, end, now, scheduled=scheduled, dry_run=dry_run)
+
+
 @flow(name="monitor-fleet", flow_run_name=fleet_run_name, log_prints=True)
 def monitor_fleet(
     models: list[str] | None = None,
     window_end: datetime | None = None,
     dry_run: bool = False,
+    concurrency: Annotated[int, Field(ge=1, le=32)] | None = None,
 ) -> Any:
     """Monitor every model's due window in this one run (one monitor-model subflow per window).
 
@@ -149,15 +183,32 @@ def monitor_fleet(
         models: Models to monitor (names of deployments/specs/<model>.yaml); default: every spec.
         window_end: End of every model's window (UTC, exclusive); default: each model's last complete window before the run's scheduled start (a deployment's run, which also catches up to schedule.catchup_max_windows missed windows), else before now.
         dry_run: Monitor without changing anything (see monitor-model); windows already monitored are not skipped.
+        concurrency: Models monitored at the same time (threads of this process); default: MODELWATCH_FLEET_CONCURRENCY (2).
     """
     scheduled = scheduled_start() if window_end is None else None
     now = scheduled or datetime.now(UTC)
-    outcomes: list[ModelOutcome] = []
-    for name in _spec_names(models):
-        outcomes += _monitor_one(
-            name, window_end, now, scheduled=scheduled is not None, dry_run=dry_run
+    names = _spec_names(models)
+    width = concurrency or get_settings().fleet_concurrency
+    gate = threading.BoundedSemaphore(width)
+    # the models' runs overlap: each waits on the API, the store or the registry while
+    # another computes (measured in benchmarks/monitor_benchmark.py, fleet section)
+    futures = [
+        monitor_fleet_model.submit(
+            name, window_end, now, scheduled=scheduled is not None, dry_run=dry_run, gate=gate
         )
-        print(outcomes[-1].line())
+        for name in names
+    ]
+    outcomes: list[ModelOutcome] = []
+    for name, future in zip(names, futures, strict=True):
+        future.wait()
+        state: Any = future.state
+        if state.is_completed():
+            found = list(future.result())
+        else:  # the model's own code failed outside its monitor run (store, spec)
+            found = [ModelOutcome(name, "", state.name, True, str(state.message or ""))]
+        outcomes += found
+        for outcome in found:
+            print(outcome.line())
     summary = FleetSummary(tuple(outcomes))
     publish.publish_markdown("monitor-fleet-summary", summary.markdown(), summary.headline())
     final = Failed if summary.failed else Completed

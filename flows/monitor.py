@@ -27,16 +27,17 @@ from flows.common import (
     earlier_windows,
     monitor_run_name,
     scheduled_start,
+    subflow_settings,
     window_bounds,
     window_label,
 )
 from flows.retrain import retrain_model
-from flows.rollout import advance_rollout
+from flows.rollout import advance_rollout, read_rollout
 from flows.validate import (
     ValidatedSlices,
     ValidatedWindow,
-    validate_streamed_window,
-    validate_window,
+    validate_streamed_steps,
+    validate_window_steps,
 )
 from modelwatch import assessment as assess
 from modelwatch.analysis import small_window_notes, uses_metric_series
@@ -63,9 +64,10 @@ def _catch_up(model_name: str, start: datetime, *, window_hours: float, max_wind
     """Monitor, oldest first, the earlier windows with no run in the store (``monitor-model`` subflows)."""
     candidates = earlier_windows(start, window_hours, max_windows)
     for _, end in store.unmonitored_windows(model_name, candidates):
-        state: Any = monitor_model(
-            model_name, window_end=end, window_hours=window_hours, return_state=True
-        )
+        with subflow_settings():
+            state: Any = monitor_model(
+                model_name, window_end=end, window_hours=window_hours, return_state=True
+            )
         print(f"catch-up {window_label(end - timedelta(hours=window_hours))}: {state.name}")
 
 
@@ -212,8 +214,15 @@ def _announce_degradation(
 
 def _advance_rollout(model_name: str, start: datetime, end: datetime) -> bool:
     """One look at the staged rollout (``advance-rollout`` subflow); True while a version is
-    in shadow or canary. Its failure is logged, never the monitor's."""
-    state: Any = advance_rollout(model_name, start, end, return_state=True)
+    in shadow or canary. Its failure is logged, never the monitor's.
+
+    The stage is read first (one task): the subflow, which costs a flow run through the
+    API, runs only when a version is in shadow or canary."""
+    staged: Any = read_rollout(model_name, return_state=True)
+    if staged.is_completed() and staged.result() is None:
+        return False
+    with subflow_settings():
+        state: Any = advance_rollout(model_name, start, end, return_state=True)
     print(f"rollout: {state.name}: {state.message or ''}")
     if state.is_failed():
         return True  # unknown: do not start a second challenger
@@ -260,7 +269,7 @@ def monitor_model(
     champion = registry.resolve_version(model_name, champion_version or Alias.CHAMPION.value)
     n_rows: Any = streaming.count_window_rows(spec, start, end)
     if n_rows and should_stream(spec, n_rows):
-        slices = validate_streamed_window(model_name, end, hours, n_rows, dry_run=dry_run)
+        slices = validate_streamed_steps(spec, start, end, n_rows, dry_run=dry_run)
         reference = registry.load_reference(champion)
         baseline = registry.version_metric(champion, f"val_{spec.degradation.metric}")
         assessment, streamed = _assess_streamed(
@@ -270,7 +279,7 @@ def monitor_model(
         current = streamed.sample
         print(streamed.describe())
     else:
-        validated = validate_window(model_name, end, hours, dry_run=dry_run)
+        validated = validate_window_steps(spec, start, end, dry_run=dry_run)
         window = validated.window
         if window.n_rows == 0:
             summary = MonitorSummary.empty(model_name, start, end, champion.version)
@@ -316,14 +325,15 @@ def monitor_model(
     if wants and in_rollout and not force_retrain:
         print("retraining skipped: a version is in the staged rollout (shadow or canary)")
     elif wants and not dry_run:
-        state: Any = retrain_model(
-            model_name,
-            reason=assess.retrain_reason(decision, force=force_retrain),
-            window_end=end,
-            triggered_by=current_flow_run_id(),
-            episode=None if force_retrain or episode is None else episode.id,
-            return_state=True,
-        )
+        with subflow_settings():
+            state: Any = retrain_model(
+                model_name,
+                reason=assess.retrain_reason(decision, force=force_retrain),
+                window_end=end,
+                triggered_by=current_flow_run_id(),
+                episode=None if force_retrain or episode is None else episode.id,
+                return_state=True,
+            )
         retrain = RetrainResult(state.name, state.message or "", state.is_failed())
         summary = summary.with_retrain(retrain.name, retrain.message)
         print(f"retraining: {retrain.name}: {retrain.message}")

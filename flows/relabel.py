@@ -17,6 +17,7 @@ from prefect import flow
 from prefect.states import Completed, Failed
 from pydantic import Field
 
+from flows.common import subflow_settings
 from flows.monitor import monitor_model
 from modelwatch.monitoring import rejudge_line, relabel_end, windows_to_rejudge
 from modelwatch.outcomes import StateName
@@ -48,14 +49,15 @@ def relabel_model(
     failed: list[str] = []
     for item in chosen:
         window = item.window
-        state: Any = monitor_model(
-            model_name,
-            window_end=window.end,
-            window_hours=(window.end - window.start).total_seconds() / 3600,
-            champion_version=window.champion_version,
-            rejudge=True,
-            return_state=True,
-        )
+        with subflow_settings():
+            state: Any = monitor_model(
+                model_name,
+                window_end=window.end,
+                window_hours=(window.end - window.start).total_seconds() / 3600,
+                champion_version=window.champion_version,
+                rejudge=True,
+                return_state=True,
+            )
         line = rejudge_line(item)
         print(f"re-judged {line}: {state.name}: {state.message}")
         (done if state.name == StateName.REJUDGED else failed).append(f"{line}: {state.name}")

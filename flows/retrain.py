@@ -13,7 +13,7 @@ from prefect import flow
 from prefect.exceptions import MissingResult
 from prefect.states import Completed
 
-from flows.common import current_flow_run_id, window_bounds
+from flows.common import current_flow_run_id, subflow_settings, window_bounds
 from flows.compare import compare_models
 from modelwatch import retraining
 from modelwatch.errors import RetrainError
@@ -150,16 +150,17 @@ def retrain_model(
         trainer=retraining.trainer_name(policy),
     )
     ref = _register_challenger(spec, champion, training, lineage=lineage, episode=episode)
-    state: Any = compare_models(
-        model_name,
-        window_start=holdout_start,
-        window_end=holdout_end,
-        champion=champion.version,
-        challenger=ref.version,
-        promote=promote,
-        triggered_by=current_flow_run_id(),
-        return_state=True,
-    )
+    with subflow_settings():
+        state: Any = compare_models(
+            model_name,
+            window_start=holdout_start,
+            window_end=holdout_end,
+            champion=champion.version,
+            challenger=ref.version,
+            promote=promote,
+            triggered_by=current_flow_run_id(),
+            return_state=True,
+        )
     if state.is_failed():
         raise RetrainError(
             f"challenger v{ref.version} registered, but the comparison failed; champion "

@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     expectations_dir: Path = Field(
         default=Path("expectations"), description="Folder of Great Expectations suites."
     )
+    fleet_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Models a `monitor-fleet` run monitors at the same time (threads of one "
+        "process; validation with Great Expectations is serialized). 1: one after the other.",
+    )
     dashboard_url: str | None = Field(
         default=None,
         description="Base URL of `modelwatch dashboard` as people reach it (e.g. "

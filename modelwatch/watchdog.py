@@ -7,8 +7,9 @@ session of its own, with the command's pid and a run tag. The watchdog
 
 1. polls every ``poll_s`` whether the command is alive, remembering its child
    processes (pid + start time, so a recycled pid is never signalled);
-2. when the command is gone, marks every flow run carrying the tag that is not
-   yet final as ``Crashed`` (through Prefect's REST API: the temporary server if it
+2. when the command is gone, marks every flow run carrying the tag (the command's
+   top-level run, tagged when it starts running) and every subflow run below it that
+   is not yet final as ``Crashed`` (through Prefect's REST API: the temporary server if it
    is still up, else ``PREFECT_API_URL``), then stops the remembered children that
    are still running (SIGTERM, then SIGKILL after 5 s).
 
@@ -27,6 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -81,21 +83,34 @@ def children(pid: int) -> list[Child]:
 
 
 def crash_tagged_runs(api_url: str, tag: str, *, reason: str, timeout_s: float = 10.0) -> int:
-    """Set every non-final flow run tagged ``tag`` to Crashed; returns how many."""
+    """Set every non-final flow run tagged ``tag``, and every non-final subflow run below
+    one, to Crashed; returns how many.
+
+    Only the command's top-level flow run carries the tag (its subflows and task runs do
+    not: a tag on a task run costs a concurrency-slot request per task), so the
+    subflows are found by their parent, level by level.
+    """
     crashed = 0
+    not_final = {"type": {"not_any_": FINAL_STATES}}
     with httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout_s) as client:
-        response = client.post(
-            "/flow_runs/filter",
-            json={
-                "flow_runs": {
-                    "tags": {"all_": [tag]},
-                    "state": {"type": {"not_any_": FINAL_STATES}},
-                },
-                "limit": 200,
-            },
-        )
-        response.raise_for_status()
-        for run in response.json():
+
+        def unfinished(selector: dict[str, Any]) -> list[dict[str, Any]]:
+            body = {"flow_runs": {**selector, "state": not_final}, "limit": 200}
+            response = client.post("/flow_runs/filter", json=body)
+            response.raise_for_status()
+            return list(response.json())
+
+        seen: set[str] = set()
+        level = unfinished({"tags": {"all_": [tag]}})
+        parents = [run["id"] for run in level]
+        while parents:  # a subflow may be unfinished below a parent that is still running
+            children = unfinished({"parent_flow_run_id": {"any_": parents}})
+            level += children
+            parents = [run["id"] for run in children if run["id"] not in parents]
+        for run in level:
+            if run["id"] in seen:
+                continue
+            seen.add(run["id"])
             client.post(
                 f"/flow_runs/{run['id']}/set_state",
                 json={

@@ -145,8 +145,7 @@ def check(engine: sa.Engine, *, recheck: bool = False) -> SchemaStatus:
             return known
     st = status(engine)
     if st.empty:
-        upgrade(engine)
-        st = status(engine)
+        st = _create(engine)
         key = _memo_key(engine)  # the file exists now
     if st.up_to_date:
         if key is not None:
@@ -171,8 +170,45 @@ def check(engine: sa.Engine, *, recheck: bool = False) -> SchemaStatus:
     )
 
 
+#: Alembic's ``context`` and ``op`` are module-level proxies: one migration at a time per
+#: process (two threads of a fleet run opening a new store at once raced on them)
+_MIGRATION_LOCK = threading.RLock()
+#: PostgreSQL advisory lock key held by a migration's transaction (any 64-bit constant)
+_PG_LOCK_KEY = 0x6D6F64656C77  # "modelw"
+
+
+def _create(engine: sa.Engine) -> SchemaStatus:
+    """Create an empty store at head, once: another thread or process may be doing it too.
+
+    Under the process's migration lock the store is looked at again; a creation that
+    fails because another process created the tables meanwhile (SQLite: the same file
+    opened by two workers) is fine when the store is at head afterwards.
+    """
+    with _MIGRATION_LOCK:
+        st = status(engine)
+        if not st.empty:
+            return st
+        try:
+            return upgrade(engine)
+        except StoreError:
+            after = status(engine)
+            if after.up_to_date:
+                return after
+            raise
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> SchemaStatus:
-    """Upgrade (or create) the store to ``revision``; a pre-migration store is stamped first."""
+    """Upgrade (or create) the store to ``revision``; a pre-migration store is stamped first.
+
+    One migration at a time: per process (a lock), and per PostgreSQL database (a
+    transaction-level advisory lock, so two workers upgrading at once run one after the
+    other and the second finds nothing to do).
+    """
+    with _MIGRATION_LOCK:
+        return _upgrade(engine, revision)
+
+
+def _upgrade(engine: sa.Engine, revision: str) -> SchemaStatus:
     from alembic import command
 
     forget(engine)
@@ -184,6 +220,8 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> SchemaStatus:
         )
     try:
         with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             cfg = _config(conn)
             if before.legacy:
                 command.stamp(cfg, "0001")
@@ -208,7 +246,7 @@ def downgrade(engine: sa.Engine, revision: str) -> SchemaStatus:
 
     forget(engine)
     try:
-        with engine.begin() as conn:
+        with _MIGRATION_LOCK, engine.begin() as conn:
             command.downgrade(_config(conn), revision)
     except Exception as exc:
         url = engine.url.render_as_string(hide_password=True)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +102,58 @@ def test_the_fleet_monitors_every_model_and_reports_the_one_that_failed(fleet: F
     assert again.is_failed() and states[BROKEN] != "Skipped"
     for model in ("fleet-a", "fleet-b"):
         assert len(_monitored(fleet.settings, model)) == 1
+
+
+def test_two_models_at_a_time_each_in_its_own_run(fleet: Fleet) -> None:
+    """concurrency=2: the models' task runs overlap in time, and each model's monitor run
+    is its own flow run under its own task run (never one shared by two models).
+
+    (Their monitor runs overlap too against a PostgreSQL-backed Prefect server; the test
+    harness's SQLite server answers concurrent writes with 503 and Prefect's client
+    retries after ~2 s, which may serialize them.)"""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    from flows.fleet import monitor_fleet
+
+    state = monitor_fleet(
+        models=["fleet-a", "fleet-b"], window_end=END, dry_run=True, concurrency=2,
+        return_state=True,
+    )  # fmt: skip
+    assert state.is_completed(), state.message
+    parent = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])
+            )
+        )
+        trackers = {r.name: client.read_task_run(r.parent_task_run_id) for r in runs}
+    names = sorted(r.name.split("-2026")[0] for r in runs)
+    assert names == ["monitor-fleet-a", "monitor-fleet-b"]
+    assert len({r.parent_task_run_id for r in runs}) == 2
+    # each subflow's tracking task run sits in a fleet-<model> task run of this fleet run
+    assert all(t.flow_run_id == parent for t in trackers.values())
+    fleet_tasks = _fleet_task_runs(parent)
+    assert sorted(fleet_tasks) == ["fleet-fleet-a", "fleet-fleet-b"]
+    a, b = fleet_tasks["fleet-fleet-a"], fleet_tasks["fleet-fleet-b"]
+    assert a.start_time < b.end_time and b.start_time < a.end_time, "not two at a time"
+
+
+def _fleet_task_runs(flow_run_id: Any) -> dict[str, Any]:
+    """The ``fleet-<model>`` task runs of a fleet run, by name (their times come from events)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        for _ in range(50):
+            tasks = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            found = {t.name: t for t in tasks if t.name.startswith("fleet-")}
+            if len(found) == 2 and all(t.start_time and t.end_time for t in found.values()):
+                return found
+            time.sleep(0.2)
+    return found

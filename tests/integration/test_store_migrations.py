@@ -263,6 +263,36 @@ def test_an_empty_database_is_created_at_head(url: str) -> None:
         assert migrate.drift(store.engine) == []
 
 
+def test_four_workers_opening_a_new_store_at_once_create_it_once(url: str) -> None:
+    """Threads of one process (a fleet run) and separate engines (workers) create a new
+    store at the same moment: every one ends at head, none fails."""
+    import threading
+
+    stores = [Store(url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def first_run(store: Store) -> None:
+        try:
+            barrier.wait(timeout=30)
+            store.check_schema()
+        except BaseException as exc:  # reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_run, args=(s,)) for s in stores]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        assert migrate.status(stores[0].engine).current == migrate.head_revision()
+        assert migrate.drift(stores[0].engine) == []
+    finally:
+        for store in stores:
+            store.dispose()
+
+
 def test_a_failed_upgrade_on_postgresql_changes_nothing() -> None:
     require_postgres()
     with postgres_database("mw_migrate_fail") as name:
