@@ -14,6 +14,7 @@ from modelwatch import demo as demo_lib
 from modelwatch import simulate
 from modelwatch.settings import Settings, get_settings
 from modelwatch.spec import find_spec
+from tests.specs import TEST_SPECS_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,7 +81,7 @@ class World:
 def make_world(tmp: Path, monkeypatch: pytest.MonkeyPatch, model: str = "credit") -> World:
     monkeypatch.setenv("MODELWATCH_HOME", str(tmp / "home"))
     monkeypatch.setenv("MODELWATCH_EXPECTATIONS_DIR", str(tmp / "expectations"))
-    monkeypatch.setenv("MODELWATCH_SPECS_DIR", str(REPO / "deployments" / "specs"))
+    monkeypatch.setenv("MODELWATCH_SPECS_DIR", str(TEST_SPECS_DIR))  # staged rollout off
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MODELWATCH_STORE_URL", raising=False)
     settings = get_settings()

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from flows.monitor import monitor_model
-from tests.flows.conftest import REPO, World, make_world
+from tests.flows.conftest import World, make_world
 from tests.servers import Receivers, alert_receivers
+from tests.specs import spec_path
 
 DASHBOARD = "http://127.0.0.1:8765"
 
@@ -20,7 +21,7 @@ DASHBOARD = "http://127.0.0.1:8765"
 def alerting_world(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[World, Receivers]]:
-    spec = yaml.safe_load((REPO / "deployments" / "specs" / "credit.yaml").read_text())
+    spec = yaml.safe_load(spec_path("credit").read_text())
     spec["alerts"] = [
         {"type": "webhook", "url_env": "MW_TEST_WEBHOOK"},
         {"type": "webhook", "url_env": "MW_TEST_WEBHOOK_DOWN", "timeout_s": 2},

@@ -24,7 +24,8 @@ import yaml
 
 from flows.monitor import monitor_model
 from modelwatch.io import suites as quality
-from tests.flows.conftest import REPO, World
+from tests.flows.conftest import World
+from tests.specs import spec_path
 
 Frame = pd.DataFrame
 
@@ -93,7 +94,7 @@ def _use_spec(
     world: World, monkeypatch: pytest.MonkeyPatch, tmp: Path, folder: str, fmt: str
 ) -> None:
     """Point the credit spec at ``demo/credit/<folder>{predictions,labels}`` in format ``fmt``."""
-    spec = yaml.safe_load((REPO / "deployments" / "specs" / "credit.yaml").read_text())
+    spec = yaml.safe_load(spec_path("credit").read_text())
     spec["sources"]["predictions"] = {"path": f"demo/credit/{folder}predictions", "format": fmt}
     spec["sources"]["labels"] = {"path": f"demo/credit/{folder}labels", "format": fmt}
     specs = tmp / "specs"

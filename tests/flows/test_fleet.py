@@ -18,8 +18,8 @@ from modelwatch import demo as demo_lib
 from modelwatch import simulate
 from modelwatch.settings import Settings, get_settings
 from modelwatch.spec import find_spec, resolve_path
+from tests.specs import spec_path
 
-REPO = Path(__file__).resolve().parents[2]
 MODELS = ("fleet-a", "fleet-b", "fleet-c")
 BROKEN = "fleet-c"
 START = datetime(2026, 11, 20, 10, tzinfo=UTC)
@@ -42,7 +42,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.delenv("MODELWATCH_STORE_URL", raising=False)
         (tmp / "specs").mkdir()
-        credit = (REPO / "deployments" / "specs" / "credit.yaml").read_text()
+        credit = spec_path("credit").read_text()
         for name in MODELS:
             text = credit.replace("name: credit", f"name: {name}")
             text = text.replace("demo/credit/", f"demo/{name}/")

@@ -9,7 +9,8 @@ import yaml
 
 from flows.monitor import monitor_model
 from modelwatch.summaries import MonitorSummary
-from tests.flows.conftest import REPO, World, make_world
+from tests.flows.conftest import World, make_world
+from tests.specs import spec_path
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def stats_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("stats-world")
     try:
         world = make_world(tmp, mp)
-        spec = yaml.safe_load((REPO / "deployments" / "specs" / "credit.yaml").read_text())
+        spec = yaml.safe_load(spec_path("credit").read_text())
         spec["drift"]["thresholds"] = "calibrated"
         spec["degradation"]["detector"] = "cusum"
         specs = tmp / "specs"

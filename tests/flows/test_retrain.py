@@ -21,7 +21,8 @@ from flows.retrain import retrain_model
 from modelwatch.io.store import RunRecord
 from modelwatch.spec import MonitorSpec
 from modelwatch.train import build_pipeline, feature_frame
-from tests.flows.conftest import REPO, World
+from tests.flows.conftest import World
+from tests.specs import spec_path
 
 # --------------------------------------------------------------------------- helpers
 
@@ -55,7 +56,7 @@ def spec_variant(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **sections: dict[str, Any]
 ) -> Path:
     """A copy of the credit spec with some fields changed, used through MODELWATCH_SPECS_DIR."""
-    data = yaml.safe_load((REPO / "deployments" / "specs" / "credit.yaml").read_text())
+    data = yaml.safe_load(spec_path("credit").read_text())
     for section, values in sections.items():
         data[section] = {**data.get(section, {}), **values}
     folder = tmp_path / "specs"
@@ -287,11 +288,11 @@ def _split_traffic(world: World, index: int, *, challenger_right: float | None) 
     log_path = world.log_file(index)
     log = pd.read_parquet(log_path)
     labels = pd.read_parquet(world.label_file(index))[["prediction_id", "defaulted"]]
-    log["variant"] = np.where(np.arange(len(log)) % 2 == 0, "champion", "challenger")
+    log["variant"] = np.where(np.arange(len(log)) % 2 == 0, "champion", "canary")
     if challenger_right is not None:
         truth = log[["prediction_id"]].merge(labels, how="left")["defaulted"].to_numpy()
         rng = np.random.default_rng(index)
-        fix = (log["variant"] == "challenger").to_numpy() & (
+        fix = (log["variant"] == "canary").to_numpy() & (
             rng.random(len(log)) < challenger_right
         )
         fix &= ~pd.isna(truth)

@@ -21,14 +21,15 @@ from flows.monitor import monitor_model
 from modelwatch import demo as demo_lib
 from modelwatch import simulate
 from modelwatch.spec import load_spec
-from tests.flows.conftest import REPO, World, make_world
+from tests.flows.conftest import World, make_world
 from tests.servers import postgres_database, require_postgres
+from tests.specs import spec_path
 
 ENV = "MW_FLOW_LOG_DB"
 
 
 def _write_spec(folder: Path, predictions_table: str) -> None:
-    spec = yaml.safe_load((REPO / "deployments" / "specs" / "credit.yaml").read_text())
+    spec = yaml.safe_load(spec_path("credit").read_text())
     sql = {"kind": "sql", "url_env": ENV, "schema": "public"}
     spec["sources"]["predictions"] = {**sql, "table": predictions_table}
     spec["sources"]["labels"] = {**sql, "table": "labels", "max_delay_hours": 24}

@@ -19,6 +19,7 @@ from modelwatch import simulate, watchdog
 from modelwatch.settings import get_settings
 from modelwatch.spec import find_spec
 from tests.servers import clean_env
+from tests.specs import TEST_SPECS_DIR
 
 pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
@@ -46,7 +47,7 @@ def test_a_killed_monitor_crashes_its_runs_and_stops_its_server(
     env = {
         "MODELWATCH_HOME": str(tmp_path / "home"),
         "MODELWATCH_EXPECTATIONS_DIR": str(tmp_path / "expectations"),
-        "MODELWATCH_SPECS_DIR": str(REPO / "deployments" / "specs"),
+        "MODELWATCH_SPECS_DIR": str(TEST_SPECS_DIR),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -32,6 +32,7 @@ from tests.servers import (
     prefect_server,
     require_postgres,
 )
+from tests.specs import TEST_SPECS_DIR
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -69,7 +70,7 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Profile]:
                 MODELWATCH_STORE_URL=store_url,
                 MODELWATCH_TRACKING_URI=mlflow.url,
                 MODELWATCH_EXPECTATIONS_DIR=str(root / "expectations"),
-                MODELWATCH_SPECS_DIR=str(REPO / "deployments" / "specs"),
+                MODELWATCH_SPECS_DIR=str(TEST_SPECS_DIR),
                 PREFECT_API_URL=prefect.url,
                 MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
             )
@@ -78,7 +79,7 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Profile]:
                 store_url=store_url,
                 tracking_uri=mlflow.url,
                 expectations_dir=root / "expectations",
-                specs_dir=REPO / "deployments" / "specs",
+                specs_dir=TEST_SPECS_DIR,
             )
             settings.ensure_home()
             spec = find_spec("credit", settings.resolved_specs_dir)

@@ -17,12 +17,13 @@ from modelwatch.simulate import generate_reference
 from modelwatch.spec import MonitorSpec, load_spec
 from modelwatch.train import feature_frame, fit_candidate, model_card, training_summary
 from tests.integration.mlflow_server import MlflowServer, mlflow_server
+from tests.specs import spec_path
 
 pytestmark = pytest.mark.integration
 
 __all__ = ["mlflow_server"]  # the fixture, re-exported for pytest
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
+SPEC_PATH = spec_path("credit")
 
 
 @pytest.fixture(autouse=True)

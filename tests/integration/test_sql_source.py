@@ -23,10 +23,11 @@ from modelwatch.errors import DataError, SchemaError, SourceError, is_transient
 from modelwatch.io import sources
 from modelwatch.spec import MonitorSpec, parse_spec
 from tests.servers import postgres_database, require_postgres
+from tests.specs import spec_path
 
 pytestmark = pytest.mark.integration
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
+SPEC_PATH = spec_path("credit")
 START = datetime(2026, 11, 23, 10, tzinfo=UTC)
 END = START + timedelta(hours=1)
 ENV = "MW_TEST_LOG_DB"

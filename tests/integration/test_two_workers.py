@@ -25,12 +25,13 @@ from modelwatch.simulate import generate_reference, generate_window
 from modelwatch.spec import MonitorSpec, load_spec
 from modelwatch.stats.drift import ReferenceProfile
 from tests.integration.mlflow_server import MlflowServer, mlflow_server
+from tests.specs import spec_path
 
 pytestmark = pytest.mark.integration
 
 __all__ = ["mlflow_server"]  # the fixture, re-exported for pytest
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "deployments" / "specs" / "credit.yaml"
+SPEC_PATH = spec_path("credit")
 MODEL = "credit"  # the name of the checkout's spec: the load task reads its model.trust_pickle
 
 
