@@ -214,7 +214,8 @@ def _announce_degradation(
 
 def _advance_rollout(model_name: str, start: datetime, end: datetime) -> bool:
     """One look at the staged rollout (``advance-rollout`` subflow); True while a version is
-    in shadow or canary. Its failure is logged, never the monitor's.
+    in shadow or canary, or when this look promoted it (no retraining then). Its failure
+    is logged, never the monitor's.
 
     The stage is read first (one task): the subflow, which costs a flow run through the
     API, runs only when a version is in shadow or canary."""
@@ -226,7 +227,12 @@ def _advance_rollout(model_name: str, start: datetime, end: datetime) -> bool:
     print(f"rollout: {state.name}: {state.message or ''}")
     if state.is_failed():
         return True  # unknown: do not start a second challenger
-    return state.name in (StateName.CANARY_STARTED, StateName.ROLLOUT_CONTINUES)
+    # just promoted: this run's degraded decision was about the old champion
+    return state.name in (
+        StateName.CANARY_STARTED,
+        StateName.ROLLOUT_CONTINUES,
+        StateName.PROMOTED,
+    )
 
 
 @flow(name="monitor-model", flow_run_name=monitor_run_name, log_prints=True)
@@ -323,7 +329,7 @@ def monitor_model(
         in_rollout = _advance_rollout(model_name, start, end)
     wants = assess.should_retrain(spec, decision, force=force_retrain, rejudge=rejudge)
     if wants and in_rollout and not force_retrain:
-        print("retraining skipped: a version is in the staged rollout (shadow or canary)")
+        print("retraining skipped: a version is in the staged rollout or was just promoted")
     elif wants and not dry_run:
         with subflow_settings():
             state: Any = retrain_model(

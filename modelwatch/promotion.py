@@ -30,7 +30,7 @@ import pandas as pd
 
 from modelwatch.errors import ChampionChanged, SpecError, StatisticsError
 from modelwatch.evaluation import Scores, as_text
-from modelwatch.outcomes import Alias, DecisionKind, Outcome, StateName
+from modelwatch.outcomes import Alias, DecisionKind, Outcome, Stage, StateName
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats import abtest
 from modelwatch.stats.abtest import ABDecision, GuardrailResult, OnlineABDecision
@@ -226,17 +226,25 @@ def require_variant(spec: MonitorSpec) -> str:
     return spec.columns.variant
 
 
+#: the ``columns.variant`` values of the two arms: the serving helper's (modelwatch.serving:
+#: ``champion`` / ``canary``); ``challenger`` is still read as the B arm (logs written before)
+ONLINE_ARMS: tuple[tuple[str, ...], tuple[str, ...]] = (
+    (Alias.CHAMPION.value,),
+    (Stage.CANARY.value, Alias.CHALLENGER.value),
+)
+
+
 def online_comparison(spec: MonitorSpec, labeled: pd.DataFrame) -> OnlineABDecision:
-    """The online A/B decision from the rows of each variant (``columns.variant``)."""
+    """The online A/B decision from the rows of each variant (``columns.variant``): A is
+    ``champion``, B ``canary`` (the names :mod:`modelwatch.serving` writes; ``challenger``
+    is read as B too)."""
     variant = require_variant(spec)
     policy = spec.ab
-    arms = {
-        name: online_values(spec, labeled[labeled[variant].astype(str) == name])
-        for name in (Alias.CHAMPION, Alias.CHALLENGER)
-    }
+    served = labeled[variant].astype(str)
+    a, b = (online_values(spec, labeled[served.isin(names)]) for names in ONLINE_ARMS)
     return abtest.online_ab_decision(
-        arms[Alias.CHAMPION],
-        arms[Alias.CHALLENGER],
+        a,
+        b,
         metric=policy.online_metric,
         minimum_detectable_effect=policy.minimum_detectable_effect,
         power=policy.power,
