@@ -166,11 +166,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def prefect_server(root: Path) -> Iterator[str]:
-    """``prefect server start`` on a free 127.0.0.1 port; yields the API URL; stopped by PID."""
+def prefect_server(root: Path, database_url: str | None = None) -> Iterator[str]:
+    """``prefect server start`` on a free 127.0.0.1 port (its database: SQLite in its home,
+    or ``database_url``); yields the API URL; stopped by PID."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = clean_env(PREFECT_HOME=str(root / "prefect-server-home"), PREFECT_API_URL=api)
+    if database_url:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     log = (root / "prefect-server.log").open("wb")
     process = subprocess.Popen(
         ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -577,6 +580,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fleet-rows", type=int, default=10_000)
     parser.add_argument("--compare-models", type=int, default=3)
     parser.add_argument("--fleet-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--prefect-database-url",
+        default=None,
+        help="the Prefect server's database (e.g. postgresql+asyncpg://postgres@127.0.0.1/"
+        "bench; default: SQLite, which answers concurrent writes with 503 + client retry)",
+    )
     parser.add_argument("--skip-single", action="store_true")
     parser.add_argument("--skip-fleet", action="store_true")
     parser.add_argument("--skip-threads", action="store_true")
@@ -616,10 +625,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         },
         "targets": {"single_wall_s": 8.0, "single_fixed_share": 0.30, "fleet_wall_s": 60.0},
+        "prefect_database": "postgresql" if args.prefect_database_url else "sqlite",
     }
     servers = contextlib.nullcontext("") if args.skip_single and args.skip_fleet else None
     try:
-        with servers or prefect_server(root) as api:
+        with servers or prefect_server(root, args.prefect_database_url) as api:
             base_env = clean_env(PREFECT_API_URL=api)
             if servers is None:
                 report["gx_import_s"] = gx_import_seconds(base_env)
