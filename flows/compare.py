@@ -166,7 +166,8 @@ def compare_online(
 ) -> Any:
     """Online A/B: compare the variants of served traffic (spec columns.variant) and promote.
 
-    Rows whose variant column is 'champion' were served by A, 'challenger' by B.
+    Rows whose variant column is 'champion' were served by A, 'canary' by B (the names
+    modelwatch.serving writes; 'challenger', the older name, is read as B too).
     Below the required rows per variant (from the spec's minimum detectable
     effect and power) the run ends 'InsufficientData' and nothing moves.
 
@@ -175,7 +176,7 @@ def compare_online(
         window_start: Start (UTC) of the served, labeled traffic used.
         window_end: End (UTC, exclusive) of the served, labeled traffic used.
         champion: Version number or alias that served the 'champion' variant (A).
-        challenger: Version number or alias that served the 'challenger' variant (B).
+        challenger: Version number or alias that served the 'canary' variant (B).
         promote: Move the 'champion' alias to B when the rule says so.
         triggered_by: Flow run id of the run that asked for this comparison (lineage).
     """
