@@ -108,6 +108,9 @@ STAGES = {
     "count-window-rows": "data",
     "drift-thresholds": "registry",
     "serving-health": "metrics",
+    "read-rollout-": "registry",
+    # the fleet's task run per model: it holds the model's monitor-model subflow
+    "fleet-": "fleet task (holds the monitor-model subflow; includes the wait for its turn)",
     # a subflow's own task run in its parent: its tasks are counted on their own
     "validate-window-": "subflow (validate-window, overlaps gx + data)",
     "monitor-model-": "subflow (monitor-model)",
