@@ -292,9 +292,7 @@ def _split_traffic(world: World, index: int, *, challenger_right: float | None) 
     if challenger_right is not None:
         truth = log[["prediction_id"]].merge(labels, how="left")["defaulted"].to_numpy()
         rng = np.random.default_rng(index)
-        fix = (log["variant"] == "canary").to_numpy() & (
-            rng.random(len(log)) < challenger_right
-        )
+        fix = (log["variant"] == "canary").to_numpy() & (rng.random(len(log)) < challenger_right)
         fix &= ~pd.isna(truth)
         log.loc[fix, "prediction"] = truth[fix].astype(log["prediction"].dtype)
     log.to_parquet(log_path, index=False)
