@@ -143,10 +143,11 @@ def check(engine: sa.Engine, *, recheck: bool = False) -> SchemaStatus:
             known = _AT_HEAD.get(key)
         if known is not None:
             return known
-    st = status(engine)
-    if st.empty:
-        st = _create(engine)
-        key = _memo_key(engine)  # the file exists now
+    with _MIGRATION_LOCK:  # once per store and process: not while another thread creates it
+        st = status(engine)
+        if st.empty:
+            st = _create(engine)
+            key = _memo_key(engine)  # the file exists now
     if st.up_to_date:
         if key is not None:
             with _AT_HEAD_LOCK:
