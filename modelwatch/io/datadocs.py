@@ -128,14 +128,19 @@ def result_digest(result: Any, *, suite_digest: str, pii: Sequence[str], result_
     """What a Data Docs page of ``result`` shows that can differ from the last one built.
 
     The suite (its content hash), the PII columns, the result format and, per
-    expectation, its type, arguments, severity and success — not the counts and
-    observed values, which change with every window.
+    expectation, its type, identity, severity and success — not the counts and
+    observed values, which change with every window. The identity is the expectation's
+    id in the suite (its arguments are in the suite's hash), not the arguments the
+    result shows: those carry the evaluated suite parameters (``window_start``,
+    ``window_end``, ``now``), which differ in every window and would rebuild the site
+    each time. An expectation without an id falls back to its arguments.
     """
     rows = sorted(
         json.dumps(
             [
                 str(r.expectation_config.type),
-                dict(r.expectation_config.kwargs),
+                str(r.expectation_config.id or "")
+                or json.dumps(dict(r.expectation_config.kwargs), sort_keys=True, default=str),
                 str(getattr(r.expectation_config.severity, "value", r.expectation_config.severity)),
                 bool(r.success),
             ],

@@ -46,6 +46,13 @@ def test_a_window_that_passes_like_the_last_built_page_does_not_rebuild_the_docs
     assert second.success and len(_pages(tmp_path)) == 1  # counts differ, outcomes do not
     assert second.data_docs_url == first.data_docs_url
     assert second.data_docs_path == first.data_docs_path
+    # the next window: other suite parameters (window bounds, now), same outcomes
+    later = {**kwargs, "window": tuple(t + pd.Timedelta(hours=1) for t in WINDOW)}
+    later["now"] = NOW + pd.Timedelta(hours=1)
+    shifted = log.assign(timestamp=log["timestamp"] + pd.Timedelta(hours=1))
+    third = validate_frame(shifted, suite, run_name="credit-w2b", rebuild_docs="changed", **later)
+    assert third.success and len(_pages(tmp_path)) == 1
+    assert third.data_docs_url == first.data_docs_url
     always = validate_frame(log, suite, run_name="credit-w3", **kwargs)  # the default: always
     assert len(_pages(tmp_path)) == 2 and always.data_docs_url != first.data_docs_url
 
