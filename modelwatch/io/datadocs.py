@@ -124,23 +124,37 @@ def publish_result(
     return key
 
 
-def result_digest(result: Any, *, suite_digest: str, pii: Sequence[str], result_format: str) -> str:
+def result_digest(
+    result: Any,
+    *,
+    suite_digest: str,
+    pii: Sequence[str],
+    result_format: str,
+    positions: Mapping[Any, int] | None = None,
+) -> str:
     """What a Data Docs page of ``result`` shows that can differ from the last one built.
 
     The suite (its content hash), the PII columns, the result format and, per
-    expectation, its type, identity, severity and success — not the counts and
-    observed values, which change with every window. The identity is the expectation's
-    id in the suite (its arguments are in the suite's hash), not the arguments the
-    result shows: those carry the evaluated suite parameters (``window_start``,
-    ``window_end``, ``now``), which differ in every window and would rebuild the site
-    each time. An expectation without an id falls back to its arguments.
+    expectation, its type, place in the suite, severity and success — not the counts
+    and observed values, which change with every window. The place is the
+    expectation's position in the suite (``positions``: GX expectation id -> index; the
+    ids themselves are new in every process), not the arguments the result shows: those
+    carry the evaluated suite parameters (``window_start``, ``window_end``, ``now``),
+    which differ in every window and would rebuild the site each time. An expectation
+    with no known position falls back to its arguments.
     """
+    places = positions or {}
+
+    def place(config: Any) -> str:
+        if config.id in places:
+            return f"#{places[config.id]}"
+        return json.dumps(dict(config.kwargs), sort_keys=True, default=str)
+
     rows = sorted(
         json.dumps(
             [
                 str(r.expectation_config.type),
-                str(r.expectation_config.id or "")
-                or json.dumps(dict(r.expectation_config.kwargs), sort_keys=True, default=str),
+                place(r.expectation_config),
                 str(getattr(r.expectation_config.severity, "value", r.expectation_config.severity)),
                 bool(r.success),
             ],

@@ -603,6 +603,7 @@ class GXRuntime:
                     pii=pii_set,
                     result_format=result_format,
                     always=rebuild_docs == "always",
+                    positions=order,
                 )
             if labels is not None and label_suite["expectations"]:
                 on_labels = self._label_outcomes(
@@ -670,6 +671,7 @@ class GXRuntime:
         pii: set[str],
         result_format: str,
         always: bool,
+        positions: dict[Any, int],
     ) -> tuple[str | None, str | None]:
         """(index.html, this result's page URL) after putting ``result`` on the site under
         ``root`` — unless ``always`` is False and it passed like the last page built for
@@ -677,7 +679,11 @@ class GXRuntime:
         name = suite["name"]
         index = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
         shown = datadocs.result_digest(
-            result, suite_digest=digest, pii=sorted(pii), result_format=result_format
+            result,
+            suite_digest=digest,
+            pii=sorted(pii),
+            result_format=result_format,
+            positions=positions,
         )
         with datadocs.docs_lock(root):
             last = datadocs.last_build(root, name)

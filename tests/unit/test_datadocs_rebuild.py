@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from modelwatch.io import datadocs
-from modelwatch.io.gx_runtime import validate_frame
+from modelwatch.io.gx_runtime import GXRuntime, validate_frame
 from tests.unit.test_quality import (  # noqa: F401  (fixtures)
     NOW,
     PII,
@@ -53,6 +53,12 @@ def test_a_window_that_passes_like_the_last_built_page_does_not_rebuild_the_docs
     third = validate_frame(shifted, suite, run_name="credit-w2b", rebuild_docs="changed", **later)
     assert third.success and len(_pages(tmp_path)) == 1
     assert third.data_docs_url == first.data_docs_url
+    # a new process: new GX contexts, new expectation ids, same suite and outcomes
+    fresh = GXRuntime().validate(
+        shifted, suite, run_name="credit-w2c", rebuild_docs="changed", **later
+    )
+    assert fresh.success and len(_pages(tmp_path)) == 1
+    assert fresh.data_docs_url == first.data_docs_url
     always = validate_frame(log, suite, run_name="credit-w3", **kwargs)  # the default: always
     assert len(_pages(tmp_path)) == 2 and always.data_docs_url != first.data_docs_url
 
