@@ -8,7 +8,9 @@ per tick: each spec in the specs folder (or the ``models`` given) is monitored a
 artifacts and store rows, and one model's failure does not stop the others. Up to
 ``concurrency`` models (``MODELWATCH_FLEET_CONCURRENCY``, default 2) run at the same time,
 each in a ``monitor-fleet-model`` task run (threads): while one waits on the Prefect API,
-the store or the registry, another computes. Great Expectations validations are
+the store or the registry, another computes (measured: 20 models 99.9 -> 79.6 s against a
+SQLite-backed Prefect server, no gain against a PostgreSQL-backed one on 2 cores, where
+the client is CPU-bound under the GIL). Great Expectations validations are
 serialized (the GX context is not thread-safe); everything else a monitor run touches is
 per call (store and registry clients) or read-only (the spec, the champion's cached state).
 
