@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         description="Models a `monitor-fleet` run monitors at the same time (threads of one "
         "process; validation with Great Expectations is serialized). 1: one after the other.",
     )
+    warm_starts: bool = Field(
+        default=True,
+        description="`modelwatch serve` starts each flow run as a fork of a process that "
+        "has imported the flows and libraries once (multiprocessing forkserver) instead of "
+        "a new interpreter that imports them again (flows.warm). false: Prefect's spawn.",
+    )
     dashboard_url: str | None = Field(
         default=None,
         description="Base URL of `modelwatch dashboard` as people reach it (e.g. "
