@@ -1,7 +1,9 @@
 """The fixed cost of a monitor run, and a fleet of models in one flow run (issue 11, part 3).
 
 Against a running Prefect server (``prefect server start`` on a free port of
-127.0.0.1, its own home, stopped by process group at the end), with a private
+127.0.0.1, its own home, its database a scratch PostgreSQL database on 127.0.0.1:5432
+dropped at the end — ``--prefect-database sqlite`` for its own SQLite file —, stopped by
+process group at the end), with a private
 ``MODELWATCH_HOME`` (SQLite store, MLflow on SQLite) under a temporary folder:
 
 * **single**: ``modelwatch monitor credit`` on one window of ``--rows`` rows
@@ -15,6 +17,16 @@ Against a running Prefect server (``prefect server start`` on a free port of
   overhead* is interpreter start + imports + Prefect client/engine set-up before
   the flow starts + exit; the cold GX import / context inside the validation task
   is reported apart (``gx_import``, measured in a fresh process).
+* **served**: the production path — Prefect's runner (what ``modelwatch serve`` runs,
+  with only the monitor's ``manual`` deployment) polls the server; flow runs of the
+  same window scheduled 15 s ahead (*scheduled*: the runner starts their process up to
+  10 s early) and due now (*immediate*: the UI's Run button, an event trigger, a late
+  run; the runner polls every ``--poll-seconds``, default 2), ``--repeat`` times each
+  after a first one, with warm
+  starts (:mod:`flows.warm`: each run a fork of a preloaded fork server) and without
+  (Prefect's spawn: a new interpreter imports everything). Reported: scheduled time →
+  Running (``late_s``: the runner's pick-up, process start, engine set-up), Running →
+  end (``run_s``) and scheduled time → end (``end_to_end_s``), with the task breakdown.
 * **fleet**: ``--fleet-models`` specs (copies of the demo's credit spec, each its
   own registered model, data folder and suite) × ``--fleet-rows`` rows through
   ``modelwatch fleet`` (one process, one ``monitor-fleet`` run, one
@@ -214,12 +226,43 @@ def prefect_server(root: Path, database_url: str | None = None) -> Iterator[str]
         log.close()
 
 
-def _api(api: str, path: str, body: dict[str, Any]) -> Any:
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def prefect_database(kind: str, url: str | None) -> Iterator[str | None]:
+    """The Prefect server's database URL: ``url`` if given; for ``postgresql`` a scratch
+    database on 127.0.0.1:5432 (created here, dropped at the end); ``sqlite``: None (the
+    server's own SQLite file)."""
+    if url or kind == "sqlite":
+        yield url
+        return
+    import psycopg2  # the test extra (pip install -e '.[test]')
+
+    name = f"modelwatch_bench_{os.getpid()}_{time.time_ns() % 10**6}"
+
+    def execute(sql: str) -> None:
+        conn = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=10)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+
+    execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _api(api: str, path: str, body: dict[str, Any] | None = None) -> Any:
     request = urllib.request.Request(
         f"{api}{path}",
-        data=json.dumps(body).encode(),
+        data=None if body is None else json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
-        method="POST",
+        method="GET" if body is None else "POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
@@ -485,6 +528,139 @@ def single_runs(api: str, env: dict[str, str], root: Path, repeat: int) -> dict[
     return {"runs": runs, "median_wall_s": statistics.median(walls), "min_wall_s": min(walls)}
 
 
+SERVE_CODE = """
+import asyncio
+from prefect.runner import Runner
+from flows.serve import add_served, served_pairs
+from flows.warm import use_warm_starts
+
+use_warm_starts()  # as serve_all does (MODELWATCH_WARM_STARTS decides)
+runner = Runner(pause_on_shutdown=True)
+for flow, deployment in served_pairs(["credit"]):
+    if flow.name == "monitor-model" and deployment.name == "manual":
+        add_served(runner, flow, deployment)
+asyncio.run(runner.start())
+"""
+
+
+@contextlib.contextmanager
+def serving(
+    env: dict[str, str], root: Path, warm: bool, poll_seconds: int = 10
+) -> Iterator[subprocess.Popen[bytes]]:
+    """What ``modelwatch serve`` runs (``flows.serve.serve_all``: Prefect's runner with
+    warm starts or not), with only the monitor's ``manual`` deployment: the scheduled
+    deployments would start runs of their own during the measurement."""
+    log = (root / f"serve-{'warm' if warm else 'cold'}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE_CODE],
+        env={
+            **env,
+            "MODELWATCH_WARM_STARTS": "true" if warm else "false",
+            "PREFECT_RUNNER_POLL_FREQUENCY": str(poll_seconds),
+        },
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if process.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)
+        log.close()
+
+
+def _wait_for_deployment(api: str, process: subprocess.Popen[bytes], root: Path) -> str:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited; see {root}/serve-*.log")
+        with contextlib.suppress(urllib.error.HTTPError):
+            return str(_api(api, "/deployments/name/monitor-model/manual")["id"])
+        time.sleep(0.5)
+    raise RuntimeError("the monitor-model/manual deployment did not appear in 300 s")
+
+
+def scheduled_run(api: str, deployment: str, lead_s: float) -> dict[str, Any]:
+    """A run of the served monitor scheduled ``lead_s`` ahead; seconds from its scheduled
+    time to Running (``late_s``), Running to end (``run_s``) and scheduled time to end."""
+    scheduled = datetime.now(UTC) + timedelta(seconds=lead_s)
+    run = _api(
+        api,
+        f"/deployments/{deployment}/create_flow_run",
+        {
+            "parameters": {"model_name": "credit", "window_end": WINDOW_END.isoformat()},
+            "state": {
+                "type": "SCHEDULED",
+                "state_details": {"scheduled_time": scheduled.isoformat()},
+            },
+        },
+    )
+    deadline = time.monotonic() + lead_s + 600
+    while time.monotonic() < deadline:
+        run = _api(api, f"/flow_runs/{run['id']}")
+        if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            break
+        time.sleep(0.25)
+    else:
+        raise RuntimeError(f"flow run {run['id']} did not finish")
+    start = datetime.fromisoformat(run["start_time"])
+    end = datetime.fromisoformat(run["end_time"])
+    return {
+        "state": run["state_name"],
+        "late_s": round((start - scheduled).total_seconds(), 3),
+        "run_s": round((end - start).total_seconds(), 3),
+        "end_to_end_s": round((end - scheduled).total_seconds(), 3),
+        "flow_run_id": run["id"],
+    }
+
+
+def served_section(
+    api: str, env: dict[str, str], root: Path, repeat: int, poll_seconds: int
+) -> dict[str, Any]:
+    """Runs of the served monitor (the production path: a long-running runner polls the
+    server), warm starts on and off, on the single world: *scheduled* runs (15 s ahead, as
+    a cron schedule makes them: Prefect's runner starts their process up to 10 s early)
+    and *immediate* ones (due now, as the UI's Run button, an event trigger or a late run
+    make them; the runner finds them at its next poll, every ``poll_seconds``). The first
+    run of each server is reported apart (the warm server starts its fork server then)."""
+    leads = {"scheduled": 15.0, "immediate": 0.0}
+    section: dict[str, Any] = {"lead_s": leads, "poll_seconds": poll_seconds}
+    for warm in (True, False):
+        mode = "warm" if warm else "cold"
+        with serving(env, root, warm, poll_seconds) as process:
+            deployment = _wait_for_deployment(api, process, root)
+            section[mode] = {}
+            plan = [("first", leads["scheduled"])] + [
+                (kind, lead) for kind, lead in leads.items() for _ in range(repeat)
+            ]
+            for kind, lead in plan:
+                _forget_runs(root, ["credit"])
+                run = scheduled_run(api, deployment, lead)
+                run["stages"] = task_breakdown(api, [run["flow_run_id"]])
+                print(
+                    f"  served ({mode}, {kind}): {run['end_to_end_s']:.1f} s "
+                    f"due → end (late {run['late_s']:.1f} s, run {run['run_s']:.1f} s) "
+                    f"{run['state']}",
+                    flush=True,
+                )
+                if kind == "first":
+                    section[mode]["first"] = run
+                else:
+                    section[mode].setdefault(kind, {"runs": []})["runs"].append(run)
+            for kind in leads:
+                runs = section[mode][kind]["runs"]
+                for key in ("end_to_end_s", "late_s", "run_s"):
+                    section[mode][kind][f"median_{key}"] = statistics.median(r[key] for r in runs)
+    return section
+
+
 def fleet_run(
     api: str, env: dict[str, str], root: Path, n_models: int, concurrency: int
 ) -> dict[str, Any]:
@@ -592,12 +768,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compare-models", type=int, default=3)
     parser.add_argument("--fleet-concurrency", type=int, default=2)
     parser.add_argument(
-        "--prefect-database-url",
-        default=None,
-        help="the Prefect server's database (e.g. postgresql+asyncpg://postgres@127.0.0.1/"
-        "bench; default: SQLite, which answers concurrent writes with 503 + client retry)",
+        "--prefect-database",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="the Prefect server's database: a scratch PostgreSQL database on "
+        "127.0.0.1:5432 (the production profile; default) or the server's own SQLite file "
+        "(which answers concurrent writes with 503 + client retry: the fleet is ~2x slower)",
+    )
+    parser.add_argument(
+        "--prefect-database-url", default=None, help="an existing database for the server"
     )
     parser.add_argument("--skip-single", action="store_true")
+    parser.add_argument("--skip-served", action="store_true")
+    parser.add_argument(
+        "--poll-seconds",
+        type=int,
+        default=2,
+        help="PREFECT_RUNNER_POLL_FREQUENCY of the served runner (Prefect's default: 10; an "
+        "immediate run waits up to one poll before it starts)",
+    )
     parser.add_argument("--skip-fleet", action="store_true")
     parser.add_argument("--skip-threads", action="store_true")
     parser.add_argument("--thread-repeat", type=int, default=1)
@@ -636,15 +825,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         },
         "targets": {"single_wall_s": 8.0, "single_fixed_share": 0.30, "fleet_wall_s": 60.0},
-        "prefect_database": "postgresql" if args.prefect_database_url else "sqlite",
+        "prefect_database": "url" if args.prefect_database_url else args.prefect_database,
     }
-    servers = contextlib.nullcontext("") if args.skip_single and args.skip_fleet else None
+    servers = (
+        contextlib.nullcontext("")
+        if args.skip_single and args.skip_served and args.skip_fleet
+        else None
+    )
     try:
-        with servers or prefect_server(root, args.prefect_database_url) as api:
+        with (
+            (
+                contextlib.nullcontext(None)
+                if servers is not None
+                else prefect_database(args.prefect_database, args.prefect_database_url)
+            ) as database,
+            servers or prefect_server(root, database) as api,
+        ):
             base_env = clean_env(PREFECT_API_URL=api)
             if servers is None:
                 report["gx_import_s"] = gx_import_seconds(base_env)
-            if not args.skip_single:
+            if not (args.skip_single and args.skip_served):
                 single_root = root / "single"
                 t = time.perf_counter()
                 report["single_world"] = build_world(single_root, ["credit"], {"credit": args.rows})
@@ -654,7 +854,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
                 env = {**base_env, **_world_env(single_root)}
-                report["single"] = single_runs(api, env, single_root, args.repeat)
+                if not args.skip_single:
+                    report["single"] = single_runs(api, env, single_root, args.repeat)
+                if not args.skip_served:
+                    report["served"] = served_section(
+                        api, env, single_root, args.repeat, args.poll_seconds
+                    )
             if not args.skip_fleet:
                 report["fleet"] = fleet_section(api, base_env, root / "fleet", args)
     finally:
@@ -708,6 +913,21 @@ def summarize(report: dict[str, Any]) -> None:
             f"  (cold GX import in a fresh process: {report['gx_import_s']:.2f} s; "
             f"best run {best['wall_s']:.2f} s)"
         )
+    if "served" in report:
+        served = report["served"]
+        for mode in ("warm", "cold"):
+            for kind in ("scheduled", "immediate"):
+                result = served[mode][kind]
+                value = result["median_end_to_end_s"]
+                target = targets["single_wall_s"]
+                print(
+                    f"{f'served run, {mode} start, {kind} (s)':<44} {value:>12.3g} "
+                    f"{target:>10.3g}  {'yes' if value <= target else 'NO'}"
+                )
+                print(
+                    f"  due → Running {result['median_late_s']:.2f} s, "
+                    f"Running → end {result['median_run_s']:.2f} s (medians)"
+                )
     if "fleet" in report:
         fleet = report["fleet"]["fleet"]
         naive = report["fleet"]["one_process_per_model"]

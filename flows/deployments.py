@@ -241,7 +241,8 @@ def prefect_yaml(specs: Sequence[MonitorSpec]) -> str:
     return HEADER + "\n" + yaml.safe_dump(document, sort_keys=False, width=100)
 
 
-def _flow(entrypoint: str) -> Any:
+def flow_of(entrypoint: str) -> Any:
+    """The flow object of an entrypoint ``flows/<module>.py:<function>``."""
     path, name = entrypoint.split(":")
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
     return getattr(module, name)
@@ -266,7 +267,7 @@ def runner_deployment(definition: dict[str, Any]) -> Any:
         Cron(s["cron"], timezone=s["timezone"], active=s["active"])
         for s in definition.get("schedules", [])
     ]
-    return _flow(definition["entrypoint"]).to_deployment(
+    return flow_of(definition["entrypoint"]).to_deployment(
         name=definition["name"],
         description=definition["description"],
         tags=definition["tags"],

@@ -149,3 +149,26 @@ def test_the_patch_point_is_where_warm_starts_expect_it() -> None:
     source = inspect.getsource(flow_engine.run_flow_in_subprocess)
     assert 'multiprocessing.get_context("spawn")' in source
     assert _starter_direct.run_flow_in_subprocess is flow_engine.run_flow_in_subprocess
+
+
+def test_served_flows_are_pickled_by_reference() -> None:
+    """The runner cloudpickles a served flow for its run's process: its function must travel
+    as a reference to its module (by value it loses the globals only its annotations name,
+    and Prefect's parameter validation fails in the run)."""
+    import pickle
+
+    import cloudpickle
+    from prefect.exceptions import ParameterTypeError
+
+    from flows.serve import pickle_by_reference, served_pairs
+
+    pairs = served_pairs()
+    assert {flow.name for flow, _ in pairs} >= {"monitor-model", "retrain-model", "monitor-fleet"}
+    for flow, deployment in pairs:
+        pickle_by_reference(flow)
+        copy = pickle.loads(cloudpickle.dumps(flow))
+        assert copy.fn is flow.fn, flow.name  # by value would be a new function
+        try:  # what the run's process does first
+            copy.validate_parameters(dict(deployment.parameters))
+        except ParameterTypeError as error:  # a manual run form's required field is fine
+            assert "Field required" in str(error) and "not fully defined" not in str(error)

@@ -58,6 +58,22 @@ def start_serve(world: World, server: PrefectServer, specs: Path, log: Path) -> 
     return start_process("serve", [sys.executable, "-c", code], env=env, log=log, cwd=REPO)
 
 
+def process_group_commands(pgid: int, needle: str) -> list[str]:
+    """Command lines of the live processes of group ``pgid`` that contain ``needle``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[2]) == pgid and needle in cmdline:
+            found.append(cmdline)
+    return found
+
+
 def wait_for_deployment(name: str, serve: Process, timeout: float = 120) -> Any:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
@@ -140,8 +156,15 @@ def test_late_runs_monitor_their_scheduled_windows_and_catch_up_a_gap_of_three(
         print(
             f"two scheduled runs and three catch-up windows in {time.monotonic() - started:.0f} s"
         )
+        # warm starts (flows.warm): the runs were forks of the serve's fork server, not
+        # `python -m prefect.engine` processes (Prefect's path for deployments without a flow)
+        forkservers = process_group_commands(serve.process.pid, "multiprocessing.forkserver")
     finally:
         serve.stop()
+    log = (tmp_path / "serve.log").read_text()
+    assert "(warm runs)" in log, log[-3000:]
+    assert "Starting flow run process" not in log, log[-3000:]
+    assert len(forkservers) == 1, forkservers
 
     assert [first.name, second.name] == [
         "monitor-credit-2026-11-20T05",  # scheduled at 06:00: window 05:00-06:00
