@@ -654,10 +654,22 @@ def served_section(
                     section[mode]["first"] = run
                 else:
                     section[mode].setdefault(kind, {"runs": []})["runs"].append(run)
-            for kind in leads:
-                runs = section[mode][kind]["runs"]
-                for key in ("end_to_end_s", "late_s", "run_s"):
-                    section[mode][kind][f"median_{key}"] = statistics.median(r[key] for r in runs)
+    return served_medians(section)
+
+
+def served_medians(section: dict[str, Any]) -> dict[str, Any]:
+    """Medians of each mode and kind, and the fixed share of each run: the time from the
+    run being due to it Running (the runner's pick-up, process start or fork, engine
+    set-up; 0 when the runner had it running before it was due) over due → end — the
+    benchmark's "fixed overhead" for a served run (no interpreter start or imports when
+    they happened before the run was due or in the fork server)."""
+    for mode in ("warm", "cold"):
+        for kind in section["lead_s"]:
+            result = section[mode][kind]
+            for run in result["runs"]:
+                run["fixed_share"] = round(max(run["late_s"], 0.0) / run["end_to_end_s"], 3)
+            for key in ("end_to_end_s", "late_s", "run_s", "fixed_share"):
+                result[f"median_{key}"] = statistics.median(r[key] for r in result["runs"])
     return section
 
 
@@ -795,11 +807,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--root", type=Path, default=None, help="keep the worlds here")
     parser.add_argument("--output", type=Path, default=RESULTS / "monitor_benchmark.json")
+    parser.add_argument(
+        "--summarize", action="store_true", help="print the summary of --output and exit"
+    )
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         return child(args.rest, args.child)
+    if args.summarize:
+        summarize(json.loads(args.output.read_text()))
+        return 0
     # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C: the burners and the server are stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -926,7 +944,8 @@ def summarize(report: dict[str, Any]) -> None:
                 )
                 print(
                     f"  due → Running {result['median_late_s']:.2f} s, "
-                    f"Running → end {result['median_run_s']:.2f} s (medians)"
+                    f"Running → end {result['median_run_s']:.2f} s, "
+                    f"fixed share {result['median_fixed_share']:.0%} (medians)"
                 )
     if "fleet" in report:
         fleet = report["fleet"]["fleet"]
