@@ -183,6 +183,18 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def stop_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    """Stop ``process``'s group (it was started in a new session): SIGINT, SIGTERM, SIGKILL,
+    ``grace_s`` seconds apart."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace_s)
+
+
 @contextlib.contextmanager
 def prefect_server(root: Path, database_url: str | None = None) -> Iterator[str]:
     """``prefect server start`` on a free 127.0.0.1 port (its database: SQLite in its home,
@@ -216,13 +228,7 @@ def prefect_server(root: Path, database_url: str | None = None) -> Iterator[str]
             time.sleep(0.5)
         yield api
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if process.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
+        stop_group(process, grace_s=10)
         log.close()
 
 
@@ -566,13 +572,7 @@ def serving(
     try:
         yield process
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if process.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=15)
+        stop_group(process, grace_s=15)
         log.close()
 
 
