@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_VARIANT_COLUMN",
     "SHADOW_PREFIX",
     "Router",
+    "rollout_columns",
     "route",
     "route_many",
     "route_points",
@@ -141,6 +142,13 @@ def _output_columns(spec: MonitorSpec) -> list[str]:
         out.append(cols.score)
     out += list((cols.class_scores or {}).values())
     return out
+
+
+def rollout_columns(spec: MonitorSpec) -> list[str]:
+    """The columns a staged rollout adds to the prediction log (:func:`score_with_stages`):
+    the variant column and ``shadow_<output>`` for each output column."""
+    variant = spec.columns.variant or DEFAULT_VARIANT_COLUMN
+    return [variant, *(SHADOW_PREFIX + column for column in _output_columns(spec))]
 
 
 def _outputs(model: Any, frame: pd.DataFrame, spec: MonitorSpec) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from modelwatch.errors import DataError
 from modelwatch.io import sources
 from modelwatch.io.gx_runtime import ValidationReport, validate_frame
 from modelwatch.io.suites import load_suite
+from modelwatch.serving import rollout_columns
 from modelwatch.settings import get_settings
 from modelwatch.spec import MonitorSpec
 from modelwatch.stats.data_quality import DataQualityStats, data_quality_stats
@@ -40,7 +41,9 @@ def run_suite(
 
     A dry run validates in memory: the Data Docs site is not touched. The site is
     rebuilt only when the result failed or changed since its last page
-    (:mod:`modelwatch.io.datadocs`); otherwise the link is that page's.
+    (:mod:`modelwatch.io.datadocs`); otherwise the link is that page's. The columns a
+    staged rollout adds (``variant``, ``shadow_<output>``) are not reported as
+    undeclared (:func:`modelwatch.serving.rollout_columns`).
     """
     settings = get_settings()
     suite = load_suite(settings.resolved_expectations_dir / f"{spec.name}.json")
@@ -53,6 +56,8 @@ def run_suite(
         window=window,
         labels=labels,
         rebuild_docs="changed",
+        # a staged rollout's variant / shadow_ columns are expected extras, not a schema change
+        optional_columns=rollout_columns(spec),
     )
 
 

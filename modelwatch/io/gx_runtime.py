@@ -375,6 +375,19 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _without_optional(
+    frame: pd.DataFrame, suite: Mapping[str, Any], optional: Sequence[str]
+) -> pd.DataFrame:
+    """``frame`` without the ``optional`` columns that no expectation of ``suite`` names."""
+    named: set[str] = set()
+    for exp in suite["expectations"]:
+        kwargs = exp.get("kwargs") or {}
+        named.update(expectation_columns(kwargs))
+        named.update(str(c) for c in kwargs.get("column_set") or ())
+    drop = [c for c in optional if c in frame.columns and c not in named]
+    return frame.drop(columns=drop) if drop else frame
+
+
 def _slim_frame(frame: pd.DataFrame, suite: Mapping[str, Any]) -> pd.DataFrame:
     """``frame`` with the columns no expectation reads the values of replaced by int8 zeros.
 
@@ -557,6 +570,7 @@ class GXRuntime:
         result_format: str = "BASIC",
         labels: pd.DataFrame | None = None,
         rebuild_docs: str = "always",
+        optional_columns: Sequence[str] = (),
     ) -> ValidationReport:
         """Run ``suite`` on ``frame``; see :func:`validate_frame` for the parameters."""
         if rebuild_docs not in ("always", "changed"):
@@ -575,6 +589,7 @@ class GXRuntime:
         normalized, label_suite = _split_by_frame(whole)
         digest = _suite_hash(normalized)
         pii_set = set(pii)
+        frame = _without_optional(frame, whole, optional_columns)
         data = _slim_frame(frame, normalized)
         import_gx()
         from great_expectations.core.run_identifier import RunIdentifier
@@ -750,6 +765,7 @@ def validate_frame(
     result_format: str = "BASIC",
     labels: pd.DataFrame | None = None,
     rebuild_docs: str = "always",
+    optional_columns: Sequence[str] = (),
 ) -> ValidationReport:
     """Run ``suite`` on ``frame`` with Great Expectations; return what passed and failed.
 
@@ -777,6 +793,12 @@ def validate_frame(
     ... values [2] outside the binary classes [0, 1] of the reference``.
     Without ``labels`` they are skipped.
 
+    ``optional_columns``: columns the frame may carry beyond what the suite declares
+    (a staged rollout's ``variant`` and ``shadow_<output>`` columns): those no
+    expectation names are left out of the validated frame, so an exact column-set
+    expectation does not report them as unexpected; any other extra column still is.
+    The caller's frame is not modified.
+
     Runs in the process's :func:`default_runtime`.
     """
     return _DEFAULT_RUNTIME.validate(
@@ -790,4 +812,5 @@ def validate_frame(
         result_format=result_format,
         labels=labels,
         rebuild_docs=rebuild_docs,
+        optional_columns=optional_columns,
     )

@@ -214,6 +214,30 @@ def test_outcomes_follow_the_order_and_severity_of_the_suite(
     assert got == want
 
 
+def test_a_staged_rollouts_columns_are_expected_extras_and_other_extras_still_warn(
+    log: pd.DataFrame, suite: dict[str, Any], spec: MonitorSpec
+) -> None:
+    """During shadow / canary the log carries ``variant`` and ``shadow_<output>``: the
+    monitor passes them as optional (no column-set warning); any other extra column warns."""
+    from modelwatch.serving import rollout_columns
+
+    optional = rollout_columns(spec)
+    assert optional == ["variant", "shadow_prediction", "shadow_score"]
+    staged = log.assign(variant="champion", shadow_prediction=log["prediction"], shadow_score=0.5)
+
+    plain = validate_frame(staged, suite, pii=PII)
+    column_set = [o for o in plain.warnings if o.expectation_type.endswith("to_match_set")]
+    assert len(column_set) == 1 and "shadow_score" in column_set[0].line()
+
+    report = validate_frame(staged, suite, pii=PII, optional_columns=optional)
+    assert report.success and report.warnings == [], report.summary()
+    assert list(staged.columns[-3:]) == optional  # the caller's frame keeps them
+
+    other = validate_frame(staged.assign(extra=1), suite, pii=PII, optional_columns=optional)
+    (warning,) = other.warnings
+    assert "extra" in warning.line() and "variant" not in warning.line()
+
+
 def _drop_score(log: pd.DataFrame) -> pd.DataFrame:
     return log.drop(columns=["score"])
 
