@@ -5,6 +5,9 @@ past day, state Scheduled) and executed by a serve process (the generated
 deployments, concurrency limit 1). Each monitors the window before its *scheduled*
 time, and the first one — three windows after the last monitored one — catches up
 the gap of three windows as ``monitor-model`` subflows before its own window.
+
+The runs are forks of the serve's fork server (warm starts, :mod:`flows.warm`); a
+cancelled warm run is killed by PID and ends Cancelled while the serve keeps running.
 """
 
 from __future__ import annotations
@@ -211,3 +214,84 @@ def test_late_runs_monitor_their_scheduled_windows_and_catch_up_a_gap_of_three(
     for i in range(2, 7):
         start = world.window(i)[0]
         assert name_of[by_window[start]] == f"monitor-credit-{start:%Y-%m-%dT%H}", i
+
+
+SLEEPER = '''
+import os, time
+from pathlib import Path
+from prefect import flow
+
+@flow(name="warm-sleeper")
+def sleeper(seconds: float = 600.0) -> None:
+    """Writes its PID beside this module, then sleeps: a run long enough to cancel."""
+    (Path(__file__).parent / "run.pid").write_text(str(os.getpid()))
+    time.sleep(seconds)
+'''
+
+SERVE_SLEEPER = """
+import asyncio
+from prefect.runner import Runner
+from flows.serve import add_served
+from flows.warm import use_warm_starts
+from sleeper import sleeper
+
+assert use_warm_starts()
+runner = Runner(pause_on_shutdown=True)
+add_served(runner, sleeper, sleeper.to_deployment(name="cancel-me"))
+print("serving", flush=True)
+asyncio.run(runner.start())
+"""
+
+
+def test_a_cancelled_warm_run_is_killed_and_ends_cancelled(
+    server: PrefectServer, tmp_path: Path
+) -> None:
+    """Cancelling a served run (the UI's Cancel button) kills its forked process by PID and
+    the run ends Cancelled; the serve and its fork server keep running."""
+    import os
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
+
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    env = clean_env(
+        PREFECT_API_URL=server.url,
+        PREFECT_RUNNER_POLL_FREQUENCY="2",
+        PYTHONPATH=f"{tmp_path}:{REPO}",
+        MODELWATCH_HOME=str(tmp_path / "home"),
+    )
+    serve = start_process(
+        "serve-sleeper",
+        [sys.executable, "-c", SERVE_SLEEPER],
+        env=env,
+        log=tmp_path / "serve.log",
+        cwd=tmp_path,
+    )
+    try:
+        deployment = wait_for_deployment("warm-sleeper/cancel-me", serve)
+        with get_client(sync_client=True) as client:
+            run = client.create_flow_run_from_deployment(deployment.id)
+            deadline = time.monotonic() + 120
+            while (
+                client.read_flow_run(run.id).state_type.value != "RUNNING"
+                or not (tmp_path / "run.pid").exists()
+            ):
+                assert time.monotonic() < deadline, serve.tail()
+                assert serve.alive, serve.tail()
+                time.sleep(0.5)
+            pid = int((tmp_path / "run.pid").read_text())
+            assert pid != serve.process.pid  # a child process, not the serve
+            assert os.getpgid(pid) == serve.process.pid  # of the serve's fork server
+
+            client.set_flow_run_state(run.id, Cancelling(), force=True)
+            (final,) = wait_final([run.id], serve, timeout=120)
+        assert final.state is not None and final.state.is_cancelled(), final.state
+        assert serve.alive, serve.tail()  # the serve survives its run's cancellation
+        forkservers = process_group_commands(serve.process.pid, "multiprocessing.forkserver")
+        assert len(forkservers) == 1, forkservers
+        deadline = time.monotonic() + 10  # the run's process is gone (killed, reaped)
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not Path(f"/proc/{pid}").exists(), (tmp_path / "serve.log").read_text()[-2000:]
+    finally:
+        serve.stop()
