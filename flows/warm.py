@@ -1,30 +1,31 @@
 """Warm starts for served flow runs: fork each run from a process that has imported everything.
 
-Prefect 3.8's runner (``prefect.serve``, what ``modelwatch serve`` runs) starts every
-flow run in a new interpreter (``multiprocessing`` *spawn*), which then imports
-Prefect, pandas, scipy, scikit-learn, MLflow and Great Expectations again: ~5–6 s of
-a ~11 s monitor run of a 100k-row window on a 2-core machine, paid by every scheduled
-run. :func:`use_warm_starts` makes the runner use a *forkserver* instead: one
-process, started once from a clean interpreter (not forked from the runner and its
-threads), imports this module — every flow module and the libraries the runs import
-lazily — and each flow run is a ``fork()`` of it that shares those pages
-copy-on-write. Nothing else changes: the run still gets its own process, environment
-(the runner passes it explicitly), Prefect settings context, logging set-up, PID (the
-runner's cancellation and the crash watchdog kill by PID) and exit code.
+Prefect 3.8's runner starts a run of a deployment whose flow it knows (``modelwatch
+serve`` registers them: :func:`flows.serve.add_served`) with
+``prefect.flow_engine.run_flow_in_subprocess``: a new interpreter (``multiprocessing``
+*spawn*) that imports Prefect, pandas, scipy, scikit-learn, MLflow and Great
+Expectations again — ~6 s of CPU on a 2-core machine, paid by every run.
+:func:`use_warm_starts` makes it use a *forkserver* instead: one process, started once
+from a clean interpreter (not forked from the runner and its threads), imports
+:data:`PRELOAD` — every flow module and the libraries the runs import lazily — and
+each flow run is a ``fork()`` of it that shares those pages copy-on-write. Nothing
+else changes: the run still gets its own process, environment (the runner passes it
+explicitly), Prefect settings context, logging set-up, PID (the runner's cancellation
+and the crash watchdog kill by PID) and exit code; its ``atexit`` handlers run
+(:class:`WarmProcess`).
 
 What the fork server must not do, and does not: open a connection, start a thread or
-read a setting at import (a forked child would inherit it). Only imports happen here;
-:data:`WARM_IMPORTS` is checked by ``tests/flows/test_warm.py`` in a fresh interpreter
-(no thread besides the main one, no store engine, no cached settings).
+write a file at import (a forked child would inherit it). Only imports happen there;
+``tests/flows/test_warm.py`` checks :data:`PRELOAD` in a fresh interpreter (every
+module imported, no thread besides the main one, nothing written).
 
 If the fork server dies (killed, OOM), ``multiprocessing`` starts a new one on the next
 run. ``MODELWATCH_WARM_STARTS=false`` turns it off (every run spawns, as Prefect does).
 
-The patch point: ``prefect.flow_engine.run_flow_in_subprocess`` asks
-``multiprocessing.get_context("spawn")`` for its process context; the name
-``multiprocessing`` in that module is replaced by a stand-in whose ``get_context``
-returns the forkserver context (everything else is the real module). Prefect's runner
-documents its starter as patchable; a Prefect upgrade that moves the call makes
+The patch point: ``run_flow_in_subprocess`` asks ``multiprocessing.get_context("spawn")``
+for its process context; the name ``multiprocessing`` in ``prefect.flow_engine`` is
+replaced by a stand-in whose ``get_context`` returns the fork-server context
+(everything else is the real module). A Prefect upgrade that moves the call makes
 ``test_warm.py`` fail rather than silently going cold.
 """
 
