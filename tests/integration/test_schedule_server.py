@@ -61,8 +61,10 @@ def start_serve(world: World, server: PrefectServer, specs: Path, log: Path) -> 
     return start_process("serve", [sys.executable, "-c", code], env=env, log=log, cwd=REPO)
 
 
-def process_group_commands(pgid: int, needle: str) -> list[str]:
-    """Command lines of the live processes of group ``pgid`` that contain ``needle``."""
+def fork_servers(serve: Process) -> list[int]:
+    """PIDs of the multiprocessing fork servers the serve process started (its children
+    running ``multiprocessing.forkserver``; a forked run has the same command line, but
+    the fork server is its parent)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -72,8 +74,9 @@ def process_group_commands(pgid: int, needle: str) -> list[str]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[2]) == pgid and needle in cmdline:
-            found.append(cmdline)
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == serve.process.pid and "multiprocessing.forkserver" in cmdline:
+            found.append(int(proc.name))
     return found
 
 
@@ -161,7 +164,7 @@ def test_late_runs_monitor_their_scheduled_windows_and_catch_up_a_gap_of_three(
         )
         # warm starts (flows.warm): the runs were forks of the serve's fork server, not
         # `python -m prefect.engine` processes (Prefect's path for deployments without a flow)
-        forkservers = process_group_commands(serve.process.pid, "multiprocessing.forkserver")
+        forkservers = fork_servers(serve)
     finally:
         serve.stop()
     log = (tmp_path / "serve.log").read_text()
@@ -248,7 +251,6 @@ def test_a_cancelled_warm_run_is_killed_and_ends_cancelled(
 ) -> None:
     """Cancelling a served run (the UI's Cancel button) kills its forked process by PID and
     the run ends Cancelled; the serve and its fork server keep running."""
-    import os
 
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelling
@@ -281,14 +283,14 @@ def test_a_cancelled_warm_run_is_killed_and_ends_cancelled(
                 time.sleep(0.5)
             pid = int((tmp_path / "run.pid").read_text())
             assert pid != serve.process.pid  # a child process, not the serve
-            assert os.getpgid(pid) == serve.process.pid  # of the serve's fork server
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            assert fork_servers(serve) == [parent]  # forked by the serve's fork server
 
             client.set_flow_run_state(run.id, Cancelling(), force=True)
             (final,) = wait_final([run.id], serve, timeout=120)
         assert final.state is not None and final.state.is_cancelled(), final.state
         assert serve.alive, serve.tail()  # the serve survives its run's cancellation
-        forkservers = process_group_commands(serve.process.pid, "multiprocessing.forkserver")
-        assert len(forkservers) == 1, forkservers
+        assert len(fork_servers(serve)) == 1
         deadline = time.monotonic() + 10  # the run's process is gone (killed, reaped)
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
