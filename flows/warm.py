@@ -50,7 +50,6 @@ WARM_IMPORTS: tuple[str, ...] = (
     "flows.rollout",
     "flows.validate",
     "modelwatch.watchdog",
-    "modelwatch.io.gx_runtime",
     "great_expectations",
     "mlflow",
     "mlflow.sklearn",
