@@ -1,6 +1,7 @@
 """The deployments of modelwatch, generated from the monitor specs (one source of truth).
 
-``modelwatch serve`` serves :func:`runner_deployments`; ``deployments/prefect.yaml``
+``modelwatch serve`` serves :func:`runner_deployment` of each definition, with its flow
+(:func:`flows.serve.served_pairs`); ``deployments/prefect.yaml``
 is written by ``python -m flows.deployments`` from :func:`deployment_definitions`
 (``--check`` fails when the file is stale; ``tests/unit/test_deployments.py`` too).
 

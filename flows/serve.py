@@ -35,11 +35,6 @@ def served_pairs(models: Sequence[str] = (), *, fleet: bool = False) -> list[tup
     ]
 
 
-def build_deployments(models: Sequence[str] = (), *, fleet: bool = False) -> list[Any]:
-    """The runner deployments of the specs (see :func:`served_pairs`)."""
-    return [deployment for _, deployment in served_pairs(models, fleet=fleet)]
-
-
 def pickle_by_reference(flow: Any) -> None:
     """Make cloudpickle send ``flow``'s function as a reference to its module.
 

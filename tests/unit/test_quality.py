@@ -223,6 +223,15 @@ def test_a_staged_rollouts_columns_are_expected_extras_and_other_extras_still_wa
 
     optional = rollout_columns(spec)
     assert optional == ["variant", "shadow_prediction", "shadow_score"]
+    specs = SPEC_PATH.parent  # a regressor has no score; a multiclass model a column per class
+    assert rollout_columns(load_spec(specs / "house.yaml")) == ["variant", "shadow_predicted_price"]
+    assert rollout_columns(load_spec(specs / "churn3.yaml")) == [
+        "variant",
+        "shadow_predicted_step",
+        "shadow_p_stay",
+        "shadow_p_downgrade",
+        "shadow_p_churn",
+    ]
     staged = log.assign(variant="champion", shadow_prediction=log["prediction"], shadow_score=0.5)
 
     plain = validate_frame(staged, suite, pii=PII)
